@@ -1,0 +1,1 @@
+"""The EcrPrivacyPolicy custom resource: spec and status models, and status conditions."""

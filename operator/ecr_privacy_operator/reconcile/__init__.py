@@ -1,0 +1,1 @@
+"""Reconcile: spec -> Desired, Guardrails -> Observed, plan (pure), apply."""

@@ -1,0 +1,393 @@
+"""The planner: Desired x Observed x policy -> Plan (pure). This is where the operator's behaviour lives.
+
+Vocabulary. A difference between Desired and Observed is either *pending work* (the spec asks for something
+the operator has not applied yet: first creation, a spec change, an entry never applied before) or *drift*
+(something the operator applied, or never asked for, was changed in Guardrails by someone else). ``Previous``
+(from the status) and ``PlanPolicy.spec_changed`` (``metadata.generation`` != ``status.observedGeneration``)
+tell them apart.
+
+Rules:
+
+1. Nothing differs -> an empty plan with no drift (idempotence: a second pass writes nothing).
+2. ``managementPolicy: Observe`` -> never any action (not even on deletion); every difference is drift.
+3. ``managementPolicy: Manage`` -> pending work is always planned; drift is planned back (``corrected``)
+   only with ``driftPolicy: Correct`` and otherwise only reported (Report). First creation therefore
+   happens under Report.
+4. Identity: our pack is the one holding the ownership AKA (``Observed.pack``). Another pack holding one of
+   the user AKAs (``Observed.foreign_pack``) is adopted (AdoptPack: its AKAs become the desired ones) when
+   ``policyPack.adopt`` is true and we have no pack yet; otherwise it is a PackConflict problem.
+5. Our pack missing although the status recorded one -> drift (deleted outside the operator); recreated (with
+   settings and attachments) only with Correct.
+6. Pack attributes: title, description and AKAs (compared as sets) are updated; ``parent`` is immutable in the
+   CRD and not compared (Guardrails reads it back as an id).
+7. Settings: compared by policy type. ``value`` is compared as JSON, unless the spec sets the setting through
+   ``valueSource``, then the valueSource text is compared (Guardrails stores it verbatim). Precedence is
+   compared normalised (must/should read as REQUIRED/RECOMMENDED). A spec ``note`` of None leaves the note
+   unmanaged. Settings on our pack that the spec does not ask for are deleted: as pending work when the
+   operator set them before (status), else as drift (deleted only with Correct).
+8. Unknown policy types (``Observed.policy_types``) -> PolicyTypeNotFound; a desired target that does not
+   resolve -> TargetNotFound.
+9. Attachments: missing ones are attached in spec order; the pack is detached from previously applied targets
+   that left the spec (pending work) and from resources it is attached to outside the spec (drift).
+10. Any problem blocks every action (the plan keeps the drift it found, all uncorrected).
+11. Order: pack, settings (delete, update, create), detach, attach.
+
+``plan_deletion`` handles the finalizer: detach from every target the pack is attached to, then delete it;
+nothing for Orphan, for Observe, or when the pack is already gone.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from ecr_privacy_operator.crd.conditions import Reason
+from ecr_privacy_operator.crd.spec import DeletionPolicy, DriftPolicy, EcrPrivacyPolicySpec, ManagementPolicy
+from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
+from ecr_privacy_operator.reconcile.actions import (
+    Action,
+    AdoptPack,
+    Attach,
+    CreatePack,
+    CreateSetting,
+    DeletePack,
+    DeleteSetting,
+    Detach,
+    DriftItem,
+    Plan,
+    Problem,
+    UpdatePack,
+    UpdateSetting,
+)
+from ecr_privacy_operator.reconcile.desired import Desired, DesiredSetting
+from ecr_privacy_operator.reconcile.observed import Observed, ObservedPack, ObservedSetting, json_equal
+
+PACK = "policyPack"
+
+
+class PlanPolicy(BaseModel):
+    """How differences are treated: from the spec, plus whether the spec changed since the last pass."""
+
+    model_config = ConfigDict(frozen=True)
+
+    drift_policy: DriftPolicy = DriftPolicy.CORRECT
+    management_policy: ManagementPolicy = ManagementPolicy.MANAGE
+    spec_changed: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: EcrPrivacyPolicySpec, *, spec_changed: bool) -> PlanPolicy:
+        """The policy of one object for one pass."""
+        return cls(
+            drift_policy=spec.drift_policy,
+            management_policy=spec.management_policy,
+            spec_changed=spec_changed,
+        )
+
+    @property
+    def manage(self) -> bool:
+        """True when the operator may write."""
+        return self.management_policy is ManagementPolicy.MANAGE
+
+    def classify(self, previously_applied: bool, *, external: bool = False) -> tuple[bool, bool]:
+        """(is drift, plan a fix) for one difference.
+
+        ``previously_applied``: the operator applied this part before (so a difference without a spec change
+        is drift). ``external``: the difference is something the spec never asked for (always drift).
+        """
+        if not self.manage:
+            return True, False
+        is_drift = external or (previously_applied and not self.spec_changed)
+        return is_drift, (not is_drift) or self.drift_policy is DriftPolicy.CORRECT
+
+
+class Previous(BaseModel):
+    """What earlier passes applied, read from the status (the planner's memory)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pack_id: str | None = None
+    setting_types: frozenset[str] = frozenset()
+    targets: tuple[str, ...] = ()
+
+    @classmethod
+    def from_status(cls, status: EcrPrivacyPolicyStatus) -> Previous:
+        """Read the previously applied pack, setting types and targets from the status."""
+        return cls(
+            pack_id=status.policy_pack.id if status.policy_pack else None,
+            setting_types=status.applied_setting_types,
+            targets=status.applied_targets,
+        )
+
+
+class _Builder:
+    """Collects actions, drift and problems for one plan."""
+
+    def __init__(self, policy: PlanPolicy) -> None:
+        self.policy = policy
+        self.pack: list[Action] = []
+        self.settings_delete: list[Action] = []
+        self.settings_update: list[Action] = []
+        self.settings_create: list[Action] = []
+        self.detach: list[Action] = []
+        self.attach: list[Action] = []
+        self.drift: list[DriftItem] = []
+        self.problems: list[Problem] = []
+
+    def difference(
+        self,
+        previously_applied: bool,
+        obj: str,
+        field: str,
+        desired: JsonValue,
+        actual: JsonValue,
+        *,
+        external: bool = False,
+    ) -> bool:
+        """Record a difference; return True when it should be fixed."""
+        is_drift, fix = self.policy.classify(previously_applied, external=external)
+        if is_drift:
+            self.drift.append(
+                DriftItem(object=obj, field=field, desired=desired, actual=actual, corrected=fix)
+            )
+        return fix
+
+    def build(self, pack_id: str | None) -> Plan:
+        if self.problems:
+            drift = tuple(d.model_copy(update={"corrected": False}) for d in self.drift)
+            return Plan(drift=drift, problems=tuple(self.problems), pack_id=pack_id)
+        actions = (
+            *self.pack,
+            *self.settings_delete,
+            *self.settings_update,
+            *self.settings_create,
+            *self.detach,
+            *self.attach,
+        )
+        return Plan(actions=actions, drift=tuple(self.drift), problems=(), pack_id=pack_id)
+
+
+def plan(desired: Desired, observed: Observed, policy: PlanPolicy, previous: Previous | None = None) -> Plan:
+    """Plan one reconcile pass (see the module docstring for the rules)."""
+    prev = previous or Previous()
+    b = _Builder(policy)
+    _check_policy_types(b, desired, observed)
+    subject, adopting = _identify(b, desired, observed)
+    if subject is None:
+        _plan_missing_pack(b, desired, observed, prev)
+        return b.build(None)
+    if adopting and policy.manage:
+        b.pack.append(AdoptPack(pack_id=subject.id, akas=desired.pack.akas))
+    _plan_pack_attributes(b, desired, subject, prev, adopting)
+    _plan_settings(b, desired, observed, subject.id, prev)
+    _plan_attachments(b, desired, observed, subject, prev)
+    return b.build(subject.id)
+
+
+def _check_policy_types(b: _Builder, desired: Desired, observed: Observed) -> None:
+    if observed.policy_types is None:
+        return
+    for type_uri in desired.setting_types:
+        if type_uri not in observed.policy_types:
+            b.problems.append(
+                Problem(
+                    reason=Reason.POLICY_TYPE_NOT_FOUND,
+                    message=f"policy type {type_uri} not found. Is the mod installed?",
+                )
+            )
+
+
+def _identify(b: _Builder, desired: Desired, observed: Observed) -> tuple[ObservedPack | None, bool]:
+    """Rule 4: return (the pack to work on, whether it is being adopted)."""
+    ours, foreign = observed.pack, observed.foreign_pack
+    if foreign is None or (ours is not None and foreign.id == ours.id):
+        return ours, False
+    if ours is None and desired.pack.adopt:
+        return foreign, True
+    held = sorted(set(foreign.akas) & set(desired.pack.user_akas)) or list(desired.pack.user_akas)
+    hint = (
+        ""
+        if desired.pack.adopt
+        else "; set policyPack.adopt: true to take it over, or change policyPack.akas"
+    )
+    b.problems.append(
+        Problem(
+            reason=Reason.PACK_CONFLICT,
+            message=f"AKA {', '.join(held)} is held by pack {foreign.id}, not owned by this object{hint}",
+        )
+    )
+    return ours, False
+
+
+def _plan_missing_pack(b: _Builder, desired: Desired, observed: Observed, prev: Previous) -> None:
+    """Rules 2, 3, 5: create everything, or report the missing pack."""
+    if not b.difference(prev.pack_id is not None, PACK, "exists", True, False):
+        return
+    pack = desired.pack
+    b.pack.append(
+        CreatePack(title=pack.title, description=pack.description, akas=pack.akas, parent=pack.parent)
+    )
+    for setting in desired.settings:
+        b.settings_create.append(_create(setting, None))
+    for resource in desired.targets:
+        target = observed.target(resource)
+        if target is None or target.id is None:
+            b.problems.append(_target_not_found(resource))
+            continue
+        b.attach.append(Attach(target=resource, target_id=target.id, pack_id=None))
+
+
+def _plan_pack_attributes(
+    b: _Builder, desired: Desired, subject: ObservedPack, prev: Previous, adopting: bool
+) -> None:
+    """Rule 6."""
+    applied = prev.pack_id is not None and not adopting
+    want = desired.pack
+    title = want.title if subject.title != want.title else None
+    description = want.description if (subject.description or "") != want.description else None
+    akas = want.akas if not adopting and set(subject.akas) != set(want.akas) else None
+    fix_title = title is not None and b.difference(applied, PACK, "title", want.title, subject.title)
+    fix_desc = description is not None and b.difference(
+        applied, PACK, "description", want.description, subject.description
+    )
+    fix_akas = akas is not None and b.difference(applied, PACK, "akas", list(want.akas), list(subject.akas))
+    if fix_title or fix_desc or fix_akas:
+        b.pack.append(
+            UpdatePack(
+                pack_id=subject.id,
+                title=title if fix_title else None,
+                description=description if fix_desc else None,
+                akas=akas if fix_akas else None,
+            )
+        )
+
+
+def _plan_settings(b: _Builder, desired: Desired, observed: Observed, pack_id: str, prev: Previous) -> None:
+    """Rule 7."""
+    wanted = set(desired.setting_types)
+    for found in observed.settings:
+        if found.type in wanted:
+            continue
+        # Set by us before and since removed from the spec: pending work; anything else: drift.
+        applied_by_us = found.type in prev.setting_types
+        if b.difference(False, f"setting:{found.type}", "exists", False, True, external=not applied_by_us):
+            b.settings_delete.append(DeleteSetting(setting_id=found.id, type=found.type))
+    for setting in desired.settings:
+        obj = f"setting:{setting.type}"
+        applied = setting.type in prev.setting_types
+        current = observed.setting(setting.type)
+        if current is None:
+            if b.difference(applied, obj, "exists", True, False):
+                b.settings_create.append(_create(setting, pack_id))
+            continue
+        fixes = [
+            field
+            for field, want, have in _setting_differences(setting, current)
+            if b.difference(applied, obj, field, want, have)
+        ]
+        if fixes:
+            b.settings_update.append(
+                UpdateSetting(
+                    setting_id=current.id,
+                    type=setting.type,
+                    value=setting.value,
+                    value_source=setting.value_source,
+                    precedence=setting.precedence,
+                    note=setting.note,
+                    fields=tuple(fixes),
+                )
+            )
+
+
+def _setting_differences(
+    want: DesiredSetting, have: ObservedSetting
+) -> list[tuple[str, JsonValue, JsonValue]]:
+    diffs: list[tuple[str, JsonValue, JsonValue]] = []
+    if want.value_source is not None:
+        if (have.value_source or "").rstrip() != want.value_source.rstrip():
+            diffs.append(("valueSource", want.value_source, have.value_source))
+    elif not json_equal(want.value, have.value):
+        diffs.append(("value", want.value, have.value))
+    if want.precedence != have.precedence:
+        diffs.append(("precedence", want.precedence, have.precedence))
+    if want.note is not None and want.note != (have.note or ""):
+        diffs.append(("note", want.note, have.note))
+    return diffs
+
+
+def _plan_attachments(
+    b: _Builder, desired: Desired, observed: Observed, subject: ObservedPack, prev: Previous
+) -> None:
+    """Rule 9."""
+    desired_ids: set[str] = set()
+    for resource in desired.targets:
+        target = observed.target(resource)
+        if target is None or target.id is None:
+            b.problems.append(_target_not_found(resource))
+            continue
+        desired_ids.add(target.id)
+        if subject.id in target.attached_pack_ids:
+            continue
+        if b.difference(resource in prev.targets, f"attachment:{resource}", "attached", True, False):
+            b.attach.append(Attach(target=resource, target_id=target.id, pack_id=subject.id))
+    handled: set[str] = set(desired_ids)
+    for resource in prev.targets:
+        if resource in desired.targets:
+            continue
+        target = observed.target(resource)
+        if target is None or target.id is None or target.id in handled:
+            continue
+        handled.add(target.id)
+        if subject.id in target.attached_pack_ids and b.difference(
+            False, f"attachment:{resource}", "attached", False, True
+        ):
+            b.detach.append(Detach(target=resource, target_id=target.id, pack_id=subject.id))
+    for target_id in subject.attached_to or ():
+        if target_id in handled:
+            continue
+        handled.add(target_id)
+        if b.difference(False, f"attachment:{target_id}", "attached", False, True, external=True):
+            b.detach.append(Detach(target=target_id, target_id=target_id, pack_id=subject.id))
+
+
+def plan_deletion(
+    observed: Observed, *, deletion_policy: DeletionPolicy, management_policy: ManagementPolicy
+) -> Plan:
+    """The finalizer's plan: detach the pack from every target where it is attached, then delete it.
+
+    Orphan, Observe, or a pack that is already gone -> an empty plan (already-gone is success).
+    """
+    pack = observed.pack
+    if (
+        deletion_policy is DeletionPolicy.ORPHAN
+        or management_policy is ManagementPolicy.OBSERVE
+        or pack is None
+    ):
+        return Plan(pack_id=pack.id if pack else None)
+    detach: list[Action] = []
+    seen: set[str] = set()
+    for target in observed.targets:
+        if target.id is None or target.id in seen or pack.id not in target.attached_pack_ids:
+            continue
+        seen.add(target.id)
+        detach.append(Detach(target=target.resource, target_id=target.id, pack_id=pack.id))
+    for target_id in pack.attached_to or ():
+        if target_id not in seen:
+            seen.add(target_id)
+            detach.append(Detach(target=target_id, target_id=target_id, pack_id=pack.id))
+    return Plan(actions=(*detach, DeletePack(pack_id=pack.id)), pack_id=pack.id)
+
+
+def _create(setting: DesiredSetting, pack_id: str | None) -> CreateSetting:
+    return CreateSetting(
+        pack_id=pack_id,
+        type=setting.type,
+        value=setting.value,
+        value_source=setting.value_source,
+        precedence=setting.precedence,
+        note=setting.note,
+    )
+
+
+def _target_not_found(resource: str) -> Problem:
+    return Problem(
+        reason=Reason.TARGET_NOT_FOUND, message=f"attachment target {resource} not found in Guardrails"
+    )

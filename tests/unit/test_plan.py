@@ -1,0 +1,551 @@
+"""The planner's rules, one table row or test per rule (see plan.py's module docstring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ecr_privacy_operator.crd.spec import (
+    SEED_APPROVED_TYPE,
+    DeletionPolicy,
+    DriftPolicy,
+    ManagementPolicy,
+    parse_spec,
+)
+from ecr_privacy_operator.reconcile.actions import (
+    AdoptPack,
+    Attach,
+    CreatePack,
+    CreateSetting,
+    DeletePack,
+    DeleteSetting,
+    Detach,
+    DriftItem,
+    UpdatePack,
+    UpdateSetting,
+)
+from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
+from ecr_privacy_operator.reconcile.observed import (
+    Observed,
+    ObservedPack,
+    ObservedSetting,
+    ObservedTarget,
+    json_equal,
+)
+from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
+
+pytestmark = pytest.mark.unit
+
+UID = "uid-1"
+OWNER = f"ecrprivacy.dev/owner/{UID}"
+PACK = "300000000000001"
+ECR_ENABLED = "tmod:@turbot/aws-ecr#/policy/types/ecrEnabled"
+YAML_TYPE = "tmod:@turbot/aws#/policy/types/regionsDefault"
+A1, A2 = "arn:aws:::111111111111", "arn:aws:::222222222222"
+
+CORRECT = PlanPolicy()
+REPORT = PlanPolicy(drift_policy=DriftPolicy.REPORT)
+OBSERVE = PlanPolicy(management_policy=ManagementPolicy.OBSERVE)
+CHANGED = PlanPolicy(spec_changed=True)
+REPORT_CHANGED = PlanPolicy(drift_policy=DriftPolicy.REPORT, spec_changed=True)
+
+FULL_SPEC: dict[str, Any] = {
+    "additionalSettings": [
+        {"type": ECR_ENABLED, "value": "Enabled", "note": "keep on"},
+        {"type": YAML_TYPE, "valueSource": "- us-east-1\n"},
+    ],
+    "attachments": [{"resource": A1}, {"resource": A2}],
+}
+
+
+def desired(raw: dict[str, Any] | None = None) -> Desired:
+    return desired_from_spec(parse_spec(raw or {}), UID)
+
+
+def tid(resource: str) -> str:
+    return "4" + resource[-14:].replace(":", "0")
+
+
+def in_sync(d: Desired, **changes: Any) -> Observed:
+    """An Observed that exactly matches Desired (the state after a successful apply)."""
+    pack = ObservedPack(
+        id=PACK,
+        akas=d.pack.akas,
+        title=d.pack.title,
+        description=d.pack.description,
+        parent_id="100",
+        attached_to=tuple(tid(t) for t in d.targets),
+    )
+    settings = tuple(
+        ObservedSetting(
+            id=f"5{i}",
+            type=s.type,
+            value=s.value if s.value_source is None else "parsed",
+            value_source=s.value_source if s.value_source is not None else "dumped",
+            precedence=s.precedence,
+            note=s.note,
+        )
+        for i, s in enumerate(d.settings)
+    )
+    targets = tuple(ObservedTarget(resource=t, id=tid(t), attached_pack_ids=("999", PACK)) for t in d.targets)
+    base = Observed(pack=pack, settings=settings, targets=targets, policy_types=frozenset(d.setting_types))
+    return base.model_copy(update=changes)
+
+
+def applied(d: Desired) -> Previous:
+    return Previous(pack_id=PACK, setting_types=frozenset(d.setting_types), targets=d.targets)
+
+
+def with_pack(o: Observed, **changes: Any) -> Observed:
+    assert o.pack is not None
+    return o.model_copy(update={"pack": o.pack.model_copy(update=changes)})
+
+
+def with_setting(o: Observed, type_uri: str, **changes: Any) -> Observed:
+    settings = tuple(
+        ObservedSetting.model_validate({**s.model_dump(), **changes}) if s.type == type_uri else s
+        for s in o.settings
+    )
+    return o.model_copy(update={"settings": settings})
+
+
+# Rule 1: nothing changed -> empty plan, under every policy.
+@pytest.mark.parametrize("policy", [CORRECT, REPORT, OBSERVE, CHANGED, REPORT_CHANGED])
+@pytest.mark.parametrize("raw", [{}, FULL_SPEC, {"enforcement": "Enforce", "precedence": "Recommended"}])
+def test_in_sync_plans_nothing(policy: PlanPolicy, raw: dict[str, Any]) -> None:
+    d = desired(raw)
+    result = plan(d, in_sync(d), policy, applied(d))
+    assert result.is_empty
+    assert result.drift == ()
+    assert result.problems == ()
+    assert result.pack_id == PACK
+
+
+@pytest.mark.parametrize("policy", [CORRECT, REPORT, CHANGED])
+def test_first_creation(policy: PlanPolicy) -> None:
+    d = desired(FULL_SPEC)
+    observed = Observed(
+        targets=(ObservedTarget(resource=A1, id="41"), ObservedTarget(resource=A2, id="42")),
+        policy_types=frozenset(d.setting_types),
+    )
+    result = plan(d, observed, policy)
+    assert result.actions == (
+        CreatePack(
+            title=d.pack.title, description=d.pack.description, akas=d.pack.akas, parent=d.pack.parent
+        ),
+        *(
+            CreateSetting(
+                pack_id=None,
+                type=s.type,
+                value=s.value,
+                value_source=s.value_source,
+                precedence=s.precedence,
+                note=s.note,
+            )
+            for s in d.settings
+        ),
+        Attach(target=A1, target_id="41", pack_id=None),
+        Attach(target=A2, target_id="42", pack_id=None),
+    )
+    create = result.actions[0]
+    assert isinstance(create, CreatePack)
+    assert OWNER in create.akas
+    assert result.drift == ()
+
+
+def test_observe_never_writes_and_reports_missing_pack() -> None:
+    d = desired(FULL_SPEC)
+    result = plan(d, Observed(), OBSERVE)
+    assert result.is_empty
+    assert result.drift == (DriftItem(object="policyPack", field="exists", desired=True, actual=False),)
+
+
+def test_crash_after_create_finds_pack_by_ownership_and_finishes_without_drift() -> None:
+    d = desired()
+    observed = in_sync(d, settings=())
+    result = plan(d, observed, REPORT, Previous())
+    assert [type(a) for a in result.actions] == [CreateSetting, CreateSetting]
+    assert all(isinstance(a, CreateSetting) and a.pack_id == PACK for a in result.actions)
+    assert result.drift == ()
+
+
+# Rules 3 and 7: a console edit of a setting.
+@pytest.mark.parametrize(
+    ("policy", "updates", "drift", "corrected"),
+    [
+        (CORRECT, True, True, True),
+        (REPORT, False, True, False),
+        (OBSERVE, False, True, False),
+        (CHANGED, True, False, False),  # a spec change is pending work, not drift
+        (REPORT_CHANGED, True, False, False),
+    ],
+)
+def test_setting_value_changed(policy: PlanPolicy, updates: bool, drift: bool, corrected: bool) -> None:
+    d = desired({"enforcement": "Enforce"})
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value="Check: Approved")
+    result = plan(d, observed, policy, applied(d))
+    expected_action = UpdateSetting(
+        setting_id="50",
+        type=SEED_APPROVED_TYPE,
+        value="Enforce: Delete unapproved if new",
+        precedence="REQUIRED",
+        fields=("value",),
+    )
+    assert result.actions == ((expected_action,) if updates else ())
+    expected_drift = DriftItem(
+        object=f"setting:{SEED_APPROVED_TYPE}",
+        field="value",
+        desired="Enforce: Delete unapproved if new",
+        actual="Check: Approved",
+        corrected=corrected,
+    )
+    assert result.drift == ((expected_drift,) if drift else ())
+    assert result.drift_remaining == (1 if drift and not corrected else 0)
+
+
+@pytest.mark.parametrize(
+    ("read", "differs"), [("must", False), ("REQUIRED", False), ("should", True), ("RECOMMENDED", True)]
+)
+def test_precedence_read_normalised(read: str, differs: bool) -> None:
+    d = desired()
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, precedence=read)
+    result = plan(d, observed, CORRECT, applied(d))
+    assert (not result.is_empty) is differs
+    if differs:
+        update = result.actions[0]
+        assert isinstance(update, UpdateSetting)
+        assert update.fields == ("precedence",)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (
+            {"value": ["eu-west-1"], "value_source": "- us-east-1"},
+            None,
+        ),  # value ignored, trailing newline too
+        ({"value_source": "- eu-west-1\n"}, "valueSource"),
+    ],
+)
+def test_value_source_settings_compare_the_text(changes: dict[str, Any], field: str | None) -> None:
+    d = desired(FULL_SPEC)
+    result = plan(d, with_setting(in_sync(d), YAML_TYPE, **changes), CORRECT, applied(d))
+    if field is None:
+        assert result.is_empty
+    else:
+        (action,) = result.actions
+        assert isinstance(action, UpdateSetting)
+        assert action.value_source == "- us-east-1\n"
+        assert action.value is None
+        assert action.fields == (field,)
+
+
+def test_note_unmanaged_when_omitted_and_managed_when_given() -> None:
+    d = desired(FULL_SPEC)
+    o = with_setting(in_sync(d), SEED_APPROVED_TYPE, note="someone's note")
+    assert plan(d, o, CORRECT, applied(d)).is_empty
+    o = with_setting(in_sync(d), ECR_ENABLED, note="changed")
+    (action,) = plan(d, o, CORRECT, applied(d)).actions
+    assert isinstance(action, UpdateSetting)
+    assert action.note == "keep on"
+    assert action.fields == ("note",)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        (1, 1.0, True),
+        (True, 1, False),
+        ({"a": [1, "x"]}, {"a": [1, "x"]}, True),
+        ("1", 1, False),
+        (None, None, True),
+    ],
+)
+def test_json_equal(a: Any, b: Any, equal: bool) -> None:
+    assert json_equal(a, b) is equal
+
+
+def test_missing_setting_recreated_as_drift() -> None:
+    d = desired()
+    observed = in_sync(d).model_copy(update={"settings": in_sync(d).settings[:1]})
+    result = plan(d, observed, CORRECT, applied(d))
+    assert [type(a) for a in result.actions] == [CreateSetting]
+    assert result.drift[0].field == "exists"
+    assert result.drift[0].corrected
+
+
+# Rule 7: settings on our pack that the spec does not ask for.
+@pytest.mark.parametrize(
+    ("policy", "previously_ours", "deletes", "drift"),
+    [
+        (CORRECT, False, True, True),  # added in the console
+        (REPORT, False, False, True),
+        (CHANGED, False, True, True),
+        (REPORT_CHANGED, False, False, True),
+        (OBSERVE, False, False, True),
+        (CORRECT, True, True, False),  # removed from the spec
+        (REPORT, True, True, False),
+        (OBSERVE, True, False, True),
+    ],
+)
+def test_extra_setting(policy: PlanPolicy, previously_ours: bool, deletes: bool, drift: bool) -> None:
+    d = desired()
+    extra = ObservedSetting(id="77", type=ECR_ENABLED, value="Disabled")
+    observed = in_sync(d).model_copy(update={"settings": (*in_sync(d).settings, extra)})
+    prev = applied(d)
+    if previously_ours:
+        prev = prev.model_copy(update={"setting_types": prev.setting_types | {ECR_ENABLED}})
+    result = plan(d, observed, policy, prev)
+    assert result.actions == ((DeleteSetting(setting_id="77", type=ECR_ENABLED),) if deletes else ())
+    assert [x.object for x in result.drift] == ([f"setting:{ECR_ENABLED}"] if drift else [])
+
+
+# Rule 6: pack attributes.
+@pytest.mark.parametrize(
+    ("policy", "update", "drift"),
+    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, True, False)],
+)
+def test_pack_title_changed(policy: PlanPolicy, update: bool, drift: bool) -> None:
+    d = desired()
+    observed = with_pack(in_sync(d), title="X")
+    result = plan(d, observed, policy, applied(d))
+    assert result.actions == ((UpdatePack(pack_id=PACK, title=d.pack.title),) if update else ())
+    assert len(result.drift) == (1 if drift else 0)
+
+
+def test_aka_change_in_spec_updates_akas_only() -> None:
+    d = desired({"policyPack": {"akas": ["new_aka"]}})
+    old = desired()
+    observed = with_pack(in_sync(d), akas=old.pack.akas)
+    result = plan(d, observed, CHANGED, applied(d))
+    assert result.actions == (UpdatePack(pack_id=PACK, akas=("new_aka", OWNER)),)
+    assert result.drift == ()
+    reordered = with_pack(in_sync(d), akas=(OWNER, "new_aka"))
+    assert plan(d, reordered, CORRECT, applied(d)).is_empty
+
+
+# Rule 5: the pack was deleted outside the operator.
+def test_pack_deleted_behind_our_back() -> None:
+    d = desired(FULL_SPEC)
+    observed = in_sync(d, pack=None, settings=())
+    observed = observed.model_copy(
+        update={"targets": tuple(t.model_copy(update={"attached_pack_ids": ()}) for t in observed.targets)}
+    )
+    corrected = plan(d, observed, CORRECT, applied(d))
+    assert isinstance(corrected.actions[0], CreatePack)
+    assert [type(a) for a in corrected.actions].count(Attach) == 2
+    assert corrected.drift == (
+        DriftItem(object="policyPack", field="exists", desired=True, actual=False, corrected=True),
+    )
+    reported = plan(d, observed, REPORT, applied(d))
+    assert reported.is_empty
+    assert reported.drift_remaining == 1
+
+
+# Rule 4: adoption and conflicts.
+def foreign_seed_pack() -> ObservedPack:
+    return ObservedPack(
+        id="310",
+        akas=("aws_ecr_enforce_private_repositories",),
+        title="Enforce AWS ECR Repositories Are Private",
+        description="Ensures that AWS ECR repositories are not publicly accessible.",
+    )
+
+
+def test_adopt_takes_over_and_aligns() -> None:
+    d = desired({"policyPack": {"adopt": True}, "enforcement": "Enforce", "attachments": [{"resource": A1}]})
+    observed = Observed(
+        foreign_pack=foreign_seed_pack(),
+        settings=(
+            ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value="Check: Approved", precedence="must"),
+            ObservedSetting(id="62", type=d.settings[1].type, value="Not approved"),
+        ),
+        targets=(ObservedTarget(resource=A1, id="41"),),
+    )
+    result = plan(d, observed, REPORT, Previous())
+    assert result.pack_id == "310"
+    assert result.actions == (
+        AdoptPack(pack_id="310", akas=("aws_ecr_enforce_private_repositories", OWNER)),
+        UpdateSetting(
+            setting_id="61",
+            type=SEED_APPROVED_TYPE,
+            value="Enforce: Delete unapproved if new",
+            precedence="REQUIRED",
+            fields=("value",),
+        ),
+        Attach(target=A1, target_id="41", pack_id="310"),
+    )
+    assert result.drift == ()
+
+
+def test_observe_with_adopt_compares_the_foreign_pack_without_writing() -> None:
+    d = desired({"policyPack": {"adopt": True}, "enforcement": "Enforce"})
+    observed = Observed(
+        foreign_pack=foreign_seed_pack(),
+        settings=(ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value="Check: Approved"),),
+    )
+    result = plan(d, observed, OBSERVE)
+    assert result.is_empty
+    assert {(x.object, x.field) for x in result.drift} == {
+        (f"setting:{SEED_APPROVED_TYPE}", "value"),
+        (f"setting:{d.settings[1].type}", "exists"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("adopt", "ours"),
+    [(False, False), (False, True), (True, True)],
+)
+def test_pack_conflict(adopt: bool, ours: bool) -> None:
+    d = desired({"policyPack": {"adopt": adopt}})
+    base = in_sync(d) if ours else Observed(policy_types=frozenset(d.setting_types))
+    result = plan(d, base.model_copy(update={"foreign_pack": foreign_seed_pack()}), CORRECT, Previous())
+    assert result.is_empty
+    assert result.blocked
+    (problem,) = result.problems
+    assert problem.reason == "PackConflict"
+    assert "aws_ecr_enforce_private_repositories" in problem.message
+    assert "310" in problem.message
+    assert ("adopt" in problem.message) is not adopt
+
+
+# Rule 8 and 10: problems block every write.
+def test_unknown_policy_type_blocks() -> None:
+    d = desired(FULL_SPEC)
+    observed = Observed(
+        targets=(ObservedTarget(resource=A1, id="41"), ObservedTarget(resource=A2, id="42")),
+        policy_types=frozenset(d.setting_types) - {ECR_ENABLED},
+    )
+    result = plan(d, observed, CORRECT)
+    assert result.is_empty
+    assert [p.reason for p in result.problems] == ["PolicyTypeNotFound"]
+    assert ECR_ENABLED in result.problems[0].message
+    assert not plan(d, observed.model_copy(update={"policy_types": None}), CORRECT).blocked
+
+
+@pytest.mark.parametrize("pack_exists", [False, True])
+def test_missing_target_blocks(pack_exists: bool) -> None:
+    d = desired(FULL_SPEC)
+    observed = in_sync(d) if pack_exists else Observed(policy_types=frozenset(d.setting_types))
+    targets = (ObservedTarget(resource=A1, id=tid(A1)), ObservedTarget(resource=A2, id=None))
+    observed = observed.model_copy(update={"targets": targets})
+    result = plan(d, observed, CORRECT, applied(d) if pack_exists else None)
+    assert result.is_empty
+    assert [p.reason for p in result.problems] == ["TargetNotFound"]
+    assert A2 in result.problems[0].message
+    assert all(not x.corrected for x in result.drift)
+
+
+# Rule 9: attachments.
+@pytest.mark.parametrize(
+    ("policy", "attaches", "drift"),
+    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, True, False)],
+)
+def test_attachment_removed_in_console(policy: PlanPolicy, attaches: bool, drift: bool) -> None:
+    d = desired(FULL_SPEC)
+    o = in_sync(d)
+    o = o.model_copy(
+        update={"targets": (o.targets[0].model_copy(update={"attached_pack_ids": ("999",)}), o.targets[1])}
+    )
+    result = plan(d, o, policy, applied(d))
+    assert result.actions == ((Attach(target=A1, target_id=tid(A1), pack_id=PACK),) if attaches else ())
+    assert [x.object for x in result.drift] == ([f"attachment:{A1}"] if drift else [])
+
+
+def test_new_target_in_spec_is_attached_in_spec_order_without_drift() -> None:
+    d = desired({"attachments": [{"resource": A2}, {"resource": A1}]})
+    o = in_sync(d).model_copy(
+        update={"targets": tuple(ObservedTarget(resource=t, id=tid(t)) for t in d.targets)}
+    )
+    result = plan(d, o, REPORT, Previous(pack_id=PACK, setting_types=frozenset(d.setting_types)))
+    assert result.actions == tuple(Attach(target=t, target_id=tid(t), pack_id=PACK) for t in (A2, A1))
+    assert result.drift == ()
+
+
+@pytest.mark.parametrize(
+    ("policy", "detaches"), [(CORRECT, True), (REPORT, True), (REPORT_CHANGED, True), (OBSERVE, False)]
+)
+def test_target_removed_from_spec_is_detached(policy: PlanPolicy, detaches: bool) -> None:
+    before = desired(FULL_SPEC)
+    d = desired({**FULL_SPEC, "attachments": [{"resource": A2}]})
+    o = in_sync(before)  # still attached to A1 and A2
+    result = plan(d, o, policy, applied(before))
+    assert result.actions == ((Detach(target=A1, target_id=tid(A1), pack_id=PACK),) if detaches else ())
+    assert len(result.drift) == (0 if detaches else 1)
+
+
+@pytest.mark.parametrize(("policy", "detaches"), [(CORRECT, True), (REPORT, False), (CHANGED, True)])
+def test_pack_attached_outside_the_spec(policy: PlanPolicy, detaches: bool) -> None:
+    d = desired(FULL_SPEC)
+    o = with_pack(in_sync(d), attached_to=(tid(A1), tid(A2), "888"))
+    result = plan(d, o, policy, applied(d))
+    assert result.actions == ((Detach(target="888", target_id="888", pack_id=PACK),) if detaches else ())
+    assert [x.object for x in result.drift] == ["attachment:888"]
+
+
+# Rule 11: order of actions.
+def test_action_order() -> None:
+    d = desired({**FULL_SPEC, "enforcement": "Skip", "attachments": [{"resource": A2}]})
+    before = desired(FULL_SPEC)
+    o = in_sync(before)
+    o = with_pack(o, title="old").model_copy(
+        update={
+            "settings": (
+                *tuple(s for s in o.settings if s.type != ECR_ENABLED),
+                ObservedSetting(id="77", type="tmod:@turbot/aws#/policy/types/old"),
+            ),
+            "targets": (o.targets[0], o.targets[1].model_copy(update={"attached_pack_ids": ()})),
+        }
+    )
+    prev = applied(before).model_copy(
+        update={"setting_types": frozenset({*before.setting_types, "tmod:@turbot/aws#/policy/types/old"})}
+    )
+    kinds = [a.kind for a in plan(d, o, CHANGED, prev).actions]
+    assert kinds == ["UpdatePack", "DeleteSetting", "UpdateSetting", "CreateSetting", "Detach", "Attach"]
+
+
+# Deletion.
+def test_deletion_detaches_everywhere_then_deletes() -> None:
+    d = desired(FULL_SPEC)
+    o = with_pack(in_sync(d), attached_to=(tid(A1), "888"))
+    result = plan_deletion(
+        o, deletion_policy=DeletionPolicy.DELETE, management_policy=ManagementPolicy.MANAGE
+    )
+    assert result.actions == (
+        Detach(target=A1, target_id=tid(A1), pack_id=PACK),
+        Detach(target=A2, target_id=tid(A2), pack_id=PACK),
+        Detach(target="888", target_id="888", pack_id=PACK),
+        DeletePack(pack_id=PACK),
+    )
+
+
+@pytest.mark.parametrize(
+    ("observed", "deletion", "management"),
+    [
+        (None, DeletionPolicy.ORPHAN, ManagementPolicy.MANAGE),
+        (None, DeletionPolicy.DELETE, ManagementPolicy.OBSERVE),
+        (Observed(), DeletionPolicy.DELETE, ManagementPolicy.MANAGE),  # already gone: success
+    ],
+)
+def test_deletion_plans_nothing(
+    observed: Observed | None, deletion: DeletionPolicy, management: ManagementPolicy
+) -> None:
+    o = observed if observed is not None else in_sync(desired(FULL_SPEC))
+    assert plan_deletion(o, deletion_policy=deletion, management_policy=management).is_empty
+
+
+def test_deletion_of_unattached_pack() -> None:
+    o = Observed(pack=ObservedPack(id=PACK, akas=(OWNER,)))
+    result = plan_deletion(
+        o, deletion_policy=DeletionPolicy.DELETE, management_policy=ManagementPolicy.MANAGE
+    )
+    assert result.actions == (DeletePack(pack_id=PACK),)
+
+
+def test_policy_from_spec() -> None:
+    spec = parse_spec({"driftPolicy": "Report", "managementPolicy": "Observe"})
+    policy = PlanPolicy.from_spec(spec, spec_changed=True)
+    assert policy == PlanPolicy(
+        drift_policy=DriftPolicy.REPORT, management_policy=ManagementPolicy.OBSERVE, spec_changed=True
+    )
