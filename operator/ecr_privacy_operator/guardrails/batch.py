@@ -1,0 +1,106 @@
+"""Compose one GraphQL document out of several single-field operations (batched independent mutations).
+
+Each part names a template document from ``queries/`` whose operation has exactly one root field. The part's
+copy of that field gets the alias ``<alias>`` and its variables are renamed ``$<alias>`` (a template with one
+variable) or ``$<alias>_<name>`` (several), e.g. ``s0: createPolicySetting(input: $s0) {…}``. Values stay in
+variables; the composed text only depends on the templates and the aliases."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableDefinitionNode,
+    VariableNode,
+    Visitor,
+    parse,
+    print_ast,
+    visit,
+)
+
+from .documents import document
+
+__all__ = ["BatchDocument", "BatchPart", "compose_batch"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPart:
+    """One field of a batch: the template operation's name, the alias, and the template's variable values."""
+
+    template: str
+    alias: str
+    variables: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchDocument:
+    """The composed document text, its operation name, and the merged variables."""
+
+    name: str
+    text: str
+    variables: dict[str, Any]
+    mutation: bool
+
+
+class _Renamer(Visitor):
+    def __init__(self, mapping: Mapping[str, str]) -> None:
+        super().__init__()
+        self.mapping = mapping
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> VariableNode:
+        return VariableNode(name=NameNode(value=self.mapping[node.name.value]))
+
+
+def _template(name: str) -> tuple[OperationDefinitionNode, FieldNode]:
+    operation = parse(document(name).text).definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    fields = operation.selection_set.selections
+    if len(fields) != 1 or not isinstance(fields[0], FieldNode):
+        raise ValueError(f"template {name} must have exactly one root field")
+    return operation, fields[0]
+
+
+def compose_batch(name: str, parts: Sequence[BatchPart]) -> BatchDocument:
+    """Build the operation ``name`` from ``parts``; all templates must be of the same kind (query or
+    mutation)."""
+    if not parts:
+        raise ValueError("a batch needs at least one part")
+    if len({p.alias for p in parts}) != len(parts) or not all(p.alias.isidentifier() for p in parts):
+        raise ValueError("batch aliases must be unique identifiers")
+    kinds: set[OperationType] = set()
+    definitions: list[VariableDefinitionNode] = []
+    selections: list[FieldNode] = []
+    variables: dict[str, Any] = {}
+    for part in parts:
+        operation, field = _template(part.template)
+        kinds.add(operation.operation)
+        names = [d.variable.name.value for d in operation.variable_definitions or ()]
+        mapping = {n: part.alias if len(names) == 1 else f"{part.alias}_{n}" for n in names}
+        renamer = _Renamer(mapping)
+        for definition in operation.variable_definitions or ():
+            definitions.append(visit(definition, renamer))
+        selections.append(dataclasses.replace(visit(field, renamer), alias=NameNode(value=part.alias)))
+        unknown = set(part.variables) - set(names)
+        if unknown:
+            raise ValueError(f"unknown variables for {part.template}: {sorted(unknown)}")
+        variables.update({mapping[k]: v for k, v in part.variables.items()})
+    if len(kinds) != 1:
+        raise ValueError("a batch cannot mix queries and mutations")
+    kind = kinds.pop()
+    composed = OperationDefinitionNode(
+        operation=kind,
+        name=NameNode(value=name),
+        variable_definitions=tuple(definitions),
+        directives=(),
+        selection_set=SelectionSetNode(selections=tuple(selections)),
+    )
+    text = print_ast(DocumentNode(definitions=(composed,)))
+    return BatchDocument(name, text, variables, kind == OperationType.MUTATION)

@@ -1,0 +1,155 @@
+"""The shipped GraphQL documents: one named operation each, values only in variables; the batch composer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from graphql import (
+    ArgumentNode,
+    BooleanValueNode,
+    FieldNode,
+    FloatValueNode,
+    IntValueNode,
+    ListValueNode,
+    OperationDefinitionNode,
+    StringValueNode,
+    VariableNode,
+    Visitor,
+    parse,
+    visit,
+)
+
+from ecr_privacy_operator.guardrails.batch import BatchPart, compose_batch
+from ecr_privacy_operator.guardrails.documents import document, document_names
+
+pytestmark = pytest.mark.unit
+
+NAMES = document_names()
+LITERALS = (StringValueNode, IntValueNode, FloatValueNode, BooleanValueNode, ListValueNode)
+
+
+class LiteralFinder(Visitor):
+    """Collects literal values, except ``get(path: "…")`` (a field selector, not a value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self.fields: list[str] = []
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        self.fields.append(node.name.value)
+
+    def leave_field(self, node: FieldNode, *_: Any) -> None:
+        self.fields.pop()
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+        if isinstance(node.value, LITERALS) and not (
+            self.fields and self.fields[-1] == "get" and node.name.value == "path"
+        ):
+            self.found.append(f"{self.fields[-1] if self.fields else '?'}({node.name.value}:)")
+
+    def enter_object_field(self, node: Any, *_: Any) -> None:
+        if isinstance(node.value, LITERALS):
+            self.found.append(node.name.value)
+
+
+def test_expected_documents_exist() -> None:
+    expected = {
+        "ValidateCredentials", "CreateSmartFolder", "ReadSmartFolder", "UpdateSmartFolder",
+        "DeleteSmartFolder",
+        "ReadPolicyPackIdentity", "ReadResource", "AttachSmartFolders", "DetachSmartFolders",
+        "ReadAttachedPolicyPacks", "FindPolicyTypes", "ListPolicySettings", "ReadPolicySetting",
+        "CreatePolicySetting", "UpdatePolicySetting", "DeletePolicySetting", "ReadPolicyValue",
+        "ControlSummariesByResource", "ObservePolicy",
+    }  # fmt: skip
+    assert expected <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_named_operation(name: str) -> None:
+    ast = parse(document(name).text)
+    operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
+    assert len(ast.definitions) == 1
+    assert len(operations) == 1
+    assert operations[0].name is not None
+    assert operations[0].name.value == name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_inline_literal_values(name: str) -> None:
+    finder = LiteralFinder()
+    visit(parse(document(name).text), finder)
+    assert finder.found == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_variable_is_declared_and_used(name: str) -> None:
+    ast = parse(document(name).text)
+    operation = ast.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    declared = {d.variable.name.value for d in operation.variable_definitions or ()}
+    used: set[str] = set()
+
+    class Uses(Visitor):
+        def enter_variable(self, node: VariableNode, *_: Any) -> None:
+            used.add(node.name.value)
+
+    visit(operation.selection_set, Uses())  # the selections only: every variable seen there is a use
+    assert used == declared
+
+
+def test_mutations_are_marked() -> None:
+    assert document("CreatePolicySetting").mutation
+    assert not document("ObservePolicy").mutation
+
+
+def test_literal_finder_catches_literals() -> None:
+    finder = LiteralFinder()
+    visit(
+        parse('query X { resource(id: "123") { get(path: "a") } a: policyTypes(filter: ["x"]) { items } }'),
+        finder,
+    )
+    assert finder.found == ["resource(id:)", "policyTypes(filter:)"]
+
+
+def test_compose_batch() -> None:
+    batch = compose_batch(
+        "WritePolicySettings",
+        [
+            BatchPart("CreatePolicySetting", "s0", {"input": {"value": "a"}}),
+            BatchPart("UpdatePolicySetting", "s1", {"input": {"id": "2"}}),
+            BatchPart("DeletePolicySetting", "s2", {"input": {"id": "3"}}),
+        ],
+    )
+    assert batch.mutation
+    assert batch.variables == {"s0": {"value": "a"}, "s1": {"id": "2"}, "s2": {"id": "3"}}
+    ast = parse(batch.text)
+    operation = ast.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    assert operation.name is not None
+    assert operation.name.value == "WritePolicySettings"
+    assert [d.variable.name.value for d in operation.variable_definitions or ()] == ["s0", "s1", "s2"]
+    fields = [f for f in operation.selection_set.selections if isinstance(f, FieldNode)]
+    assert [(f.alias.value if f.alias else None, f.name.value) for f in fields] == [
+        ("s0", "createPolicySetting"),
+        ("s1", "updatePolicySetting"),
+        ("s2", "deletePolicySetting"),
+    ]
+    assert "s0: createPolicySetting(input: $s0)" in batch.text
+    finder = LiteralFinder()
+    visit(ast, finder)
+    assert finder.found == []
+
+
+def test_compose_batch_rejects_bad_parts() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        compose_batch(
+            "X", [BatchPart("DeletePolicySetting", "a", {}), BatchPart("DeletePolicySetting", "a", {})]
+        )
+    with pytest.raises(ValueError, match="mix"):
+        compose_batch("X", [BatchPart("DeletePolicySetting", "a", {}), BatchPart("ReadResource", "b", {})])
+    with pytest.raises(ValueError, match="unknown variables"):
+        compose_batch("X", [BatchPart("DeletePolicySetting", "a", {"nope": 1})])
+    with pytest.raises(ValueError, match="at least one"):
+        compose_batch("X", [])
