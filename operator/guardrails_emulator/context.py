@@ -1,0 +1,54 @@
+"""Per-request execution context: the workspace, the caller's role and the evaluation/persistence hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .errors import forbidden
+from .faults import Faults
+from .model import Resource
+from .policy import evaluate
+from .workspace import Workspace
+
+
+@dataclass
+class Context:
+    """What resolvers need: ``ws``, the caller's ``role``, the fault settings; ``mutated`` marks a write."""
+
+    ws: Workspace
+    faults: Faults
+    role: str = "admin"
+    mutated: bool = False
+    on_write: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def scope_id(self) -> str | None:
+        if self.role.startswith("scoped:"):
+            res = self.ws.lookup(self.role.partition(":")[2])
+            return res.id if res else "-"
+        return None
+
+    def in_scope(self, res: Resource) -> bool:
+        scope = self.scope_id
+        return scope is None or scope in res.path
+
+    def check_read(self, res: Resource) -> None:
+        if not self.in_scope(res):
+            raise forbidden()
+
+    def check_write(self, res: Resource | None = None) -> None:
+        """Read-only keys may not write; scoped keys only inside their subtree."""
+        if self.role == "readonly":
+            raise forbidden()
+        if res is not None and not self.in_scope(res):
+            raise forbidden()
+
+    def can_read_secrets(self) -> bool:
+        return self.scope_id is None
+
+    def changed(self) -> None:
+        """Record a write and re-evaluate the controls (synchronously unless async evaluation is on)."""
+        self.mutated = True
+        cfg = self.faults.config
+        evaluate(self.ws, async_mode=cfg.async_evaluation, enforcement_failure=cfg.enforcement_failure)

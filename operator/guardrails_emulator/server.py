@@ -1,0 +1,163 @@
+"""The aiohttp application: GraphQL endpoints with Basic auth and fault injection, health, persistence."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .clock import Clock
+from .context import Context
+from .engine import Engine, RequestError
+from .faults import Faults
+from .fixtures import build_workspace
+from .model import Key
+from .workspace import Workspace
+
+log = logging.getLogger("guardrails_emulator")
+JSON_TYPE = "application/json; charset=utf-8"
+UNAUTHORIZED = {"errors": [{"message": "Unauthorized"}]}
+
+
+@dataclass
+class Emulator:
+    """Everything the handlers share: the workspace (replaced on reset), keys, faults and options."""
+
+    keys: list[Key]
+    fixture: dict[str, Any] | None = None
+    workspace_version: str = "5.52.3"
+    state_file: Path | None = None
+    log_requests: bool = False
+    faults: Faults = field(default_factory=Faults)
+    engine: Engine = field(default_factory=Engine)
+    ws: Workspace = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.state_file is not None and self.state_file.exists():
+            self.ws = Workspace.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+            log.info("state loaded from the state file")
+        else:
+            self.reset(self.fixture)
+
+    def reset(self, fixture: dict[str, Any] | None) -> None:
+        """A fresh workspace from ``fixture`` (None = startup fixture); clock, faults reset."""
+        self.ws = build_workspace(
+            fixture if fixture is not None else self.fixture, Clock(), self.workspace_version
+        )
+        self.faults.reset()
+        self.persist()
+
+    def persist(self) -> None:
+        """Write the state file atomically (temp file + rename) when one is configured."""
+        if self.state_file is None:
+            return
+        directory = self.state_file.parent
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.ws.to_json(), handle)
+        os.replace(tmp, self.state_file)
+
+    def evaluate(self, force_sync: bool = False) -> int:
+        from .policy import evaluate
+
+        cfg = self.faults.config
+        return evaluate(
+            self.ws,
+            async_mode=cfg.async_evaluation and not force_sync,
+            enforcement_failure=cfg.enforcement_failure,
+        )
+
+    def authenticate(self, header: str | None) -> str | None:
+        """The caller's role for a ``Basic`` Authorization header, or None."""
+        if not header or not header.lower().startswith("basic "):
+            return None
+        try:
+            access, _, secret = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        for key in self.keys:
+            same_access = hmac.compare_digest(access.encode(), key.access_key.encode())
+            if same_access and hmac.compare_digest(secret.encode(), key.secret_key.encode()):
+                return key.role
+        return None
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+async def graphql_handler(request: web.Request) -> web.StreamResponse:
+    emu: Emulator = request.app["emulator"]
+    started = time.perf_counter()
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return _json(400, {"errors": [{"message": "Bad Request: the body must be JSON with a query string"}]})
+    query: str = body["query"]
+    variables = body.get("variables")
+    operation_name = body.get("operationName") if isinstance(body.get("operationName"), str) else None
+    decision = emu.faults.decide(operation_name, query)
+    if decision.latency_s > 0:
+        await asyncio.sleep(decision.latency_s)
+    if decision.drop:
+        if request.transport is not None:
+            request.transport.abort()
+        log.info("fault: dropped a connection")
+        return web.Response(status=502)  # never sent: the socket is already closed
+    if decision.status is not None:
+        text, content_type, headers = emu.faults.error_body(decision.status)
+        return web.Response(status=decision.status, text=text, content_type=content_type, headers=headers)
+    role = emu.authenticate(request.headers.get("Authorization"))
+    if role is None:
+        return _json(401, UNAUTHORIZED)
+    if variables is not None and not isinstance(variables, dict):
+        return _json(400, {"errors": [{"message": "Bad Request: variables must be an object"}]})
+    try:
+        doc = emu.engine.prepare(query)
+    except RequestError as err:
+        return _json(400, {"errors": err.errors})
+    ctx = Context(emu.ws, emu.faults, role)
+    status, payload = await emu.engine.run(doc, variables, operation_name, ctx)
+    if ctx.mutated:
+        emu.persist()
+    if emu.log_requests:
+        log.info(
+            "graphql op=%s status=%s errors=%d %.1fms",
+            operation_name or "-",
+            status,
+            len(payload.get("errors", [])),
+            (time.perf_counter() - started) * 1000,
+        )
+    return _json(status, payload)
+
+
+async def health_handler(request: web.Request) -> web.Response:
+    return _json(200, {"status": "ok"})
+
+
+def make_app(emulator: Emulator) -> web.Application:
+    from .admin import add_admin_routes
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app["emulator"] = emulator
+    app.router.add_post("/api/latest/graphql", graphql_handler)
+    app.router.add_post(r"/api/{version:v[0-9]+}/graphql", graphql_handler)
+    app.router.add_get("/api/latest/turbot/health", health_handler)
+    app.router.add_get(r"/api/{version:v[0-9]+}/turbot/health", health_handler)
+    add_admin_routes(app)
+    return app
