@@ -24,7 +24,9 @@ def test_default_namespaces_exist(api_client: k8s.ApiClient) -> None:
     assert {"default", "kube-system", "kube-public"} <= names
 
 
-def test_certificate_user_is_forbidden_until_bound(kube: ControlPlane, api_client: k8s.ApiClient, ns: str) -> None:
+def test_certificate_user_is_forbidden_until_bound(
+    kube: ControlPlane, api_client: k8s.ApiClient, ns: str
+) -> None:
     kubeconfig = kube.add_user(f"reader-{ns}")
     user_api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
     try:
@@ -33,15 +35,23 @@ def test_certificate_user_is_forbidden_until_bound(kube: ControlPlane, api_clien
             core.list_namespaced_config_map(ns)
         assert denied.value.status == 403
         rbac = k8s.RbacAuthorizationV1Api(api_client)
-        rbac.create_namespaced_role(ns, {
-            "metadata": {"name": "reader"},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
-        })
-        rbac.create_namespaced_role_binding(ns, {
-            "metadata": {"name": "reader"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
-            "subjects": [{"kind": "User", "name": f"reader-{ns}", "apiGroup": "rbac.authorization.k8s.io"}],
-        })
+        rbac.create_namespaced_role(
+            ns,
+            {
+                "metadata": {"name": "reader"},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
+            },
+        )
+        rbac.create_namespaced_role_binding(
+            ns,
+            {
+                "metadata": {"name": "reader"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+                "subjects": [
+                    {"kind": "User", "name": f"reader-{ns}", "apiGroup": "rbac.authorization.k8s.io"}
+                ],
+            },
+        )
 
         def allowed() -> bool:
             try:
@@ -70,11 +80,16 @@ def test_service_account_token_authenticates(kube: ControlPlane, api_client: k8s
 def test_stop_leaves_no_process_even_after_an_error(tmp_path: Path) -> None:
     cluster = ControlPlane(run_dir=tmp_path / "second")
     pids: list[int] = []
-    with pytest.raises(RuntimeError, match="boom"), cluster:
-        pids = cluster.pids()
-        assert len(pids) == 2 and all(process_alive(p) for p in pids)
-        raise RuntimeError("boom")
-    assert pids and not [p for p in pids if process_alive(p)]
+
+    def fail_while_running() -> None:
+        with cluster:
+            pids.extend(cluster.pids())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_while_running()
+    assert len(pids) == 2
+    assert not [p for p in pids if process_alive(p)]
 
 
 def test_missing_binaries_fail_loudly(tmp_path: Path) -> None:

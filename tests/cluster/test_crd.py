@@ -14,8 +14,12 @@ from tests.fixtures.kube import GROUP, PLURAL, VERSION
 
 
 def policy(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "EcrPrivacyPolicy", "metadata": {"name": name},
-            "spec": spec}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EcrPrivacyPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def create(objects: k8s.CustomObjectsApi, ns: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -38,8 +42,9 @@ def test_crd_is_established_with_names(crd: dict[str, Any], api_client: k8s.ApiC
     assert "guardrails" in got.status.accepted_names.categories
 
 
-def test_valid_object_is_accepted_and_defaulted(crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi,
-                                                 ns: str) -> None:
+def test_valid_object_is_accepted_and_defaulted(
+    crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi, ns: str
+) -> None:
     create(custom_objects, ns, policy("minimal", attachments=[{"resource": "arn:aws:::123456789012"}]))
     got = custom_objects.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "minimal")
     spec = got["spec"]
@@ -57,8 +62,9 @@ def test_wrong_enum_is_rejected(crd: dict[str, Any], custom_objects: k8s.CustomO
     assert 'supported values: "Check", "Enforce", "Skip"' in message
 
 
-def test_missing_required_field_is_rejected(crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi,
-                                            ns: str) -> None:
+def test_missing_required_field_is_rejected(
+    crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi, ns: str
+) -> None:
     message = rejection(custom_objects, ns, policy("no-resource", attachments=[{}]))
     assert "spec.attachments[0].resource: Required value" in message
 
@@ -69,8 +75,9 @@ def test_cel_rules_are_enforced(crd: dict[str, Any], custom_objects: k8s.CustomO
     assert "resyncInterval" in rejection(custom_objects, ns, policy("fast", resyncInterval="1s"))
 
 
-def test_parent_cannot_change_after_creation(crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi,
-                                             ns: str) -> None:
+def test_parent_cannot_change_after_creation(
+    crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi, ns: str
+) -> None:
     create(custom_objects, ns, policy("fixed-parent"))
     with pytest.raises(k8s.ApiException) as refused:
         custom_objects.patch_namespaced_custom_object(
@@ -81,7 +88,9 @@ def test_parent_cannot_change_after_creation(crd: dict[str, Any], custom_objects
 
 
 def test_printer_columns_through_kubectl(kube: ControlPlane, crd: dict[str, Any], ns: str) -> None:
-    kube.kubectl("apply", "-n", ns, "-f", "-", input_text=yaml.safe_dump(policy("shown", enforcement="Enforce")))
+    kube.kubectl(
+        "apply", "-n", ns, "-f", "-", input_text=yaml.safe_dump(policy("shown", enforcement="Enforce"))
+    )
     out = kube.kubectl("get", "epp", "-n", ns).stdout.splitlines()
     assert out[0].split() == ["NAME", "READY", "ENFORCEMENT", "PACK", "DRIFT", "ALARMS", "AGE"]
     assert out[1].split()[:2] == ["shown", "Enforce"]  # no status yet: the status columns are blank

@@ -1,6 +1,6 @@
 """Command line: start a local control plane, print its admin kubeconfig path, and wait until Ctrl-C/SIGTERM.
 
-    python -m tests.controlplane [--build] [--kubeconfig-out PATH]
+python -m tests.controlplane [--build] [--kubeconfig-out PATH]
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ from .harness import ControlPlane, ControlPlaneError
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.controlplane", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.controlplane",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--build", action="store_true", help="build the binaries first when they are missing")
     parser.add_argument("--kubeconfig-out", type=Path, help="also copy the admin kubeconfig to this path")
     args = parser.parse_args()

@@ -97,7 +97,9 @@ def _ldflags(pairs: dict[str, str]) -> str:
 
 def _staging_modules(workdir: Path) -> list[str]:
     """Staging module paths, read from the go.mod the proxy serves for k8s.io/kubernetes."""
-    info = json.loads(_run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], workdir))
+    info = json.loads(
+        _run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], workdir)
+    )
     gomod = json.loads(_run(["go", "mod", "edit", "-json", info["GoMod"]], workdir))
     mods = [r["Old"]["Path"] for r in gomod.get("Replace") or [] if r["New"]["Path"].startswith("./staging/")]
     if not mods:
@@ -137,8 +139,16 @@ def _build_kubernetes(workdir: Path, out: Path, env: dict[str, str]) -> None:
         )
     for name in ("kube-apiserver", "kubectl"):
         _run(
-            ["go", "build", "-trimpath", "-ldflags", _ldflags(version_flags), "-o", str(out / name),
-             f"k8s.io/kubernetes/cmd/{name}"],
+            [
+                "go",
+                "build",
+                "-trimpath",
+                "-ldflags",
+                _ldflags(version_flags),
+                "-o",
+                str(out / name),
+                f"k8s.io/kubernetes/cmd/{name}",
+            ],
             mod,
             env,
         )
@@ -150,8 +160,11 @@ def _build_etcd(workdir: Path, out: Path, env: dict[str, str]) -> None:
     _run(["go", "mod", "init", "example.invalid/etcd-bin"], mod, env)
     _run(["go", "get", "-tool", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], mod, env)
     flags = _ldflags({"go.etcd.io/etcd/api/v3/version.GitSHA": ETCD_VERSION})
-    _run(["go", "build", "-trimpath", "-ldflags", flags, "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"],
-         mod, env)
+    _run(
+        ["go", "build", "-trimpath", "-ldflags", flags, "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"],
+        mod,
+        env,
+    )
 
 
 def ensure_built() -> Path:
@@ -178,8 +191,10 @@ def ensure_built() -> Path:
             out.mkdir()
             _build_etcd(tmpdir, out, env)
             _build_kubernetes(tmpdir, out, env)
-            versions = {b: _run([str(out / b), "--version"], tmpdir).strip().splitlines()[0] for b in
-                        ("kube-apiserver", "etcd")}
+            versions = {
+                b: _run([str(out / b), "--version"], tmpdir).strip().splitlines()[0]
+                for b in ("kube-apiserver", "etcd")
+            }
             versions["kubectl"] = _run([str(out / "kubectl"), "version", "--client"], tmpdir).splitlines()[0]
             (out / STAMP).write_text(json.dumps({"key": target.name, "versions": versions}, indent=2))
             if target.exists():

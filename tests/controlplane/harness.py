@@ -147,21 +147,30 @@ class ControlPlane:
         self._client_ca = make_ca("kube-test-client-ca")
         (d / "serving-ca.crt").write_bytes(self._serving_ca.cert_pem)
         (d / "client-ca.crt").write_bytes(self._client_ca.cert_pem)
-        issue_server_cert(self._serving_ca, ["localhost", "127.0.0.1"]).write(d / "apiserver.crt", d / "apiserver.key")
+        issue_server_cert(self._serving_ca, ["localhost", "127.0.0.1"]).write(
+            d / "apiserver.crt", d / "apiserver.key"
+        )
         private, public = make_signing_key()
         (d / "sa.key").write_bytes(private)
         (d / "sa.pub").write_bytes(public)
-        issue_client_cert(self._client_ca, "admin", ["system:masters"]).write(d / "admin.crt", d / "admin.key")
+        issue_client_cert(self._client_ca, "admin", ["system:masters"]).write(
+            d / "admin.crt", d / "admin.key"
+        )
 
     def _kubeconfig(self, name: str, user: dict[str, Any]) -> Path:
         assert self._serving_ca is not None
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "local", "cluster": {
-                "server": self.server,
-                "certificate-authority-data": base64.b64encode(self._serving_ca.cert_pem).decode(),
-            }}],
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": base64.b64encode(self._serving_ca.cert_pem).decode(),
+                    },
+                }
+            ],
             "users": [{"name": name, "user": user}],
             "contexts": [{"name": name, "context": {"cluster": "local", "user": name}}],
             "current-context": name,
@@ -175,17 +184,21 @@ class ControlPlane:
         """A kubeconfig for a certificate user (CN = user, one O per group); no restart needed."""
         assert self._client_ca is not None
         pair = issue_client_cert(self._client_ca, user, groups)
-        return self._kubeconfig(user, {
-            "client-certificate-data": base64.b64encode(pair.cert_pem).decode(),
-            "client-key-data": base64.b64encode(pair.key_pem).decode(),
-        })
+        return self._kubeconfig(
+            user,
+            {
+                "client-certificate-data": base64.b64encode(pair.cert_pem).decode(),
+                "client-key-data": base64.b64encode(pair.key_pem).decode(),
+            },
+        )
 
     def token_kubeconfig(self, name: str, token: str) -> Path:
         """A kubeconfig that authenticates with a bearer token (e.g. a ServiceAccount's TokenRequest token)."""
         return self._kubeconfig(name, {"token": token})
 
-    def kubectl(self, *args: str, kubeconfig: Path | None = None, input_text: str | None = None,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, kubeconfig: Path | None = None, input_text: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run the kubectl built with the control plane against this cluster."""
         cmd = [str(self.bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig or self.admin_kubeconfig), *args]
         return subprocess.run(cmd, input=input_text, capture_output=True, text=True, check=check, timeout=120)
@@ -194,8 +207,14 @@ class ControlPlane:
     def _spawn(self, name: str, args: list[str]) -> _Child:
         log = self._dir / f"{name}.log"
         with open(log, "ab") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # noqa: PLW1509
+            proc = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
         (self._dir / f"{name}.pid").write_text(str(proc.pid))
         child = _Child(name, proc, log)
         self._children.append(child)
@@ -205,18 +224,22 @@ class ControlPlane:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if child.proc.poll() is not None:
-                raise ControlPlaneError(f"{child.name} exited with {child.proc.returncode}:\n{_tail(child.log)}")
+                raise ControlPlaneError(
+                    f"{child.name} exited with {child.proc.returncode}:\n{_tail(child.log)}"
+                )
             if probe():
                 return
             time.sleep(0.2)
-        raise ControlPlaneError(f"timed out after {START_TIMEOUT:.0f}s waiting for {what}:\n{_tail(child.log)}")
+        raise ControlPlaneError(
+            f"timed out after {START_TIMEOUT:.0f}s waiting for {what}:\n{_tail(child.log)}"
+        )
 
     def _https_get(self, path: str) -> int:
         d = self._dir
         ctx = ssl.create_default_context(cafile=str(d / "serving-ca.crt"))
         ctx.load_cert_chain(d / "admin.crt", d / "admin.key")
         try:
-            with urllib.request.urlopen(self.server + path, context=ctx, timeout=5) as resp:  # noqa: S310
+            with urllib.request.urlopen(self.server + path, context=ctx, timeout=5) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as exc:
             return exc.code
@@ -228,44 +251,62 @@ class ControlPlane:
         etcd_client, etcd_peer, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_client}"
         shutil.rmtree(d / "etcd", ignore_errors=True)
-        etcd = self._spawn("etcd", [
-            str(self.bin_dir / "etcd"), f"--data-dir={d / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
-            f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
-            "--unsafe-no-fsync=true", "--log-level=warn",
-        ])
+        etcd = self._spawn(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                f"--data-dir={d / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
 
         def etcd_ready() -> bool:
             try:
-                with urllib.request.urlopen(etcd_url + "/health", timeout=2) as resp:  # noqa: S310
+                with urllib.request.urlopen(etcd_url + "/health", timeout=2) as resp:
                     return b'"health":"true"' in resp.read()
             except (urllib.error.URLError, OSError):
                 return False
 
         self._wait(etcd, etcd_ready, "etcd /health")
         self.server = f"https://127.0.0.1:{api_port}"
-        api = self._spawn("kube-apiserver", [
-            str(self.bin_dir / "kube-apiserver"),
-            f"--etcd-servers={etcd_url}",
-            f"--service-account-issuer={self.server}/",
-            f"--service-account-signing-key-file={d / 'sa.key'}",
-            f"--service-account-key-file={d / 'sa.pub'}",
-            "--bind-address=127.0.0.1", f"--secure-port={api_port}", "--advertise-address=127.0.0.1",
-            f"--tls-cert-file={d / 'apiserver.crt'}", f"--tls-private-key-file={d / 'apiserver.key'}",
-            f"--client-ca-file={d / 'client-ca.crt'}", f"--cert-dir={d / 'certdir'}",
-            "--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24",
-            "--disable-admission-plugins=ServiceAccount", "--allow-privileged=true",
-            "--endpoint-reconciler-type=none",
-        ])
+        api = self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                f"--service-account-issuer={self.server}/",
+                f"--service-account-signing-key-file={d / 'sa.key'}",
+                f"--service-account-key-file={d / 'sa.pub'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                "--advertise-address=127.0.0.1",
+                f"--tls-cert-file={d / 'apiserver.crt'}",
+                f"--tls-private-key-file={d / 'apiserver.key'}",
+                f"--client-ca-file={d / 'client-ca.crt'}",
+                f"--cert-dir={d / 'certdir'}",
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--disable-admission-plugins=ServiceAccount",
+                "--allow-privileged=true",
+                "--endpoint-reconciler-type=none",
+            ],
+        )
         self._wait(api, lambda: self._https_get("/readyz") == 200, "kube-apiserver /readyz")
         self._wait(api, lambda: self._https_get("/api/v1/namespaces/default") == 200, "namespace default")
         admin = (d / "admin.crt").read_bytes(), (d / "admin.key").read_bytes()
-        self.admin_kubeconfig = self._kubeconfig("admin", {
-            "client-certificate-data": base64.b64encode(admin[0]).decode(),
-            "client-key-data": base64.b64encode(admin[1]).decode(),
-        })
+        self.admin_kubeconfig = self._kubeconfig(
+            "admin",
+            {
+                "client-certificate-data": base64.b64encode(admin[0]).decode(),
+                "client-key-data": base64.b64encode(admin[1]).decode(),
+            },
+        )
 
 
 def process_alive(pid: int) -> bool:

@@ -1,0 +1,98 @@
+"""Kopf handlers for EcrPrivacyPolicy: start-up settings, create/update/resume, the resync daemon, deletion.
+
+Each handler is a few lines: it hands the object to the shared ``Runtime`` (in ``memo``), which owns
+credentials, the reconcile engine, status, Events and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import Any
+
+import kopf
+
+from ecr_privacy_operator.config import OperatorConfig
+from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
+from ecr_privacy_operator.handlers.runtime import Runtime
+from ecr_privacy_operator.kube import Kube, load_config
+from ecr_privacy_operator.metrics import Metrics
+from ecr_privacy_operator.reconcile.clients import ClientPool
+
+RESOURCE = (API_GROUP, API_VERSION, PLURAL)
+# a process-wide Metrics, so that main() can serve /metrics before Kopf's start-up handlers run
+METRICS = Metrics()
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    config = OperatorConfig.from_env()
+    settings.persistence.finalizer = f"{API_GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=API_GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # Events are posted explicitly; Kopf's own only for problems
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    pool = ClientPool(
+        ca_bundle=config.ca_bundle,
+        timeout=config.request_timeout,
+        on_request=METRICS.on_request,
+        on_retry=METRICS.on_retry,
+    )
+    memo.runtime = Runtime(
+        config=config,
+        kube=Kube(load_config()),
+        pool=pool,
+        metrics=METRICS,
+        limit=asyncio.Semaphore(config.max_concurrent_syncs),
+    )
+    logger.info("ecr-privacy-operator started (metrics on :%s)", config.metrics_port or "off")
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    await runtime.pool.aclose()
+
+
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+@kopf.on.resume(*RESOURCE)
+async def sync(body: kopf.Body, reason: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    await runtime.sync(body, str(reason), logger)
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=2.0)
+async def resync(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Re-read Guardrails every resyncInterval (jittered), sooner with backoff after a failure."""
+    runtime: Runtime = memo.runtime
+    state = runtime.state(str(meta["uid"]))
+    delay = state.next_delay * random.uniform(0.5, 1.0)  # spread the first resync after a restart
+    while True:
+        state.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.wake.wait(), timeout=delay)
+            delay = state.next_delay  # a handler ran a pass and re-planned the next one
+            continue
+        delay = await runtime.sync(body, "resync", logger)
+
+
+@kopf.on.delete(*RESOURCE)
+async def delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    await runtime.finalize(body, logger)
+
+
+@kopf.on.probe(id="lastPassAgeSeconds")
+async def last_pass_age(memo: kopf.Memo, **_: Any) -> float:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    return 0.0 if runtime is None else round(time.monotonic() - runtime.last_pass, 1)
+
+
+__all__ = ["METRICS", "OperatorConfig"]

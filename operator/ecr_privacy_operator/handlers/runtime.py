@@ -1,0 +1,220 @@
+"""The per-process runtime behind the Kopf handlers: one pass for one object, with its Kubernetes side effects.
+
+A pass parses the object, resolves its credentials (a Secret in its namespace, else the operator's
+default), runs ``reconcile.engine`` under a per-object lock and a process-wide concurrency limit, then
+writes the status only if it changed, posts the Events, logs one line per Guardrails change and updates
+the metrics. It never raises for a bad object: failures become conditions and a retry delay (bounded
+exponential backoff with jitter, capped by the object's resync interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import pydantic
+
+from ecr_privacy_operator.config import OperatorConfig
+from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
+from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
+from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
+from ecr_privacy_operator.kube import Kube, SecretNotFoundError
+from ecr_privacy_operator.metrics import Metrics
+from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile.apply import TargetLocks
+from ecr_privacy_operator.reconcile.clients import (
+    ClientPool,
+    CredentialsError,
+    credentials_from_environment,
+    credentials_from_secret,
+)
+from ecr_privacy_operator.reconcile.engine import PassResult
+
+DEFAULT_RESYNC = 300.0
+
+
+@dataclass
+class ObjectState:
+    """What the runtime remembers of one object between passes (lost on restart, rebuilt from status)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    failures: int = 0
+    next_delay: float = DEFAULT_RESYNC
+    status: EcrPrivacyPolicyStatus | None = None  # the last status this process wrote
+
+
+def _invalid_spec(exc: pydantic.ValidationError) -> Outcome:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors(include_url=False)
+    )
+    return Outcome(kind=OutcomeKind.FAILED, reason=Reason.INVALID_SPEC, message=problems, retryable=False)
+
+
+def _credentials_outcome(message: str) -> Outcome:
+    return Outcome(
+        kind=OutcomeKind.FAILED, reason=Reason.CREDENTIALS_NOT_FOUND, message=message, retryable=False
+    )
+
+
+@dataclass
+class Runtime:
+    """Shared by all handlers through Kopf's ``memo``."""
+
+    config: OperatorConfig
+    kube: Kube
+    pool: ClientPool
+    metrics: Metrics
+    locks: TargetLocks = field(default_factory=TargetLocks)
+    states: dict[str, ObjectState] = field(default_factory=dict)
+    limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
+    last_pass: float = field(default_factory=time.monotonic)
+
+    def state(self, uid: str) -> ObjectState:
+        return self.states.setdefault(uid, ObjectState())
+
+    def forget(self, uid: str, namespace: str, name: str) -> None:
+        self.states.pop(uid, None)
+        self.metrics.forget_object(namespace, name)
+
+    # -- credentials --------------------------------------------------------------------------------------
+    async def _client_for(self, namespace: str, spec: EcrPrivacyPolicySpec) -> Any:
+        url = spec.workspace.url if spec.workspace else None
+        ref = spec.workspace.credentials_secret_ref if spec.workspace else None
+        if ref is not None:
+            secret_ns, secret_name = namespace, ref.name
+        elif self.config.default_credentials_secret is not None:
+            secret_ns = self.config.default_credentials_secret.namespace
+            secret_name = self.config.default_credentials_secret.name
+        else:
+            return self.pool.get(credentials_from_environment(url))
+        data = await self.kube.read_secret(secret_ns, secret_name)
+        return self.pool.get(credentials_from_secret(data, url, f"Secret {secret_ns}/{secret_name}"))
+
+    # -- passes ------------------------------------------------------------------------------------------
+    def _current_status(self, uid: str, body: kopf.Body) -> EcrPrivacyPolicyStatus:
+        cached = self.state(uid).status
+        return cached if cached is not None else parse_status(body.get("status"))
+
+    async def sync(self, body: kopf.Body, trigger: str, logger: kopf.Logger) -> float:
+        """Reconcile one object; return the seconds until its next pass."""
+        meta = body["metadata"]
+        uid, ns, name, generation = (
+            meta["uid"],
+            meta["namespace"],
+            meta["name"],
+            int(meta.get("generation", 1)),
+        )
+        state = self.state(uid)
+        async with state.lock:
+            started = time.monotonic()
+            status = self._current_status(uid, body)
+            now = datetime.now(UTC)
+            resync = DEFAULT_RESYNC
+            try:
+                spec = parse_spec(body.get("spec") or {})
+                resync = float(spec.resync_seconds)
+                if spec.suspend:
+                    result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
+                else:
+                    client = await self._client_for(ns, spec)
+                    async with self.limit:
+                        result = await engine.sync(client, self.locks, spec, uid, generation, status, now)
+            except pydantic.ValidationError as exc:
+                result = engine.error_pass(_invalid_spec(exc), status, generation, now)
+            except (SecretNotFoundError, CredentialsError) as exc:
+                result = engine.error_pass(_credentials_outcome(str(exc)), status, generation, now)
+            except Exception as exc:
+                if not engine.guardrails_error(exc):
+                    raise
+                result = engine.error_pass(exc, status, generation, now)
+            await self._publish(body, uid, ns, name, result, logger)
+            self.metrics.reconciles.labels(
+                trigger, result.outcome.kind.value, result.outcome.reason or ""
+            ).inc()
+            self.metrics.reconcile_seconds.labels(trigger).observe(time.monotonic() - started)
+            self.last_pass = time.monotonic()
+            state.next_delay = self._next_delay(state, result.outcome, resync)
+            if trigger != "resync":
+                state.wake.set()
+            return state.next_delay
+
+    def _next_delay(self, state: ObjectState, outcome: Outcome, resync: float) -> float:
+        if outcome.kind is OutcomeKind.FAILED:
+            state.failures += 1
+            backoff = min(self.config.max_backoff, 2.0 ** min(state.failures, 16))
+            return min(resync, backoff) * random.uniform(0.8, 1.0)
+        state.failures = 0
+        return resync * random.uniform(0.9, 1.1)
+
+    async def _publish(
+        self, body: kopf.Body, uid: str, ns: str, name: str, result: PassResult, logger: kopf.Logger
+    ) -> None:
+        for change in result.changes:
+            logger.info("guardrails %s id=%s: %s", change.reason, change.guardrails_id, change.message)
+            self.metrics.guardrails_changes.labels(change.reason).inc()
+        if result.status is not None:
+            try:
+                await self.kube.patch_status(ns, name, result.status.to_patch())
+            except Exception as exc:  # the object may be gone; the next pass retries
+                logger.warning("could not write status: %s", type(exc).__name__)
+            else:
+                self.state(uid).status = result.status
+        for event in result.events:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1000])
+        status = result.status or self.state(uid).status or parse_status(body.get("status"))
+        compliance = status.compliance.model_dump() if status.compliance else None
+        self.metrics.set_object(
+            ns,
+            name,
+            drift=sum(1 for d in status.drift if not d.corrected),
+            compliance=compliance,
+            conditions={c.type: c.status for c in status.conditions},
+        )
+
+    async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
+        """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot."""
+        meta = body["metadata"]
+        uid, ns, name, generation = (
+            meta["uid"],
+            meta["namespace"],
+            meta["name"],
+            int(meta.get("generation", 1)),
+        )
+        state = self.state(uid)
+        async with state.lock:
+            status = self._current_status(uid, body)
+            now = datetime.now(UTC)
+            try:
+                spec = parse_spec(body.get("spec") or {})
+            except pydantic.ValidationError:
+                logger.warning("invalid spec at deletion: leaving Guardrails untouched")
+                self.forget(uid, ns, name)
+                return
+            if spec.deletion_policy is DeletionPolicy.ORPHAN:
+                logger.info("deletionPolicy Orphan: leaving the policy pack in Guardrails")
+                self.forget(uid, ns, name)
+                return
+            try:
+                client = await self._client_for(ns, spec)
+                result = await engine.finalize(client, self.locks, spec, uid, generation, status, now)
+            except (SecretNotFoundError, CredentialsError) as exc:
+                outcome = _credentials_outcome(f"cannot delete the policy pack: {exc}")
+                result = engine.error_pass(outcome, status, generation, now)
+                result.finished = False
+            except Exception as exc:
+                if not engine.guardrails_error(exc):
+                    raise
+                result = engine.error_pass(exc, status, generation, now)
+                result.finished = False
+            await self._publish(body, uid, ns, name, result, logger)
+            if not result.finished:
+                state.failures += 1
+                delay = min(self.config.max_backoff, 2.0 ** min(state.failures, 16))
+                raise kopf.TemporaryError(f"deletion waits: {result.outcome.message}", delay=delay)
+            self.forget(uid, ns, name)

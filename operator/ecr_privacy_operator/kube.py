@@ -1,0 +1,75 @@
+"""The operator's own Kubernetes calls besides Kopf's: read credential Secrets and patch object status.
+
+Kopf owns watching, finalizers and events; this module covers the two things a long-running daemon needs to
+do outside a handler's patch. The official client is synchronous, so every call runs in a worker thread.
+Secret values are returned as ``SecretStr`` and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from pydantic import SecretStr
+
+GROUP, VERSION, PLURAL = "ecrprivacy.dev", "v1alpha1", "ecrprivacypolicies"
+SECRET_CACHE_SECONDS = 30.0
+
+
+class SecretNotFoundError(LookupError):
+    """The named Secret, or a required key in it, does not exist."""
+
+
+def load_config() -> k8s.ApiClient:
+    """An API client from the in-cluster service account, else from KUBECONFIG / ~/.kube/config."""
+    try:
+        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
+    return k8s.ApiClient()
+
+
+@dataclass
+class Kube:
+    """Secret reads (cached briefly, so 1000 objects sharing a Secret read it once) and status patches."""
+
+    api: k8s.ApiClient
+    _secrets: dict[tuple[str, str], tuple[float, dict[str, SecretStr]]] = field(default_factory=dict)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, SecretStr]:
+        key = (namespace, name)
+        cached = self._secrets.get(key)
+        if cached and time.monotonic() - cached[0] < SECRET_CACHE_SECONDS:
+            return cached[1]
+
+        def read() -> dict[str, SecretStr]:
+            try:
+                secret = k8s.CoreV1Api(self.api).read_namespaced_secret(name, namespace)
+            except k8s.ApiException as exc:
+                if exc.status == 404:
+                    raise SecretNotFoundError(f"Secret {namespace}/{name} not found") from None
+                raise
+            data = secret.data or {}
+            return {k: SecretStr(base64.b64decode(v).decode()) for k, v in data.items()}
+
+        values = await asyncio.to_thread(read)
+        self._secrets[key] = (time.monotonic(), values)
+        return values
+
+    def forget_secret(self, namespace: str, name: str) -> None:
+        self._secrets.pop((namespace, name), None)
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch ``status`` of one EcrPrivacyPolicy (lists such as conditions are replaced whole)."""
+
+        def patch() -> None:
+            k8s.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+            )
+
+        await asyncio.to_thread(patch)

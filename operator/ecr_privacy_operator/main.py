@@ -1,0 +1,95 @@
+"""The ``ecr-privacy-operator`` command: parse flags, set up logging and metrics, and run Kopf.
+
+    ecr-privacy-operator [--namespace NS ... | --all-namespaces] [--liveness URL] [--metrics-port N]
+                         [--log-format plain|json] [--default-credentials-secret NS/NAME] [--ca-bundle PATH]
+
+Flags override the ``ECR_PRIVACY_*`` environment variables of ``config.py``. Kopf runs standalone (one
+replica; the chart uses ``replicas: 1`` and ``strategy: Recreate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+import kopf
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecr-privacy-operator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable; globs like 'team-*' work); default: all",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
+    parser.add_argument(
+        "--liveness",
+        default=os.environ.get("ECR_PRIVACY_LIVENESS", "http://0.0.0.0:8081/healthz"),
+        help="liveness endpoint URL served by Kopf (empty: off)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, help="Prometheus port (0: off) [ECR_PRIVACY_METRICS_PORT, 8080]"
+    )
+    parser.add_argument("--log-format", choices=["plain", "json"], help="log format [ECR_PRIVACY_LOG_FORMAT]")
+    parser.add_argument(
+        "--default-credentials-secret",
+        metavar="NS/NAME",
+        help="Secret used by objects that name none [ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET]",
+    )
+    parser.add_argument(
+        "--ca-bundle", help="CA bundle for Guardrails' TLS certificate [ECR_PRIVACY_CA_BUNDLE]"
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    for flag, var in (
+        ("metrics_port", "METRICS_PORT"),
+        ("log_format", "LOG_FORMAT"),
+        ("default_credentials_secret", "DEFAULT_CREDENTIALS_SECRET"),
+        ("ca_bundle", "CA_BUNDLE"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            os.environ[f"ECR_PRIVACY_{var}"] = str(value)
+
+    from ecr_privacy_operator.config import OperatorConfig
+    from ecr_privacy_operator.handlers import policy
+
+    try:
+        config = OperatorConfig.from_env()
+    except ValueError as exc:
+        print(f"ecr-privacy-operator: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    kopf.configure(
+        debug=args.verbose,
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry no secrets, but are noise
+    if config.metrics_port:
+        policy.METRICS.serve(config.metrics_port)
+    asyncio.run(
+        kopf.operator(
+            standalone=True,
+            clusterwide=not args.namespace,
+            namespaces=list(args.namespace),
+            liveness_endpoint=args.liveness or None,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Prometheus metrics of the operator, in one registry that the operator serves on ``/metrics``.
+
+Labels stay bounded: namespace and name of objects, operation names of our own GraphQL documents, results
+and condition reasons from fixed sets — never ids, messages or values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+COMPLIANCE_STATES = ("ok", "alarm", "error", "invalid", "skipped", "tbd")
+CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "Synced", "Drifted")
+
+
+@dataclass
+class Metrics:
+    """All metric families; create one per process (tests may create more, each with its own registry)."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.reconciles = Counter(
+            "ecrprivacy_reconcile_total",
+            "Reconciles by trigger, result and reason.",
+            ["trigger", "result", "reason"],
+            registry=r,
+        )
+        self.reconcile_seconds = Histogram(
+            "ecrprivacy_reconcile_duration_seconds",
+            "Time for one reconcile (observe, plan, apply).",
+            ["trigger"],
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.requests = Counter(
+            "ecrprivacy_guardrails_requests_total",
+            "Guardrails HTTP requests by operation and outcome.",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "ecrprivacy_guardrails_request_duration_seconds",
+            "Guardrails request latency by operation.",
+            ["operation"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.retries = Counter(
+            "ecrprivacy_guardrails_retries_total",
+            "Guardrails requests retried after a transient failure.",
+            ["operation"],
+            registry=r,
+        )
+        self.drift = Gauge(
+            "ecrprivacy_drift_fields",
+            "Fields currently drifted from the spec, per object.",
+            ["namespace", "name"],
+            registry=r,
+        )
+        self.compliance = Gauge(
+            "ecrprivacy_compliance_controls",
+            "Approved controls under the attached targets, by state.",
+            ["namespace", "name", "state"],
+            registry=r,
+        )
+        self.conditions = Gauge(
+            "ecrprivacy_object_condition",
+            "1 when the object's condition has this status, per object.",
+            ["namespace", "name", "condition", "status"],
+            registry=r,
+        )
+        self.guardrails_changes = Counter(
+            "ecrprivacy_guardrails_changes_total",
+            "Writes made to Guardrails, by action.",
+            ["action"],
+            registry=r,
+        )
+
+    # -- hooks for the Guardrails client ---------------------------------------------------------------
+    def on_request(self, operation: str, outcome: str, seconds: float) -> None:
+        self.requests.labels(operation, outcome).inc()
+        self.request_seconds.labels(operation).observe(seconds)
+
+    def on_retry(self, operation: str) -> None:
+        self.retries.labels(operation).inc()
+
+    # -- per-object gauges ----------------------------------------------------------------------------------
+    def set_object(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        drift: int,
+        compliance: dict[str, int] | None,
+        conditions: dict[str, str],
+    ) -> None:
+        self.drift.labels(namespace, name).set(drift)
+        for state in COMPLIANCE_STATES:
+            self.compliance.labels(namespace, name, state).set((compliance or {}).get(state, 0))
+        for ctype in CONDITION_TYPES:
+            status = conditions.get(ctype, "Unknown")
+            for value in ("True", "False", "Unknown"):
+                self.conditions.labels(namespace, name, ctype, value).set(1 if value == status else 0)
+
+    def forget_object(self, namespace: str, name: str) -> None:
+        """Drop an object's series when it is deleted, so gauges do not linger."""
+        with contextlib.suppress(KeyError):
+            self.drift.remove(namespace, name)
+        for state in COMPLIANCE_STATES:
+            with contextlib.suppress(KeyError):
+                self.compliance.remove(namespace, name, state)
+        for ctype in CONDITION_TYPES:
+            for value in ("True", "False", "Unknown"):
+                with contextlib.suppress(KeyError):
+                    self.conditions.remove(namespace, name, ctype, value)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - a metrics port in a pod
+        start_http_server(port, addr=addr, registry=self.registry)

@@ -1,0 +1,218 @@
+"""Apply: carry out a Plan's actions against Guardrails and record what changed (effectful).
+
+Order is the plan's: pack, settings (one batched document), detaches, attaches, pack deletion. Attachment
+writes to one target are read-modify-write in Guardrails, so they are serialised per target across every
+object of the process (``TargetLocks``) and verified by reading the target's list back.
+
+``apply`` never raises a Guardrails error: it stops at the first failure and returns what it did so far plus
+the error, so that the status still records a pack that was created before a later step failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ecr_privacy_operator.guardrails.client import GuardrailsClient
+from ecr_privacy_operator.guardrails.errors import ConflictError, GuardrailsError, TransientError
+from ecr_privacy_operator.guardrails.models import PackInput, SettingInput, SettingWrite
+from ecr_privacy_operator.reconcile.actions import (
+    Action,
+    AdoptPack,
+    Attach,
+    CreatePack,
+    CreateSetting,
+    DeletePack,
+    DeleteSetting,
+    Detach,
+    Plan,
+    UpdatePack,
+    UpdateSetting,
+)
+from ecr_privacy_operator.reconcile.observed import ObservedSetting
+
+SettingAction = CreateSetting | UpdateSetting | DeleteSetting
+
+
+class TargetLocks:
+    """One asyncio lock per Guardrails target id, shared by every object in the process."""
+
+    def __init__(self) -> None:
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def __call__(self, target_id: str) -> asyncio.Lock:
+        return self._locks[target_id]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write that Guardrails accepted: an Event reason, a message and the Guardrails id it touched."""
+
+    reason: str
+    message: str
+    guardrails_id: str
+
+
+@dataclass
+class ApplyResult:
+    """What ``apply`` did: the pack id (possibly new), the settings as written, changes, and a failure."""
+
+    pack_id: str | None
+    settings: dict[str, ObservedSetting] = field(default_factory=dict)
+    deleted_setting_types: set[str] = field(default_factory=set)
+    changes: list[Change] = field(default_factory=list)
+    attached: set[str] = field(default_factory=set)  # targets as given in the spec
+    detached: set[str] = field(default_factory=set)
+    error: GuardrailsError | None = None
+    pack_deleted: bool = False
+
+
+def _setting_input(action: CreateSetting | UpdateSetting) -> SettingInput:
+    return SettingInput(
+        value=action.value if action.value_source is None else None,
+        value_source=action.value_source,
+        precedence=action.precedence,
+        note=action.note,
+    )
+
+
+async def _create_pack(client: GuardrailsClient, action: CreatePack, owner_aka: str) -> str:
+    """Create the pack; after an ambiguous failure, look for it by ownership AKA before giving up."""
+    pack = PackInput(
+        title=action.title, description=action.description, akas=list(action.akas), parent=action.parent
+    )
+    try:
+        return (await client.create_pack(pack)).id
+    except (TransientError, ConflictError):
+        existing = await client.find_pack(owner_aka)
+        if existing is None:
+            raise
+        return existing.id
+
+
+async def _write_settings(
+    client: GuardrailsClient, result: ApplyResult, actions: list[SettingAction]
+) -> None:
+    writes: list[SettingWrite] = []
+    for action in actions:
+        if isinstance(action, CreateSetting):
+            writes.append(
+                SettingWrite(
+                    action="create",
+                    resource=action.pack_id or result.pack_id,
+                    type_uri=action.type,
+                    setting=_setting_input(action),
+                )
+            )
+        elif isinstance(action, UpdateSetting):
+            writes.append(
+                SettingWrite(action="update", setting_id=action.setting_id, setting=_setting_input(action))
+            )
+        else:
+            writes.append(SettingWrite(action="delete", setting_id=action.setting_id))
+    outcomes = await client.write_settings(writes)
+    for action, outcome in zip(actions, outcomes, strict=True):
+        if outcome.error is not None:
+            raise outcome.error
+        if isinstance(action, DeleteSetting):
+            result.deleted_setting_types.add(action.type)
+            result.changes.append(
+                Change("SettingDeleted", f"deleted setting {action.type}", action.setting_id)
+            )
+            continue
+        written = outcome.setting
+        assert written is not None
+        result.settings[action.type] = ObservedSetting(
+            id=written.id,
+            type=action.type,
+            value=action.value,
+            value_source=action.value_source,
+            precedence=action.precedence,
+            note=action.note,
+        )
+        verb = "created" if isinstance(action, CreateSetting) else "updated"
+        shown = action.value_source if action.value_source is not None else action.value
+        result.changes.append(
+            Change(f"Setting{verb.capitalize()}", f"{verb} setting {action.type} = {shown!r}", written.id)
+        )
+
+
+async def _attachment(
+    client: GuardrailsClient, locks: TargetLocks, result: ApplyResult, action: Attach | Detach
+) -> None:
+    pack_id = action.pack_id or result.pack_id
+    target = action.target_id or action.target
+    assert pack_id is not None
+    async with locks(target):
+        if isinstance(action, Attach):
+            await client.attach_and_verify(target, [pack_id])
+            result.attached.add(action.target)
+            result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
+        else:
+            await client.detach_and_verify(target, [pack_id])
+            result.detached.add(action.target)
+            result.changes.append(
+                Change("Detached", f"detached pack {pack_id} from {action.target}", pack_id)
+            )
+
+
+async def _run(
+    client: GuardrailsClient, locks: TargetLocks, plan: Plan, owner_aka: str, result: ApplyResult
+) -> None:
+    pending_settings: list[SettingAction] = []
+
+    async def flush_settings() -> None:
+        if pending_settings:
+            await _write_settings(client, result, pending_settings)
+            pending_settings.clear()
+
+    for action in plan.actions:
+        if isinstance(action, CreateSetting | UpdateSetting | DeleteSetting):
+            pending_settings.append(action)
+            continue
+        await flush_settings()
+        await _one(client, locks, action, owner_aka, result)
+    await flush_settings()
+
+
+async def _one(
+    client: GuardrailsClient, locks: TargetLocks, action: Action, owner_aka: str, result: ApplyResult
+) -> None:
+    if isinstance(action, CreatePack):
+        result.pack_id = await _create_pack(client, action, owner_aka)
+        result.changes.append(Change("PackCreated", f"created policy pack {action.title!r}", result.pack_id))
+    elif isinstance(action, UpdatePack | AdoptPack):
+        akas = list(action.akas) if action.akas is not None else None
+        if isinstance(action, AdoptPack):
+            await client.update_pack(action.pack_id, akas=akas)
+            result.pack_id = action.pack_id
+            result.changes.append(
+                Change("PackAdopted", f"adopted policy pack {action.pack_id}", action.pack_id)
+            )
+        else:
+            await client.update_pack(
+                action.pack_id, title=action.title, description=action.description, akas=akas
+            )
+            fields = [n for n in ("title", "description", "akas") if getattr(action, n) is not None]
+            result.changes.append(
+                Change("PackUpdated", f"updated policy pack {', '.join(fields)}", action.pack_id)
+            )
+    elif isinstance(action, Attach | Detach):
+        await _attachment(client, locks, result, action)
+    elif isinstance(action, DeletePack):
+        if await client.delete_pack(action.pack_id):
+            result.changes.append(
+                Change("PackDeleted", f"deleted policy pack {action.pack_id}", action.pack_id)
+            )
+        result.pack_deleted = True
+
+
+async def apply(client: GuardrailsClient, locks: TargetLocks, plan: Plan, owner_aka: str) -> ApplyResult:
+    """Run the plan; stop at the first error and return the partial result with that error."""
+    result = ApplyResult(pack_id=plan.pack_id)
+    try:
+        await _run(client, locks, plan, owner_aka, result)
+    except GuardrailsError as exc:
+        result.error = exc
+    return result

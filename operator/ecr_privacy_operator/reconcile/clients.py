@@ -1,0 +1,88 @@
+"""Guardrails clients for objects: credentials from a Secret's data, and one pooled client per credential set.
+
+A Secret holds ``accessKey`` and ``secretKey`` and optionally ``workspace`` (``spec.workspace.url`` wins
+over it). Objects that share credentials share one client (one connection pool). Secret values stay
+``SecretStr``; the pool key holds only a hash of the secret key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from ecr_privacy_operator.guardrails.client import GuardrailsClient
+from ecr_privacy_operator.guardrails.credentials import Credentials, load_credentials
+from ecr_privacy_operator.guardrails.errors import ConfigurationError
+from ecr_privacy_operator.guardrails.retry import RetryPolicy
+from ecr_privacy_operator.guardrails.transport import RequestHook, RetryHook
+
+ACCESS_KEY, SECRET_KEY, WORKSPACE = "accessKey", "secretKey", "workspace"
+
+
+class CredentialsError(Exception):
+    """The credentials of an object cannot be assembled (missing Secret key, no workspace)."""
+
+
+def credentials_from_secret(data: Mapping[str, SecretStr], url: str | None, source: str) -> Credentials:
+    """Build credentials from a Secret's decoded data; ``source`` names the Secret in error messages."""
+    missing = [k for k in (ACCESS_KEY, SECRET_KEY) if not data.get(k) or not data[k].get_secret_value()]
+    if missing:
+        raise CredentialsError(f"{source} has no {' or '.join(missing)} key")
+    workspace = url or (data[WORKSPACE].get_secret_value() if data.get(WORKSPACE) else None)
+    if not workspace:
+        raise CredentialsError(f"no workspace: set spec.workspace.url or a 'workspace' key in {source}")
+    try:
+        return load_credentials(
+            access_key=data[ACCESS_KEY].get_secret_value(),
+            secret_key=data[SECRET_KEY].get_secret_value(),
+            workspace=workspace,
+        )
+    except ConfigurationError as exc:
+        raise CredentialsError(f"{source}: {exc}") from None
+
+
+def credentials_from_environment(url: str | None) -> Credentials:
+    """The operator's own credentials (TURBOT_* variables or a profile file), with ``url`` overriding."""
+    try:
+        return load_credentials(workspace=url) if url else load_credentials()
+    except ConfigurationError as exc:
+        raise CredentialsError(
+            "the object names no credentialsSecretRef and the operator has no default credentials: "
+            + str(exc)
+        ) from None
+
+
+@dataclass
+class ClientPool:
+    """Caches one GuardrailsClient per (endpoint, access key, secret hash)."""
+
+    ca_bundle: str | None = None
+    timeout: float = 30.0
+    retry: RetryPolicy | None = None
+    on_request: RequestHook | None = None
+    on_retry: RetryHook | None = None
+    _clients: dict[tuple[str, str, str], GuardrailsClient] = field(default_factory=dict)
+
+    def get(self, credentials: Credentials) -> GuardrailsClient:
+        digest = hashlib.sha256(credentials.secret_key.get_secret_value().encode()).hexdigest()
+        key = (credentials.endpoint, credentials.access_key, digest)
+        client = self._clients.get(key)
+        if client is None:
+            client = GuardrailsClient(
+                credentials,
+                verify=self.ca_bundle or True,
+                timeout=self.timeout,
+                retry=self.retry,
+                on_request=self.on_request,
+                on_retry=self.on_retry,
+            )
+            self._clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

@@ -1,0 +1,301 @@
+"""One reconcile pass and one finalizer pass for an EcrPrivacyPolicy: observe, plan, apply, and the new status.
+
+Handlers call ``sync`` and ``finalize`` with the parsed spec, the current status and a Guardrails client;
+they get back the status to write (or ``None`` when nothing changed, so an idle resync writes nothing to
+Kubernetes), the Events to post and the outcome for metrics and backoff. Errors of the Guardrails client are
+turned into condition reasons here (``failure_outcome``); nothing in this module raises them further.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason, derive_conditions, format_time
+from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE, EcrPrivacyPolicySpec, ManagementPolicy
+from ecr_privacy_operator.crd.status import (
+    AttachmentStatus,
+    ComplianceStatus,
+    DriftStatus,
+    EcrPrivacyPolicyStatus,
+    PolicyPackStatus,
+    SettingStatus,
+)
+from ecr_privacy_operator.guardrails.client import GuardrailsClient
+from ecr_privacy_operator.guardrails.errors import (
+    ConfigurationError,
+    ConflictError,
+    ForbiddenError,
+    GuardrailsError,
+    NotFoundError,
+    PolicyTypeNotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
+from ecr_privacy_operator.reconcile.actions import Plan
+from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, TargetLocks, apply
+from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
+from ecr_privacy_operator.reconcile.observe import observe, observe_compliance
+from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed
+from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the object."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class PassResult:
+    """The result of a pass: the status to write (None: unchanged), Events, outcome, Guardrails changes."""
+
+    status: EcrPrivacyPolicyStatus | None
+    outcome: Outcome
+    events: list[Event] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    pack_id: str | None = None
+    finished: bool = True  # finalize: True when the object may go
+
+
+_PACK_WRITES = frozenset({"PackCreated", "PackUpdated", "PackAdopted"})
+
+
+def failure_outcome(exc: Exception) -> Outcome:
+    """Map an error to a condition reason; ``retryable=False`` (Stalled) where retrying cannot help."""
+    message = str(exc)
+    table: list[tuple[type[Exception], str, bool]] = [
+        (UnauthorizedError, Reason.UNAUTHORIZED, False),
+        (ForbiddenError, Reason.FORBIDDEN, False),
+        (PolicyTypeNotFoundError, Reason.POLICY_TYPE_NOT_FOUND, False),
+        (ValidationError, Reason.INVALID_VALUE, False),
+        (ConfigurationError, Reason.INVALID_SPEC, False),
+        (NotFoundError, Reason.TARGET_NOT_FOUND, True),
+        (ConflictError, Reason.PACK_CONFLICT, True),
+    ]
+    for cls, reason, retryable in table:
+        if isinstance(exc, cls):
+            return Outcome(kind=OutcomeKind.FAILED, reason=reason, message=message, retryable=retryable)
+    return Outcome(
+        kind=OutcomeKind.FAILED,
+        reason=Reason.GUARDRAILS_UNAVAILABLE,
+        message=f"Guardrails did not answer as expected: {message}",
+        retryable=True,
+    )
+
+
+def _compliance(
+    counts: dict[str, ComplianceCounts], previous: ComplianceStatus | None, now: datetime, found_any: bool
+) -> ComplianceStatus | None:
+    if not found_any:
+        return previous
+    total = ComplianceCounts()
+    for item in counts.values():
+        total = total + item
+    fresh = ComplianceStatus(control_type=SEED_CONTROL_TYPE, **total.model_dump())
+    if previous is not None and previous.model_copy(update={"checked_at": None}) == fresh:
+        return previous  # unchanged counts keep their checkedAt: no status write on an idle resync
+    return fresh.model_copy(update={"checked_at": format_time(now)})
+
+
+def _drift(plan_: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tuple[DriftStatus, ...]:
+    known = {(d.object, d.field): d.detected_at for d in previous.drift}
+    return tuple(
+        DriftStatus(
+            object=d.object,
+            field=d.field,
+            desired=d.desired,
+            actual=d.actual,
+            corrected=d.corrected,
+            detected_at=known.get((d.object, d.field)) or format_time(now),
+        )
+        for d in plan_.drift
+    )
+
+
+def _drift_events(plan_: Plan, previous: EcrPrivacyPolicyStatus) -> list[Event]:
+    known = {(d.object, d.field) for d in previous.drift}
+    events = []
+    for d in plan_.drift:
+        if (d.object, d.field) in known and not d.corrected:
+            continue
+        what = f"{d.object} {d.field}: spec wants {d.desired!r}, Guardrails has {d.actual!r}"
+        if d.corrected:
+            events.append(Event("Normal", Reason.DRIFT_CORRECTED, f"reverted {what}"))
+        else:
+            events.append(Event("Warning", Reason.DRIFT_DETECTED, what))
+    return events
+
+
+def _settings_status(desired: Desired, observed: Observed, applied: ApplyResult) -> tuple[SettingStatus, ...]:
+    out = []
+    for want in desired.settings:
+        have = applied.settings.get(want.type) or observed.setting(want.type)
+        if have is None or want.type in applied.deleted_setting_types:
+            continue
+        value = have.value_source if want.value_source is not None else have.value
+        out.append(SettingStatus(type=want.type, id=have.id, value=value))
+    return tuple(out)
+
+
+def _attachments_status(
+    desired: Desired, observed: Observed, pack_id: str | None, applied: ApplyResult
+) -> tuple[AttachmentStatus, ...]:
+    out = []
+    for resource in desired.targets:
+        target = observed.target(resource)
+        if target is None or target.id is None or pack_id is None or resource in applied.detached:
+            continue
+        if pack_id in target.attached_pack_ids or resource in applied.attached:
+            out.append(AttachmentStatus(resource=resource, resource_id=target.id))
+    return tuple(out)
+
+
+def _finish(previous: EcrPrivacyPolicyStatus, new: EcrPrivacyPolicyStatus) -> EcrPrivacyPolicyStatus | None:
+    return None if new.to_patch() == previous.to_patch() else new
+
+
+async def sync(
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    spec: EcrPrivacyPolicySpec,
+    uid: str,
+    generation: int,
+    status: EcrPrivacyPolicyStatus,
+    now: datetime,
+) -> PassResult:
+    """Observe, plan and apply one object; return the new status (None if unchanged) and Events."""
+    desired = desired_from_spec(spec, uid)
+    previous = Previous.from_status(status)
+    spec_changed = status.observed_generation != generation
+    observed = await observe(client, desired, previous.targets)
+    the_plan = plan(desired, observed, PlanPolicy.from_spec(spec, spec_changed=spec_changed), previous)
+    events = _drift_events(the_plan, status)
+    if the_plan.blocked:
+        problem = the_plan.problems[0]
+        outcome = Outcome(
+            kind=OutcomeKind.FAILED,
+            reason=problem.reason,
+            message=the_plan.message(),
+            retryable=False,
+            drift_found=len(the_plan.drift),
+            drift_remaining=the_plan.drift_remaining,
+        )
+        applied = ApplyResult(pack_id=the_plan.pack_id)
+    else:
+        applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
+        if applied.error is not None:
+            outcome = failure_outcome(applied.error).model_copy(
+                update={"drift_found": len(the_plan.drift), "drift_remaining": the_plan.drift_remaining}
+            )
+        else:
+            outcome = Outcome(
+                kind=OutcomeKind.SUCCEEDED,
+                drift_found=len(the_plan.drift),
+                drift_remaining=the_plan.drift_remaining,
+                observing=spec.management_policy is ManagementPolicy.OBSERVE,
+            )
+    compliance = observed.compliance
+    if applied.changes and desired.targets and applied.error is None:
+        compliance = await observe_compliance(client, desired.targets)
+    events += [Event("Normal", c.reason, c.message) for c in applied.changes]
+    pack_id = applied.pack_id
+    pack_written = any(c.reason in _PACK_WRITES for c in applied.changes)
+    pack_akas = observed.pack.akas if observed.pack and not pack_written else desired.pack.akas
+    new = EcrPrivacyPolicyStatus(
+        observed_generation=generation,
+        conditions=tuple(
+            derive_conditions(status.conditions, outcome, observed_generation=generation, now=now)
+        ),
+        ownership_aka=desired.pack.ownership_aka,
+        policy_pack=PolicyPackStatus(id=pack_id, akas=tuple(pack_akas)) if pack_id else None,
+        settings=_settings_status(desired, observed, applied) if pack_id else (),
+        attachments=_attachments_status(desired, observed, pack_id, applied),
+        drift=_drift(the_plan, status, now),
+        compliance=_compliance(compliance, status.compliance, now, bool(compliance) or bool(desired.targets)),
+        last_sync_time=format_time(now)
+        if applied.changes or status.last_sync_time is None
+        else status.last_sync_time,
+    )
+    changed = _finish(status, new)
+    if outcome.kind is OutcomeKind.FAILED and changed is not None:
+        events.append(Event("Warning", outcome.reason, outcome.message))
+    return PassResult(
+        status=changed, outcome=outcome, events=events, changes=applied.changes, pack_id=pack_id
+    )
+
+
+async def finalize(
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    spec: EcrPrivacyPolicySpec,
+    uid: str,
+    generation: int,
+    status: EcrPrivacyPolicyStatus,
+    now: datetime,
+) -> PassResult:
+    """Detach the pack everywhere and delete it (Delete), or leave it (Orphan / Observe)."""
+    desired = desired_from_spec(spec, uid)
+    targets = tuple(dict.fromkeys([*desired.targets, *status.applied_targets]))
+    observed = await observe(client, desired.model_copy(update={"targets": targets}), ())
+    the_plan = plan_deletion(
+        observed, deletion_policy=spec.deletion_policy, management_policy=spec.management_policy
+    )
+    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
+    events = [Event("Normal", c.reason, c.message) for c in applied.changes]
+    if applied.error is None:
+        return PassResult(
+            status=None,
+            outcome=Outcome(kind=OutcomeKind.SUCCEEDED),
+            events=events,
+            changes=applied.changes,
+            pack_id=the_plan.pack_id,
+            finished=True,
+        )
+    failed = failure_outcome(applied.error)
+    outcome = Outcome(
+        kind=OutcomeKind.DELETING,
+        reason=failed.reason,
+        message=f"waiting to delete the policy pack: {failed.message}",
+    )
+    events.append(Event("Warning", failed.reason, outcome.message))
+    new = status.model_copy(
+        update={
+            "conditions": tuple(
+                derive_conditions(status.conditions, outcome, observed_generation=generation, now=now)
+            ),
+        }
+    )
+    return PassResult(
+        status=_finish(status, new),
+        outcome=outcome,
+        events=events,
+        changes=applied.changes,
+        pack_id=the_plan.pack_id,
+        finished=False,
+    )
+
+
+def error_pass(
+    error: Exception | Outcome, status: EcrPrivacyPolicyStatus, generation: int, now: datetime
+) -> PassResult:
+    """A pass that failed before or while talking to Guardrails (bad spec, missing Secret, transport error)."""
+    outcome = error if isinstance(error, Outcome) else failure_outcome(error)
+    new = status.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": tuple(
+                derive_conditions(status.conditions, outcome, observed_generation=generation, now=now)
+            ),
+        }
+    )
+    events = [] if _finish(status, new) is None else [Event("Warning", outcome.reason, outcome.message)]
+    return PassResult(status=_finish(status, new), outcome=outcome, events=events)
+
+
+def guardrails_error(exc: BaseException) -> bool:
+    """True for errors that ``failure_outcome`` understands (the client's error tree)."""
+    return isinstance(exc, GuardrailsError)

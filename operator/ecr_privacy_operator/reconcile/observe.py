@@ -1,0 +1,116 @@
+"""Observe: read what Guardrails holds for one object into the ``Observed`` domain model (effectful).
+
+One round trip in the steady state: the client's single ``observe`` document reads the pack by its ownership
+AKA (with settings and the resources it is attached to), the targets with their attached packs, the policy
+types and the control summaries. Only when our pack does not exist are the user AKAs looked up (to adopt an
+existing pack or to report a conflict), which costs one more round trip on a first sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE
+from ecr_privacy_operator.guardrails.client import GuardrailsClient
+from ecr_privacy_operator.guardrails.models import ObservedPack as WirePack
+from ecr_privacy_operator.guardrails.models import ObserveResult
+from ecr_privacy_operator.reconcile.desired import Desired
+from ecr_privacy_operator.reconcile.observed import (
+    ComplianceCounts,
+    Observed,
+    ObservedPack,
+    ObservedSetting,
+    ObservedTarget,
+)
+
+
+def _unique(items: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _pack(wire: WirePack) -> ObservedPack:
+    return ObservedPack(
+        id=wire.id,
+        akas=tuple(wire.akas),
+        title=wire.title,
+        description=wire.description,
+        parent_id=wire.parent_id,
+        attached_to=tuple(r.id for r in wire.attached_to),
+    )
+
+
+def _settings(wire: WirePack | None) -> tuple[ObservedSetting, ...]:
+    if wire is None:
+        return ()
+    return tuple(
+        ObservedSetting(
+            id=s.id,
+            type=s.type_uri or "",
+            value=s.value,
+            value_source=s.value_source,
+            precedence=s.precedence,
+            note=s.note,
+        )
+        for s in wire.settings
+    )
+
+
+def to_observed(
+    result: ObserveResult, targets: Sequence[str], foreign: ObserveResult | None = None
+) -> Observed:
+    """Map the client's reply (and, when looked up, the reply for a pack found by a user AKA) to Observed."""
+    observed_targets = []
+    compliance: dict[str, ComplianceCounts] = {}
+    for resource in targets:
+        found = result.target(resource)
+        observed_targets.append(
+            ObservedTarget(
+                resource=resource,
+                id=found.id if found else None,
+                attached_pack_ids=tuple(p.id for p in found.attached_packs) if found else (),
+            )
+        )
+        summary = next((s for s in result.summaries if s.resource.matches(resource)), None)
+        if summary is not None:
+            compliance[resource] = ComplianceCounts(**summary.counts.model_dump())
+    foreign_pack = foreign.pack if foreign else None
+    settings_source = result.pack if result.pack is not None else foreign_pack
+    return Observed(
+        pack=_pack(result.pack) if result.pack else None,
+        foreign_pack=_pack(foreign_pack) if foreign_pack else None,
+        settings=_settings(settings_source),
+        targets=tuple(observed_targets),
+        policy_types=frozenset(result.policy_types),
+        compliance=compliance,
+    )
+
+
+async def observe(client: GuardrailsClient, desired: Desired, previous_targets: Sequence[str]) -> Observed:
+    """Read Guardrails for ``desired`` (and the targets applied before, so removed ones can be detached)."""
+    targets = _unique([*desired.targets, *previous_targets])
+    types = desired.setting_types
+    result = await client.observe(
+        desired.pack.ownership_aka,
+        targets=targets,
+        policy_type_uris=types,
+        control_type_uri=SEED_CONTROL_TYPE,
+    )
+    foreign: ObserveResult | None = None
+    if result.pack is None:
+        for aka in desired.pack.user_akas:
+            holder = await client.find_pack(aka)
+            if holder is not None:
+                foreign = await client.observe(holder.id)
+                break
+    return to_observed(result, targets, foreign)
+
+
+async def observe_compliance(client: GuardrailsClient, targets: Sequence[str]) -> dict[str, ComplianceCounts]:
+    """Re-read only the control summaries (after a write that can change them, e.g. enforcement)."""
+    summaries = await client.control_summaries(SEED_CONTROL_TYPE, list(targets))
+    counts: dict[str, ComplianceCounts] = {}
+    for resource in targets:
+        summary = next((s for s in summaries if s.resource.matches(resource)), None)
+        if summary is not None:
+            counts[resource] = ComplianceCounts(**summary.counts.model_dump())
+    return counts
