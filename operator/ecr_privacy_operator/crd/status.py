@@ -66,6 +66,7 @@ class EcrPrivacyPolicyStatus(_StatusModel):
     """The whole ``.status`` the operator writes."""
 
     observed_generation: int | None = None
+    applied_generation: int | None = None
     conditions: tuple[Condition, ...] = ()
     ownership_aka: str | None = None
     policy_pack: PolicyPackStatus | None = None

@@ -158,6 +158,27 @@ def _finish(previous: EcrPrivacyPolicyStatus, new: EcrPrivacyPolicyStatus) -> Ec
     return None if new.to_patch() == previous.to_patch() else new
 
 
+async def _execute(
+    client: GuardrailsClient, locks: TargetLocks, the_plan: Plan, desired: Desired, observing: bool
+) -> tuple[ApplyResult, Outcome]:
+    """Apply the plan unless it is blocked; the outcome carries the drift counts for the conditions."""
+    drift = {"drift_found": len(the_plan.drift), "drift_remaining": the_plan.drift_remaining}
+    if the_plan.blocked:
+        problem = the_plan.problems[0]
+        outcome = Outcome(
+            kind=OutcomeKind.FAILED,
+            reason=problem.reason,
+            message=the_plan.message(),
+            retryable=False,
+            **drift,
+        )
+        return ApplyResult(pack_id=the_plan.pack_id), outcome
+    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
+    if applied.error is not None:
+        return applied, failure_outcome(applied.error).model_copy(update=drift)
+    return applied, Outcome(kind=OutcomeKind.SUCCEEDED, observing=observing, **drift)
+
+
 async def sync(
     client: GuardrailsClient,
     locks: TargetLocks,
@@ -167,46 +188,32 @@ async def sync(
     status: EcrPrivacyPolicyStatus,
     now: datetime,
 ) -> PassResult:
-    """Observe, plan and apply one object; return the new status (None if unchanged) and Events."""
+    """Observe, plan and apply one object; return the new status (None if unchanged) and Events.
+
+    A difference is a spec change still to apply while ``status.appliedGeneration`` lags
+    ``metadata.generation`` (so a failed attempt is retried as pending work, even under Report), and drift
+    once the generation has been applied in full.
+    """
     desired = desired_from_spec(spec, uid)
+    observing = spec.management_policy is ManagementPolicy.OBSERVE
     previous = Previous.from_status(status)
-    spec_changed = status.observed_generation != generation
     observed = await observe(client, desired, previous.targets)
-    the_plan = plan(desired, observed, PlanPolicy.from_spec(spec, spec_changed=spec_changed), previous)
-    events = _drift_events(the_plan, status)
-    if the_plan.blocked:
-        problem = the_plan.problems[0]
-        outcome = Outcome(
-            kind=OutcomeKind.FAILED,
-            reason=problem.reason,
-            message=the_plan.message(),
-            retryable=False,
-            drift_found=len(the_plan.drift),
-            drift_remaining=the_plan.drift_remaining,
-        )
-        applied = ApplyResult(pack_id=the_plan.pack_id)
-    else:
-        applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
-        if applied.error is not None:
-            outcome = failure_outcome(applied.error).model_copy(
-                update={"drift_found": len(the_plan.drift), "drift_remaining": the_plan.drift_remaining}
-            )
-        else:
-            outcome = Outcome(
-                kind=OutcomeKind.SUCCEEDED,
-                drift_found=len(the_plan.drift),
-                drift_remaining=the_plan.drift_remaining,
-                observing=spec.management_policy is ManagementPolicy.OBSERVE,
-            )
+    policy = PlanPolicy.from_spec(spec, spec_changed=status.applied_generation != generation)
+    the_plan = plan(desired, observed, policy, previous)
+    applied, outcome = await _execute(client, locks, the_plan, desired, observing)
     compliance = observed.compliance
     if applied.changes and desired.targets and applied.error is None:
         compliance = await observe_compliance(client, desired.targets)
-    events += [Event("Normal", c.reason, c.message) for c in applied.changes]
+    events = _drift_events(the_plan, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
     pack_id = applied.pack_id
     pack_written = any(c.reason in _PACK_WRITES for c in applied.changes)
     pack_akas = observed.pack.akas if observed.pack and not pack_written else desired.pack.akas
+    succeeded = outcome.kind is OutcomeKind.SUCCEEDED
+    in_line = succeeded and not outcome.drift_remaining
+    was_ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions)
     new = EcrPrivacyPolicyStatus(
         observed_generation=generation,
+        applied_generation=generation if succeeded and not observing else status.applied_generation,
         conditions=tuple(
             derive_conditions(status.conditions, outcome, observed_generation=generation, now=now)
         ),
@@ -217,7 +224,7 @@ async def sync(
         drift=_drift(the_plan, status, now),
         compliance=_compliance(compliance, status.compliance, now, bool(compliance) or bool(desired.targets)),
         last_sync_time=format_time(now)
-        if applied.changes or status.last_sync_time is None
+        if in_line and (applied.changes or not was_ready)
         else status.last_sync_time,
     )
     changed = _finish(status, new)
