@@ -4,10 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane test test-unit test-fast lint fmt cluster emulator run clean
+.PHONY: help venv controlplane helm test test-unit test-fast lint fmt cluster emulator run clean \
+	chart-crds chart-lint demo image kind-e2e
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -19,13 +20,16 @@ venv: $(PY) ## create .venv and install the project with its test extra
 controlplane: ## build (or find in the cache) kube-apiserver, kubectl and etcd from Go modules
 	$(PY) tests/controlplane/build.py
 
-test: controlplane ## the whole suite: unit, contract (emulator over HTTP) and cluster/e2e tests
+helm: ## build (or find in the cache) helm from Go modules; prints its path
+	$(PY) tests/controlplane/build.py --print-helm
+
+test: controlplane helm ## the whole suite: unit, contract, chart, cluster and e2e tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: ## pure unit tests only (no processes)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-test-fast: ## everything that needs no Kubernetes control plane
+test-fast: helm ## everything that needs no Kubernetes control plane
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 lint: ## ruff, ruff format check, mypy --strict and the import layering contracts
@@ -43,6 +47,26 @@ cluster: controlplane ## start a local control plane and print its admin kubecon
 
 emulator: ## run the Guardrails emulator on http://127.0.0.1:8080
 	$(VENV)/bin/guardrails-emulator --port 8080
+
+chart-crds: ## regenerate the chart's derived files: its CRD copy, its README values table, the Argo CD patch
+	$(PY) hack/chart.py
+
+chart-lint: helm ## helm lint --strict and helm template of the chart (defaults and ci/all-values.yaml)
+	@helm=$$($(PY) tests/controlplane/build.py --print-helm) && chart=deploy/helm/ecr-privacy-operator && \
+	for values in "" "--values $$chart/ci/all-values.yaml"; do \
+	  $$helm lint --strict $$chart --kube-version 1.36.3 $$values && \
+	  $$helm template ecr-privacy-operator $$chart --kube-version 1.36.3 $$values >/dev/null || exit 1; \
+	done
+
+demo: controlplane ## local control plane + emulator + operator: a policy becomes Ready, Enforce deletes a new public repository
+	$(PY) hack/demo.py
+
+IMAGE ?= ecr-privacy-operator:dev
+image: ## build the operator image (docker, or CONTAINER_ENGINE=podman)
+	$${CONTAINER_ENGINE:-docker} build -t $(IMAGE) .
+
+kind-e2e: ## with Docker: kind cluster, image loaded, chart installed, emulator in the cluster, sample Ready
+	hack/kind-e2e.sh
 
 clean: ## remove caches of this checkout (not the control-plane binaries)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

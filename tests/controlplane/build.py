@@ -1,4 +1,4 @@
-"""Build kube-apiserver, kubectl and etcd from Go modules into a cache directory keyed by version.
+"""Build kube-apiserver, kubectl and etcd (and helm) from Go modules into cache directories keyed by version.
 
 ``go install k8s.io/kubernetes/cmd/kube-apiserver@vX`` cannot work: k8s.io/kubernetes replaces its staging
 modules with local paths, and etcd's server module replaces its siblings. So each program is built inside a
@@ -9,7 +9,11 @@ The cache directory is ``$KUBE_TEST_BIN`` when set, else
 ``${XDG_CACHE_HOME:-~/.cache}/ecr-privacy-operator/kube-bin/<key>``. A directory counts only once its stamp
 file exists; builds go to a temporary sibling and are renamed into place, under a file lock.
 
+Programs whose go.mod has no ``replace`` lines (helm) are built with a plain ``go install`` into
+``<cache>/tools/<name>-<version>_<go>_<os-arch>/`` (override: ``$HELM_BIN`` names a helm binary to use).
+
 Run ``python tests/controlplane/build.py`` to build (or find) the binaries; it prints the directory.
+``--helm`` builds (or finds) helm as well; ``--print-helm`` prints only the helm binary's path.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Bump RECIPE_REVISION whenever the build recipe below changes in a way that changes the binaries.
@@ -32,6 +37,8 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 BINARIES = ("kube-apiserver", "kubectl", "etcd")
 STAMP = "STAMP"
+HELM_VERSION = "v3.22.0"
+HELM_MODULE = "helm.sh/helm/v3"
 
 
 def _go_version() -> str:
@@ -39,18 +46,23 @@ def _go_version() -> str:
     return out.stdout.strip()
 
 
+def _platform() -> str:
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    return f"{platform.system().lower()}-{arch}"
+
+
 def cache_key() -> str:
     """The cache key: versions, Go toolchain, platform and the recipe revision."""
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    return (
-        f"k8s-{KUBERNETES_VERSION}_etcd-{ETCD_VERSION}_{_go_version()}_"
-        f"{platform.system().lower()}-{arch}_r{RECIPE_REVISION}"
-    )
+    return f"k8s-{KUBERNETES_VERSION}_etcd-{ETCD_VERSION}_{_go_version()}_{_platform()}_r{RECIPE_REVISION}"
+
+
+def project_cache() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ecr-privacy-operator"
 
 
 def cache_root() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "ecr-privacy-operator" / "kube-bin"
+    return project_cache() / "kube-bin"
 
 
 def bin_dir() -> Path:
@@ -62,7 +74,7 @@ def bin_dir() -> Path:
 
 
 def is_built(directory: Path) -> bool:
-    return (directory / STAMP).is_file() and all((directory / b).is_file() for b in BINARIES)
+    return is_complete(directory, BINARIES)
 
 
 def _log(message: str) -> None:
@@ -167,6 +179,67 @@ def _build_etcd(workdir: Path, out: Path, env: dict[str, str]) -> None:
     )
 
 
+def _require_go(what: str) -> None:
+    if shutil.which("go") is None:
+        raise RuntimeError(f"the Go toolchain is needed to build {what}; install Go >= 1.26")
+
+
+def build_cached(
+    target: Path,
+    binaries: tuple[str, ...],
+    build: Callable[[Path, Path], None],
+    version_args: dict[str, list[str]],
+) -> None:
+    """Build into a temporary sibling of ``target`` under a file lock, then stamp it and rename it into place.
+
+    ``build(workdir, out)`` writes ``binaries`` into ``out``; each binary's version line (from its
+    ``version_args``) goes into the stamp. A directory without a stamp counts as absent.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_complete(target, binaries):
+            return
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix=f"{target.name[:20]}-", dir=target.parent) as tmp:
+            tmpdir = Path(tmp)
+            out = tmpdir / "out"
+            out.mkdir()
+            build(tmpdir, out)
+            versions = {
+                b: _run([str(out / b), *args], tmpdir).strip().splitlines()[0]
+                for b, args in version_args.items()
+            }
+            (out / STAMP).write_text(json.dumps({"key": target.name, "versions": versions}, indent=2))
+            if target.exists():
+                shutil.rmtree(target)
+            out.rename(target)
+        _log(f"built in {time.monotonic() - started:.0f}s: {versions}")
+
+
+def is_complete(directory: Path, binaries: tuple[str, ...]) -> bool:
+    return (directory / STAMP).is_file() and all((directory / b).is_file() for b in binaries)
+
+
+def go_install(
+    module: str, program: str, version: str, ldflags: dict[str, str]
+) -> Callable[[Path, Path], None]:
+    """A ``build`` step for ``build_cached``: ``go install <module>/<program>@<version>`` with GOBIN=out.
+
+    Only for modules whose go.mod has no ``replace`` lines at that tag (``go install`` refuses the others).
+    """
+
+    def build(workdir: Path, out: Path) -> None:
+        env = dict(os.environ, CGO_ENABLED="0", GOBIN=str(out))
+        _run(
+            ["go", "install", "-trimpath", "-ldflags", _ldflags(ldflags), f"{module}/{program}@{version}"],
+            workdir,
+            env,
+        )
+
+    return build
+
+
 def ensure_built() -> Path:
     """Return the binary directory, building it first when it is absent (the first build takes minutes)."""
     target = bin_dir()
@@ -174,39 +247,68 @@ def ensure_built() -> Path:
         return target
     if os.environ.get("KUBE_TEST_BIN") or os.environ.get("KUBEBUILDER_ASSETS"):
         raise RuntimeError(f"KUBE_TEST_BIN={target} does not hold {', '.join(BINARIES)} and a {STAMP} file")
-    if shutil.which("go") is None:
-        raise RuntimeError("the Go toolchain is needed to build kube-apiserver and etcd; install Go >= 1.26")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_built(target):
-            return target
-        _log(f"building Kubernetes {KUBERNETES_VERSION} and etcd {ETCD_VERSION} into {target}")
-        _log("the first build downloads modules and compiles for several minutes; later runs reuse it")
-        started = time.monotonic()
-        env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
-        with tempfile.TemporaryDirectory(prefix="kube-bin-", dir=target.parent) as tmp:
-            tmpdir = Path(tmp)
-            out = tmpdir / "out"
-            out.mkdir()
-            _build_etcd(tmpdir, out, env)
-            _build_kubernetes(tmpdir, out, env)
-            versions = {
-                b: _run([str(out / b), "--version"], tmpdir).strip().splitlines()[0]
-                for b in ("kube-apiserver", "etcd")
-            }
-            versions["kubectl"] = _run([str(out / "kubectl"), "version", "--client"], tmpdir).splitlines()[0]
-            (out / STAMP).write_text(json.dumps({"key": target.name, "versions": versions}, indent=2))
-            if target.exists():
-                shutil.rmtree(target)
-            out.rename(target)
-        _log(f"built in {time.monotonic() - started:.0f}s: {versions}")
+    _require_go("kube-apiserver and etcd")
+    _log(f"building Kubernetes {KUBERNETES_VERSION} and etcd {ETCD_VERSION} into {target}")
+    _log("the first build downloads modules and compiles for several minutes; later runs reuse it")
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+
+    def build(workdir: Path, out: Path) -> None:
+        _build_etcd(workdir, out, env)
+        _build_kubernetes(workdir, out, env)
+
+    build_cached(
+        target,
+        BINARIES,
+        build,
+        {"kube-apiserver": ["--version"], "etcd": ["--version"], "kubectl": ["version", "--client"]},
+    )
     return target
 
 
-def main() -> int:
+# -- helm --------------------------------------------------------------------------------------------------
+def helm_path() -> Path:
+    """Where helm is (or will be): ``$HELM_BIN`` or ``<cache>/tools/helm-<version>_<go>_<platform>/helm``."""
+    override = os.environ.get("HELM_BIN")
+    if override:
+        return Path(override)
+    return project_cache() / "tools" / f"helm-{HELM_VERSION}_{_go_version()}_{_platform()}" / "helm"
+
+
+def ensure_helm() -> Path:
+    """Return the helm binary, building it first with ``go install`` when it is absent (about a minute)."""
+    path = helm_path()
+    if os.environ.get("HELM_BIN"):
+        if not path.is_file():
+            raise RuntimeError(f"HELM_BIN={path} is not a file")
+        return path
+    if is_complete(path.parent, ("helm",)):
+        return path
+    _require_go("helm")
+    _log(f"building helm {HELM_VERSION} into {path.parent}")
+    build_cached(
+        path.parent,
+        ("helm",),
+        go_install(
+            HELM_MODULE, "cmd/helm", HELM_VERSION, {f"{HELM_MODULE}/internal/version.version": HELM_VERSION}
+        ),
+        {"helm": ["version", "--short"]},
+    )
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    unknown = [a for a in args if a not in ("--helm", "--print-helm")]
+    if unknown:
+        print("usage: build.py [--helm | --print-helm]", file=sys.stderr)
+        return 2
     try:
+        if "--print-helm" in args:
+            print(ensure_helm())
+            return 0
         directory = ensure_built()
+        if "--helm" in args:
+            _log(f"helm: {ensure_helm()}")
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,104 @@
+-- Argo CD health check for ecrprivacy.dev/EcrPrivacyPolicy (Lua 5.1, as Argo CD runs it).
+-- Maps the operator's kstatus-style status to Argo CD health:
+--   Suspended    spec.suspend is true
+--   Progressing  no status yet, status for an older generation, Reconciling=True while nothing failed,
+--                or Ready not yet decided
+--   Degraded     Stalled=True, or Ready=False with a failure reason (credentials, Guardrails errors,
+--                drift left uncorrected, ...)
+--   Healthy      Ready=True for the current generation (the message carries the compliance counts)
+local hs = {}
+
+local function condition(conditions, kind)
+  if conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(conditions) do
+    if c.type == kind then
+      return c
+    end
+  end
+  return nil
+end
+
+local function describe(c, fallback)
+  if c == nil then
+    return fallback
+  end
+  local text = c.message
+  if text == nil or text == "" then
+    text = fallback
+  end
+  if c.reason ~= nil and c.reason ~= "" then
+    return c.reason .. ": " .. text
+  end
+  return text
+end
+
+-- Reasons of Ready=False that mean "work in progress", not a failure.
+local progressing_reasons = { Progressing = true, Deleting = true, Reconciling = true }
+
+if obj.spec ~= nil and obj.spec.suspend == true then
+  hs.status = "Suspended"
+  hs.message = "Reconciliation is suspended (spec.suspend)"
+  return hs
+end
+
+local status = obj.status
+if status == nil or status.conditions == nil or #status.conditions == 0 then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to reconcile"
+  return hs
+end
+
+local generation = obj.metadata.generation
+if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
+local ready = condition(status.conditions, "Ready")
+local stalled = condition(status.conditions, "Stalled")
+local reconciling = condition(status.conditions, "Reconciling")
+
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = describe(stalled, "Stalled")
+  return hs
+end
+
+if ready ~= nil and ready.status == "True" then
+  if generation ~= nil and ready.observedGeneration ~= nil and ready.observedGeneration < generation then
+    hs.status = "Progressing"
+    hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+    return hs
+  end
+  hs.status = "Healthy"
+  hs.message = describe(ready, "Ready")
+  local compliance = status.compliance
+  if compliance ~= nil and compliance.alarm ~= nil then
+    hs.message = hs.message .. string.format(" (%d public repositories in alarm, %d ok)",
+      math.floor(compliance.alarm), math.floor(compliance.ok or 0))
+  end
+  return hs
+end
+
+if ready ~= nil and ready.status == "False" then
+  if ready.reason == "Suspended" then
+    hs.status = "Suspended"
+    hs.message = describe(ready, "Suspended")
+    return hs
+  end
+  if ready.reason == nil or ready.reason == "" or progressing_reasons[ready.reason] then
+    hs.status = "Progressing"
+    hs.message = describe(ready, "Reconciling")
+    return hs
+  end
+  hs.status = "Degraded"
+  hs.message = describe(ready, "Not ready")
+  return hs
+end
+
+hs.status = "Progressing"
+hs.message = describe(reconciling, "Waiting for the Ready condition")
+return hs

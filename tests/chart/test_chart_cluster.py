@@ -1,0 +1,305 @@
+"""The chart against the real local kube-apiserver: rendered manifests are accepted (server-side dry run), and
+the chart's ServiceAccount may make every call the operator makes, and nothing else it should not.
+
+The RBAC checks impersonate ``system:serviceaccount:<ns>:<sa>`` (the admin user may impersonate anyone):
+first real API calls as the operator makes them, then SelfSubjectAccessReviews (what ``kubectl auth can-i
+--as=...`` sends) for the calls that must be forbidden.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from tests.chart.conftest import CHART, ROOT, run_helm, template_args
+from tests.controlplane.harness import ControlPlane
+from tests.fixtures.kube import GROUP, PLURAL, VERSION
+
+ALL_VALUES = CHART / "ci" / "all-values.yaml"
+SERVICEMONITOR_CRD = Path(__file__).parent / "testdata" / "servicemonitor-crd.yaml"
+SAMPLES = sorted((ROOT / "deploy" / "samples").glob("*.yaml"))
+
+
+def apply(kube: ControlPlane, manifest: str, *extra: str) -> str:
+    proc = kube.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", *extra, input_text=manifest, check=False
+    )
+    assert proc.returncode == 0, f"apply {' '.join(extra)} refused:\n{proc.stderr}"
+    return proc.stdout
+
+
+def ensure_namespaces(kube: ControlPlane, *names: str) -> None:
+    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names]
+    apply(kube, yaml.safe_dump_all(docs))
+
+
+def split_crds(manifest: str) -> tuple[str, str]:
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    rest = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
+    return yaml.safe_dump_all(crds), yaml.safe_dump_all(rest)
+
+
+@pytest.fixture(scope="module")
+def servicemonitor_crd(kube: ControlPlane) -> None:
+    apply(kube, SERVICEMONITOR_CRD.read_text())
+    kube.kubectl(
+        "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"
+    )
+
+
+@pytest.mark.parametrize("values", [None, ALL_VALUES], ids=["defaults", "all-values"])
+def test_rendered_chart_is_accepted_by_the_api_server(
+    kube: ControlPlane, helm: Path, servicemonitor_crd: None, values: Path | None
+) -> None:
+    """helm template | kubectl apply --dry-run=server: CRDs are checked first, then everything else."""
+    namespace = f"chart-{uuid.uuid4().hex[:8]}"
+    ensure_namespaces(kube, namespace, "team-a", "team-b")
+    manifest = run_helm(
+        helm, *template_args(namespace=namespace, values_files=[values] if values else [])
+    ).stdout
+    crds, rest = split_crds(manifest)
+    out = apply(kube, crds, "--dry-run=server")
+    assert "customresourcedefinition.apiextensions.k8s.io/ecrprivacypolicies.ecrprivacy.dev" in out
+    out = apply(kube, rest, "--dry-run=server", "--validate=strict")
+    assert "deployment.apps/ecr-privacy-operator serverside-applied (server dry run)" in out
+    if values:
+        assert "servicemonitor.monitoring.coreos.com/ecr-privacy-operator" in out
+        assert "networkpolicy.networking.k8s.io/ecr-privacy-operator" in out
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_samples_are_accepted(kube: ControlPlane, crd: dict[str, Any], ns: str, sample: Path) -> None:
+    proc = kube.kubectl(
+        "apply", "-n", ns, "--dry-run=server", "--validate=strict", "-f", str(sample), check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+# -- RBAC by impersonation ---------------------------------------------------------------------------------
+class Impersonated:
+    """API clients that impersonate one ServiceAccount (headers ``Impersonate-User``)."""
+
+    def __init__(self, kube: ControlPlane, user: str) -> None:
+        self.user = user
+        self.api = k8s_config.new_client_from_config(config_file=str(kube.admin_kubeconfig))
+        self.api.set_default_header("Impersonate-User", user)
+
+    def can(
+        self, verb: str, resource: str, namespace: str = "", group: str = "", subresource: str = ""
+    ) -> bool:
+        review = k8s.AuthorizationV1Api(self.api).create_self_subject_access_review(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {
+                    "resourceAttributes": {
+                        "verb": verb,
+                        "resource": resource,
+                        "group": group,
+                        "namespace": namespace,
+                        "subresource": subresource,
+                    }
+                },
+            }
+        )
+        return bool(review.status.allowed)
+
+
+def install_rbac(kube: ControlPlane, helm: Path, release_ns: str, *set_values: str) -> str:
+    """Apply the chart (without its CRD: the ``crd`` fixture owns it) for real; return the SA's user name."""
+    ensure_namespaces(kube, release_ns)
+    manifest = run_helm(
+        helm, *template_args(namespace=release_ns, set_values=["crds.enabled=false", *set_values])
+    ).stdout
+    apply(kube, manifest)
+    return f"system:serviceaccount:{release_ns}:ecr-privacy-operator"
+
+
+@pytest.fixture(scope="module")
+def cluster_wide(
+    kube: ControlPlane, helm: Path, crd: dict[str, Any], api_client: k8s.ApiClient
+) -> Iterator[dict[str, Any]]:
+    """The chart installed cluster-wide; Secrets readable in ``team`` (listed) and the release namespace
+    (default Secret); ``other`` is a namespace with a Secret the operator must not read."""
+    suffix = uuid.uuid4().hex[:6]
+    release_ns, team, other = f"op-{suffix}", f"team-{suffix}", f"other-{suffix}"
+    ensure_namespaces(kube, team, other)
+    user = install_rbac(
+        kube,
+        helm,
+        release_ns,
+        f"credentials.secretNamespaces={{{team}}}",
+        "credentials.defaultSecret.name=default-creds",
+    )
+    core = k8s.CoreV1Api(api_client)
+    for namespace in (team, other, release_ns):
+        core.create_namespaced_secret(
+            namespace,
+            {
+                "metadata": {"name": "guardrails-credentials"},
+                "stringData": {"accessKey": "a", "secretKey": "s"},
+            },
+        )
+    objects = k8s.CustomObjectsApi(api_client)
+    for namespace in (team, other):
+        objects.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "EcrPrivacyPolicy",
+                "metadata": {"name": "p"},
+                "spec": {},
+            },
+        )
+    as_operator = Impersonated(kube, user)
+    try:
+        yield {"as": as_operator, "release": release_ns, "team": team, "other": other}
+    finally:
+        as_operator.api.close()
+
+
+def test_service_account_may_make_every_call_the_operator_makes(cluster_wide: dict[str, Any]) -> None:
+    """Real calls, as the operator's ServiceAccount, in the shape Kopf and ecr_privacy_operator.kube make them."""
+    sa: Impersonated = cluster_wide["as"]
+    team, other, release = cluster_wide["team"], cluster_wide["other"], cluster_wide["release"]
+    objects = k8s.CustomObjectsApi(sa.api)
+    core = k8s.CoreV1Api(sa.api)
+    # Kopf: CRD discovery and watch, then list + watch of the objects in every namespace
+    crds = k8s.ApiextensionsV1Api(sa.api).list_custom_resource_definition()
+    assert any(c.metadata.name == f"{PLURAL}.{GROUP}" for c in crds.items)
+    listed = objects.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+    assert {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in listed["items"]} >= {
+        (team, "p"),
+        (other, "p"),
+    }
+    watch = objects.list_cluster_custom_object(
+        GROUP, VERSION, PLURAL, watch=True, timeout_seconds=1, _preload_content=False
+    )
+    watch.release_conn()
+    # Kopf: its finalizer and annotations; the operator: status
+    for namespace in (team, other):
+        objects.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            "p",
+            {
+                "metadata": {
+                    "finalizers": ["ecrprivacy.dev/finalizer"],
+                    "annotations": {"ecrprivacy.dev/test": "x"},
+                }
+            },
+        )
+        objects.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, "p", {"status": {"observedGeneration": 1}}
+        )
+        objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "p")
+        objects.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, "p", {"metadata": {"finalizers": None}}
+        )
+        # Kopf's events (core v1)
+        core.create_namespaced_event(
+            namespace,
+            {
+                "metadata": {"generateName": "p."},
+                "involvedObject": {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "EcrPrivacyPolicy",
+                    "name": "p",
+                    "namespace": namespace,
+                },
+                "reason": "Synced",
+                "message": "test",
+                "type": "Normal",
+                "source": {"component": "ecr-privacy-operator"},
+            },
+        )
+    # credentials: the listed namespace and the release namespace (default Secret)
+    assert core.read_namespaced_secret("guardrails-credentials", team).data["accessKey"]
+    assert core.read_namespaced_secret("guardrails-credentials", release).data["accessKey"]
+    # ... but not a namespace that was not listed
+    with pytest.raises(k8s.ApiException) as denied:
+        core.read_namespaced_secret("guardrails-credentials", other)
+    assert denied.value.status == 403
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "group", "where", "subresource"),
+    [
+        ("get", "secrets", "", "other", ""),
+        ("get", "secrets", "", "", ""),  # cluster-wide
+        ("list", "secrets", "", "team", ""),
+        ("watch", "secrets", "", "team", ""),
+        ("create", "secrets", "", "team", ""),
+        ("create", "ecrprivacypolicies", GROUP, "team", ""),
+        ("update", "ecrprivacypolicies", GROUP, "team", ""),
+        ("delete", "ecrprivacypolicies", GROUP, "team", ""),
+        ("update", "ecrprivacypolicies", GROUP, "team", "status"),
+        ("create", "customresourcedefinitions", "apiextensions.k8s.io", "", ""),
+        ("patch", "customresourcedefinitions", "apiextensions.k8s.io", "", ""),
+        ("list", "pods", "", "team", ""),
+        ("list", "configmaps", "", "team", ""),
+        ("create", "deployments", "apps", "team", ""),
+        ("create", "leases", "coordination.k8s.io", "team", ""),
+        ("list", "namespaces", "", "", ""),
+        ("list", "clusterkopfpeerings", "kopf.dev", "", ""),
+        ("list", "servicemonitors", "monitoring.coreos.com", "team", ""),
+        ("delete", "events", "", "team", ""),
+    ],
+)
+def test_service_account_is_denied_what_it_does_not_need(
+    cluster_wide: dict[str, Any], verb: str, resource: str, group: str, where: str, subresource: str
+) -> None:
+    sa: Impersonated = cluster_wide["as"]
+    namespace = cluster_wide[where] if where else ""
+    assert not sa.can(verb, resource, namespace, group, subresource), (
+        f"{verb} {resource} in {namespace or 'cluster'}"
+    )
+
+
+def test_service_account_allowed_matrix(cluster_wide: dict[str, Any]) -> None:
+    """The same rights as SelfSubjectAccessReviews (what `kubectl auth can-i --as=...` asks)."""
+    sa: Impersonated = cluster_wide["as"]
+    team, other = cluster_wide["team"], cluster_wide["other"]
+    for verb in ("list", "watch"):
+        assert sa.can(verb, "ecrprivacypolicies", "", GROUP)
+        assert sa.can(verb, "customresourcedefinitions", "", "apiextensions.k8s.io")
+    for namespace in (team, other):
+        assert sa.can("patch", "ecrprivacypolicies", namespace, GROUP)
+        assert sa.can("patch", "ecrprivacypolicies", namespace, GROUP, "status")
+        assert sa.can("create", "events", namespace)
+        assert sa.can("create", "events", namespace, "events.k8s.io")
+    assert sa.can("get", "secrets", team)
+
+
+def test_watch_namespaces_narrow_the_rights(kube: ControlPlane, helm: Path, crd: dict[str, Any]) -> None:
+    """With watchNamespaces the object rights and Secret reads exist in the listed namespaces only."""
+    suffix = uuid.uuid4().hex[:6]
+    watched, unwatched = f"w-{suffix}", f"u-{suffix}"
+    ensure_namespaces(kube, watched, unwatched)
+    sa = Impersonated(kube, install_rbac(kube, helm, f"op-{suffix}", f"watchNamespaces={{{watched}}}"))
+    try:
+        assert sa.can("list", "ecrprivacypolicies", watched, GROUP)
+        assert sa.can("patch", "ecrprivacypolicies", watched, GROUP, "status")
+        assert sa.can("create", "events", watched)
+        assert sa.can("get", "secrets", watched), "secretNamespaces defaults to watchNamespaces"
+        assert not sa.can("list", "ecrprivacypolicies", unwatched, GROUP)
+        assert not sa.can("list", "ecrprivacypolicies", "", GROUP), "no cluster-wide list"
+        assert not sa.can("create", "events", unwatched)
+        assert not sa.can("get", "secrets", unwatched)
+        assert not sa.can("get", "secrets", f"op-{suffix}"), "no default Secret, no release-namespace access"
+        assert sa.can("watch", "customresourcedefinitions", "", "apiextensions.k8s.io")
+    finally:
+        sa.api.close()

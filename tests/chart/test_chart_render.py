@@ -1,0 +1,243 @@
+"""The Helm chart without a cluster: lint, the rendered objects, the CRD copy, the values schema and docs,
+and the RBAC rules against deploy/rbac/operator-clusterrole.yaml."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.conftest import CHART, KUBE_VERSION, ROOT, Render, by_kind, one, run_helm, template_args
+
+ALL_VALUES = CHART / "ci" / "all-values.yaml"
+RBAC_SOURCE = ROOT / "deploy" / "rbac" / "operator-clusterrole.yaml"
+CRD_SOURCE = ROOT / "deploy" / "crds" / "ecrprivacy.dev_ecrprivacypolicies.yaml"
+
+Triple = tuple[str, str, str]
+
+
+def rule_triples(rules: list[dict[str, Any]]) -> set[Triple]:
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule.get("verbs", [])
+    }
+
+
+@pytest.mark.parametrize("values", [None, ALL_VALUES], ids=["defaults", "all-values"])
+def test_helm_lint_strict(helm: Path, values: Path | None) -> None:
+    args = ["lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION]
+    if values:
+        args += ["--values", str(values)]
+    out = run_helm(helm, *args).stdout
+    assert "0 chart(s) failed" in out
+
+
+def test_default_render_has_the_expected_objects(render: Render) -> None:
+    objects = render()
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == sorted(
+        [
+            "CustomResourceDefinition",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterRoleBinding",
+            "Service",
+            "Deployment",
+        ]
+    ), "defaults: no Secret access, no ServiceMonitor, no NetworkPolicy"
+    for obj in objects:
+        if obj["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+            assert obj["metadata"]["namespace"] == "ecr-privacy-operator"
+
+
+def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> None:
+    deployment = one(render(), "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    run_as = pod["securityContext"]["runAsUser"]
+    assert isinstance(run_as, int)
+    assert run_as > 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]["memory"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+    assert "--liveness=http://0.0.0.0:8081/healthz" in container["args"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["ECR_PRIVACY_METRICS_PORT"] == "8080"
+    assert "ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET" not in env
+    assert (
+        container["image"]
+        == f"ecr-privacy-operator:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
+    )
+
+
+def test_all_values_render_every_optional_part(render: Render) -> None:
+    objects = render(namespace="ops", values_files=[ALL_VALUES])
+    assert one(objects, "ServiceMonitor")["spec"]["endpoints"][0]["interval"] == "30s"
+    policy = one(objects, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    crd = one(objects, "CustomResourceDefinition")
+    assert "annotations" not in crd["metadata"], "crds.keep=false drops the keep annotation"
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].endswith("@sha256:" + "0" * 64)
+    assert {"--namespace=team-a", "--namespace=team-b"} <= set(container["args"])
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET"] == "ops/guardrails-default"
+    assert env["ECR_PRIVACY_CA_BUNDLE"] == "/etc/ecr-privacy-operator/ca/bundle.pem"
+    assert env["HTTPS_PROXY"] == "http://proxy.invalid:3128"
+    bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in by_kind(objects, "RoleBinding")}
+    assert bindings == {
+        ("team-a", "ecr-privacy-operator"),
+        ("team-b", "ecr-privacy-operator"),
+        ("team-a", "ecr-privacy-operator-credentials"),
+        ("ops", "ecr-privacy-operator-credentials"),
+    }
+    cluster_bindings = [b["roleRef"]["name"] for b in by_kind(objects, "ClusterRoleBinding")]
+    assert cluster_bindings == ["ecr-privacy-operator-crds"], "watchNamespaces: objects only by RoleBinding"
+
+
+def test_secret_namespaces_default_to_watch_namespaces(render: Render) -> None:
+    objects = render(set_values=["watchNamespaces={a,b}"])
+    secret_bindings = sorted(
+        b["metadata"]["namespace"]
+        for b in by_kind(objects, "RoleBinding")
+        if b["roleRef"]["name"].endswith("-credentials")
+    )
+    assert secret_bindings == ["a", "b"]
+
+
+def test_crds_can_be_left_out(render: Render) -> None:
+    assert not by_kind(render(set_values=["crds.enabled=false"]), "CustomResourceDefinition")
+
+
+def test_chart_crd_equals_deploy_crds(render: Render) -> None:
+    """The chart's CRD, as rendered, is the one source in deploy/crds plus Helm's keep annotation."""
+    rendered = one(render(), "CustomResourceDefinition")
+    source = yaml.safe_load(CRD_SOURCE.read_text())
+    assert rendered["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+    assert rendered == source
+
+
+def test_generated_files_are_current() -> None:
+    """templates/crds, the README's values table and the Argo CD patch match their sources."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "hack" / "chart.py"), "--check"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "replicaCount=2",
+        "config.logFormat=xml",
+        "watchNamespaces={Team_A}",
+        "metrics.port=70000",
+        "crds.enabled=maybe",
+        "image.digest=latest",
+        "credentials.secretNamespaces=all",
+    ],
+)
+def test_values_schema_rejects_bad_values(helm: Path, bad: str) -> None:
+    proc = run_helm(helm, *template_args(set_values=[bad]), check=False)
+    assert proc.returncode != 0, f"--set {bad} was accepted"
+    assert "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
+
+
+def _documented(values_file: Path) -> set[str]:
+    """Keys of values.yaml with a helm-docs ``# --`` comment right above them."""
+    documented: set[str] = set()
+    stack: list[tuple[int, str]] = []
+    in_comment = False
+    for line in values_file.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# --"):
+            in_comment = True
+            continue
+        if stripped.startswith("#") and in_comment:
+            continue
+        match = re.match(r"^(\s*)([A-Za-z][\w-]*):", line)
+        if match:
+            indent = len(match.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            stack.append((indent, match.group(2)))
+            if in_comment:
+                documented.add(".".join(name for _, name in stack))
+        in_comment = False
+    return documented
+
+
+def test_every_value_is_documented() -> None:
+    """Every key has a ``# --`` comment, or sits inside a documented object (e.g. securityContext)."""
+    documented = _documented(CHART / "values.yaml")
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    undocumented: list[str] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if path in documented:
+                continue
+            if isinstance(value, dict) and value:
+                walk(value, path + ".")
+            else:
+                undocumented.append(path)
+
+    walk(values, "")
+    assert not undocumented
+
+
+def test_schema_covers_every_value() -> None:
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert schema["additionalProperties"] is False
+    assert set(values) <= set(schema["properties"])
+
+
+def test_rbac_rules_match_deploy_rbac(render: Render) -> None:
+    """The chart grants exactly the rules of deploy/rbac/operator-clusterrole.yaml, split by scope."""
+    source = {
+        d["metadata"]["name"]: rule_triples(d["rules"]) for d in yaml.safe_load_all(RBAC_SOURCE.read_text())
+    }
+    roles = {
+        r["metadata"]["name"]: rule_triples(r["rules"])
+        for r in by_kind(render(set_values=["credentials.secretNamespaces={a}"]), "ClusterRole")
+    }
+    name = "ecr-privacy-operator"
+    assert roles[f"{name}-crds"] | roles[name] == source[name]
+    assert roles[f"{name}-credentials"] == source[f"{name}-credentials"]
+    assert len(roles) == 3
+
+
+def test_no_cluster_wide_secret_access(render: Render) -> None:
+    for values in ([], ["credentials.secretNamespaces={a,b}", "credentials.defaultSecret.name=x"]):
+        objects = render(set_values=values)
+        roles = {r["metadata"]["name"]: rule_triples(r["rules"]) for r in by_kind(objects, "ClusterRole")}
+        for binding in by_kind(objects, "ClusterRoleBinding"):
+            granted = roles[binding["roleRef"]["name"]]
+            assert not any(resource == "secrets" for _, resource, _ in granted), binding["metadata"]["name"]
+        for granted in roles.values():
+            assert not {("", "secrets", "list"), ("", "secrets", "watch")} & granted
