@@ -138,6 +138,14 @@ async def events(request: web.Request) -> web.Response:
     return _json({"events": _emulator(request).ws.events})
 
 
+async def requests(request: web.Request) -> web.Response:
+    """GraphQL requests received since the last reset, by operationName ("-" when none); DELETE zeroes them."""
+    emu = _emulator(request)
+    if request.method == "DELETE":
+        emu.requests.clear()
+    return _json({"total": sum(emu.requests.values()), "byOperation": dict(emu.requests)})
+
+
 async def state(request: web.Request) -> web.Response:
     emu = _emulator(request)
     return _json({**emu.ws.to_json(), "now": emu.ws.now(), "faults": emu.faults.snapshot()})
@@ -155,3 +163,5 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_delete(f"{PREFIX}/faults", faults)
     app.router.add_get(f"{PREFIX}/events", events)
     app.router.add_get(f"{PREFIX}/state", state)
+    app.router.add_get(f"{PREFIX}/requests", requests)
+    app.router.add_delete(f"{PREFIX}/requests", requests)

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Emulator:
     log_requests: bool = False
     faults: Faults = field(default_factory=Faults)
     engine: Engine = field(default_factory=Engine)
+    requests: Counter[str] = field(default_factory=Counter)  # GraphQL requests received, by operationName
     ws: Workspace = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,7 @@ class Emulator:
             fixture if fixture is not None else self.fixture, Clock(), self.workspace_version
         )
         self.faults.reset()
+        self.requests.clear()
         self.persist()
 
     def persist(self) -> None:
@@ -111,6 +114,7 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
     query: str = body["query"]
     variables = body.get("variables")
     operation_name = body.get("operationName") if isinstance(body.get("operationName"), str) else None
+    emu.requests[operation_name or "-"] += 1
     decision = emu.faults.decide(operation_name, query)
     if decision.latency_s > 0:
         await asyncio.sleep(decision.latency_s)

@@ -154,3 +154,14 @@ def test_help_documents_options() -> None:
     ).stdout
     for option in ("--host", "--port", "--tls-ca-out", "--state-file", "--faults", "--read-only-access-key"):
         assert option in out
+
+
+def test_requests_are_counted_by_operation(emulator: EmulatorProcess) -> None:
+    emulator.requests(clear=True)
+    emulator.graphql("query ProbeOne { schema: __schema { queryType { name } } }", operation_name="ProbeOne")
+    emulator.graphql("query ProbeOne { schema: __schema { queryType { name } } }", operation_name="ProbeOne")
+    emulator.graphql("{ schema: __schema { queryType { name } } }")
+    counts = emulator.requests()
+    assert counts == {"total": 3, "byOperation": {"ProbeOne": 2, "-": 1}}
+    emulator.reset()
+    assert emulator.requests()["total"] == 0
