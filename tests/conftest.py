@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.emulator"]
+pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.emulator", "tests.fixtures.operator"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

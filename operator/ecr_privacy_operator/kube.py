@@ -22,7 +22,7 @@ SECRET_CACHE_SECONDS = 30.0
 
 
 class SecretNotFoundError(LookupError):
-    """The named Secret, or a required key in it, does not exist."""
+    """The named Secret, or a required key in it, does not exist or the operator may not read it."""
 
 
 def load_config() -> k8s.ApiClient:
@@ -53,6 +53,11 @@ class Kube:
             except k8s.ApiException as exc:
                 if exc.status == 404:
                     raise SecretNotFoundError(f"Secret {namespace}/{name} not found") from None
+                if exc.status == 403:
+                    raise SecretNotFoundError(
+                        f"Secret {namespace}/{name} cannot be read: forbidden to the operator (bind the "
+                        f"ClusterRole ecr-privacy-operator-credentials to it in namespace {namespace})"
+                    ) from None
                 raise
             data = secret.data or {}
             return {k: SecretStr(base64.b64decode(v).decode()) for k, v in data.items()}

@@ -83,18 +83,32 @@ class Runtime:
         self.metrics.forget_object(namespace, name)
 
     # -- credentials --------------------------------------------------------------------------------------
-    async def _client_for(self, namespace: str, spec: EcrPrivacyPolicySpec) -> Any:
-        url = spec.workspace.url if spec.workspace else None
+    def _secret_for(self, namespace: str, spec: EcrPrivacyPolicySpec) -> tuple[str, str] | None:
+        """The (namespace, name) of the Secret holding the object's credentials; None: the environment's."""
         ref = spec.workspace.credentials_secret_ref if spec.workspace else None
         if ref is not None:
-            secret_ns, secret_name = namespace, ref.name
-        elif self.config.default_credentials_secret is not None:
-            secret_ns = self.config.default_credentials_secret.namespace
-            secret_name = self.config.default_credentials_secret.name
-        else:
+            return namespace, ref.name
+        if self.config.default_credentials_secret is not None:
+            return (
+                self.config.default_credentials_secret.namespace,
+                self.config.default_credentials_secret.name,
+            )
+        return None
+
+    async def _client_for(self, namespace: str, spec: EcrPrivacyPolicySpec) -> Any:
+        url = spec.workspace.url if spec.workspace else None
+        secret = self._secret_for(namespace, spec)
+        if secret is None:
             return self.pool.get(credentials_from_environment(url))
-        data = await self.kube.read_secret(secret_ns, secret_name)
-        return self.pool.get(credentials_from_secret(data, url, f"Secret {secret_ns}/{secret_name}"))
+        data = await self.kube.read_secret(*secret)
+        return self.pool.get(credentials_from_secret(data, url, f"Secret {secret[0]}/{secret[1]}"))
+
+    def _forget_credentials(self, namespace: str, spec: EcrPrivacyPolicySpec | None) -> None:
+        """After a failed pass, read the Secret afresh next time: fixed or rotated keys apply on the next retry
+        instead of after the Secret cache expires."""
+        secret = self._secret_for(namespace, spec) if spec is not None else None
+        if secret is not None:
+            self.kube.forget_secret(*secret)
 
     # -- passes ------------------------------------------------------------------------------------------
     def _current_status(self, uid: str, body: kopf.Body) -> EcrPrivacyPolicyStatus:
@@ -116,6 +130,7 @@ class Runtime:
             status = self._current_status(uid, body)
             now = datetime.now(UTC)
             resync = DEFAULT_RESYNC
+            spec: EcrPrivacyPolicySpec | None = None
             try:
                 spec = parse_spec(body.get("spec") or {})
                 resync = float(spec.resync_seconds)
@@ -133,6 +148,8 @@ class Runtime:
                 if not engine.guardrails_error(exc):
                     raise
                 result = engine.error_pass(exc, status, generation, now)
+            if result.outcome.kind is OutcomeKind.FAILED:
+                self._forget_credentials(ns, spec)
             await self._publish(body, uid, ns, name, result, logger)
             self.metrics.reconciles.labels(
                 trigger, result.outcome.kind.value, result.outcome.reason or ""
@@ -214,6 +231,7 @@ class Runtime:
                 result.finished = False
             await self._publish(body, uid, ns, name, result, logger)
             if not result.finished:
+                self._forget_credentials(ns, spec)
                 state.failures += 1
                 delay = min(self.config.max_backoff, 2.0 ** min(state.failures, 16))
                 raise kopf.TemporaryError(f"deletion waits: {result.outcome.message}", delay=delay)

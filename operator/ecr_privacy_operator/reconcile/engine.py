@@ -64,19 +64,25 @@ class PassResult:
 _PACK_WRITES = frozenset({"PackCreated", "PackUpdated", "PackAdopted"})
 
 
+# error class -> (reason, retryable); retryable=False means Stalled: retrying cannot help until the spec,
+# the credentials or the installed mods change. A missing target or a conflicting pack can resolve in
+# Guardrails (an account being imported, a pack deleted), so those keep retrying with backoff.
+_ERROR_REASONS: tuple[tuple[type[Exception], str, bool], ...] = (
+    (UnauthorizedError, Reason.UNAUTHORIZED, False),
+    (ForbiddenError, Reason.FORBIDDEN, False),
+    (PolicyTypeNotFoundError, Reason.POLICY_TYPE_NOT_FOUND, False),
+    (ValidationError, Reason.INVALID_VALUE, False),
+    (ConfigurationError, Reason.INVALID_SPEC, False),
+    (NotFoundError, Reason.TARGET_NOT_FOUND, True),
+    (ConflictError, Reason.PACK_CONFLICT, True),
+)
+_RETRYABLE_REASONS = frozenset(reason for _, reason, retryable in _ERROR_REASONS if retryable)
+
+
 def failure_outcome(exc: Exception) -> Outcome:
     """Map an error to a condition reason; ``retryable=False`` (Stalled) where retrying cannot help."""
     message = str(exc)
-    table: list[tuple[type[Exception], str, bool]] = [
-        (UnauthorizedError, Reason.UNAUTHORIZED, False),
-        (ForbiddenError, Reason.FORBIDDEN, False),
-        (PolicyTypeNotFoundError, Reason.POLICY_TYPE_NOT_FOUND, False),
-        (ValidationError, Reason.INVALID_VALUE, False),
-        (ConfigurationError, Reason.INVALID_SPEC, False),
-        (NotFoundError, Reason.TARGET_NOT_FOUND, True),
-        (ConflictError, Reason.PACK_CONFLICT, True),
-    ]
-    for cls, reason, retryable in table:
+    for cls, reason, retryable in _ERROR_REASONS:
         if isinstance(exc, cls):
             return Outcome(kind=OutcomeKind.FAILED, reason=reason, message=message, retryable=retryable)
     return Outcome(
@@ -84,6 +90,20 @@ def failure_outcome(exc: Exception) -> Outcome:
         reason=Reason.GUARDRAILS_UNAVAILABLE,
         message=f"Guardrails did not answer as expected: {message}",
         retryable=True,
+    )
+
+
+def blocked_outcome(the_plan: Plan) -> Outcome:
+    """The outcome of a plan blocked by problems: the first problem's reason, Stalled exactly as
+    ``failure_outcome`` decides for that reason (TargetNotFound retries whether the plan or Guardrails found it)."""
+    problem = the_plan.problems[0]
+    return Outcome(
+        kind=OutcomeKind.FAILED,
+        reason=problem.reason,
+        message=the_plan.message(),
+        retryable=problem.reason in _RETRYABLE_REASONS,
+        drift_found=len(the_plan.drift),
+        drift_remaining=the_plan.drift_remaining,
     )
 
 
@@ -164,15 +184,7 @@ async def _execute(
     """Apply the plan unless it is blocked; the outcome carries the drift counts for the conditions."""
     drift = {"drift_found": len(the_plan.drift), "drift_remaining": the_plan.drift_remaining}
     if the_plan.blocked:
-        problem = the_plan.problems[0]
-        outcome = Outcome(
-            kind=OutcomeKind.FAILED,
-            reason=problem.reason,
-            message=the_plan.message(),
-            retryable=False,
-            **drift,
-        )
-        return ApplyResult(pack_id=the_plan.pack_id), outcome
+        return ApplyResult(pack_id=the_plan.pack_id), blocked_outcome(the_plan)
     applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
     if applied.error is not None:
         return applied, failure_outcome(applied.error).model_copy(update=drift)
