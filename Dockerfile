@@ -5,21 +5,41 @@
 #
 #   docker build -t ecr-privacy-operator:dev .
 #   docker build --build-arg BASE_IMAGE=<a local python 3.11+ image> -t ecr-privacy-operator:dev .
+#   make image    # podman, no Docker engine, no registry: a local Debian bookworm base (docs/image.md)
 #
+# BASE_IMAGE is any Debian-like image with python3 >= 3.11 and its venv module: both stages use it, so the
+# venv's interpreter link (/usr/local/bin/python3 in python:*-slim, /usr/bin/python3 in Debian) holds.
 # The same image runs the Guardrails emulator for local clusters: `guardrails-emulator --host 0.0.0.0`.
 
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
+# Lets `make image` remove this stage's leftover image after a build (podman image prune --filter label=...).
+LABEL dev.ecrprivacy.stage=build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-RUN python -m venv /opt/venv
+# The runtime user, 65532, gets a passwd and group entry ("nonroot", as in distroless images): Kopf names the
+# operator user@host with getpass.getuser(), which fails for a uid that /etc/passwd does not know.
+RUN echo 'nonroot:x:65532:65532:nonroot:/tmp:/usr/sbin/nologin' >>/etc/passwd \
+    && echo 'nonroot:x:65532:' >>/etc/group
+# `python3`, not `python`: Debian's own python3 (the local base) has no `python` command.
+RUN python3 -m venv /opt/venv
 # Dependencies and code in one step: the project is small, and a non-editable install needs both.
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-RUN /opt/venv/bin/pip install --no-cache-dir --no-compile . \
+# The optional secret pip_ca is a CA bundle for pip behind a TLS-inspecting proxy (hack/image.sh passes the
+# host's); as a secret it is never stored in a layer. Then the venv loses what only served the build (pip,
+# setuptools) and what the operator never imports: the kubernetes client's asyncio twin (kubernetes.aio, about
+# 70 MB; the operator uses the synchronous client, Kopf its own aiohttp client) and its bundled tests.
+RUN --mount=type=secret,id=pip_ca \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+    && /opt/venv/bin/pip install --no-cache-dir --no-compile . \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
+    && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+    && rm -rf "$site/kubernetes/aio" \
+    && find "$site/kubernetes" -name '*_test.py' -delete \
     && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv \
     && /opt/venv/bin/ecr-privacy-operator --help >/dev/null
 
@@ -36,7 +56,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     TMPDIR=/tmp
 COPY --from=build /opt/venv /opt/venv
-# A numeric user and group (no passwd entry needed), so runAsNonRoot can verify it.
+COPY --from=build /etc/passwd /etc/group /etc/
+# Numeric, so that runAsNonRoot can verify it; named nonroot in /etc/passwd.
 USER 65532:65532
 WORKDIR /tmp
 # 8080: Prometheus metrics (/metrics); 8081: Kopf's liveness endpoint (/healthz).

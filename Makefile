@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: help venv controlplane helm test test-unit test-fast lint fmt cluster emulator run clean \
-	chart-crds chart-lint demo image kind-e2e
+	chart-crds chart-lint demo bench image test-image kind-e2e reliability
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -23,8 +23,11 @@ controlplane: ## build (or find in the cache) kube-apiserver, kubectl and etcd f
 helm: ## build (or find in the cache) helm from Go modules; prints its path
 	$(PY) tests/controlplane/build.py --print-helm
 
-test: controlplane helm ## the whole suite: unit, contract, chart, cluster and e2e tests
+test: controlplane helm image ## the whole suite: unit, contract, chart, cluster, e2e and image tests
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+reliability: controlplane ## faults, crashes, races, restarts, bad input at full size (~15 min); prints the figures
+	RELIABILITY_SCALE=full $(PY) -m pytest -m reliability -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: ## pure unit tests only (no processes)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
@@ -61,9 +64,15 @@ chart-lint: helm ## helm lint --strict and helm template of the chart (defaults 
 demo: controlplane ## local control plane + emulator + operator: a policy becomes Ready, Enforce deletes a new public repository
 	$(PY) hack/demo.py
 
+bench: controlplane ## benchmark (not part of test): N=1..1000 objects to Ready, requests, writes, CPU, RSS, drift
+	$(PY) hack/bench.py $(BENCH_ARGS)
+
 IMAGE ?= ecr-privacy-operator:dev
-image: ## build the operator image (docker, or CONTAINER_ENGINE=podman)
-	$${CONTAINER_ENGINE:-docker} build -t $(IMAGE) .
+image: ## build the operator image with podman, no Docker engine (first time: makes a local Debian base, ~1 min)
+	IMAGE=$(IMAGE) hack/image.sh
+
+test-image: controlplane image ## run the operator from the image's own files (read-only, non-root) to Ready
+	IMAGE=$(IMAGE) $(PY) -m pytest -m image $(PYTEST_ARGS)
 
 kind-e2e: ## with Docker: kind cluster, image loaded, chart installed, emulator in the cluster, sample Ready
 	hack/kind-e2e.sh
