@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 
 import kopf
@@ -37,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         help="liveness endpoint URL served by Kopf (empty: off)",
     )
     parser.add_argument(
-        "--metrics-port", type=int, help="Prometheus port (0: off) [ECR_PRIVACY_METRICS_PORT, 8080]"
+        "--metrics-port",
+        type=int,
+        help="port of /metrics and /readyz (0: off) [ECR_PRIVACY_METRICS_PORT, 8080]",
     )
     parser.add_argument("--log-format", choices=["plain", "json"], help="log format [ECR_PRIVACY_LOG_FORMAT]")
     parser.add_argument(
@@ -66,20 +69,27 @@ def main(argv: list[str] | None = None) -> int:
 
     from ecr_privacy_operator.config import OperatorConfig
     from ecr_privacy_operator.handlers import policy
+    from ecr_privacy_operator.health import serve
 
     try:
         config = OperatorConfig.from_env()
     except ValueError as exc:
         print(f"ecr-privacy-operator: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    json_logs = config.log_format == "json"
     kopf.configure(
         debug=args.verbose,
         verbose=args.verbose,
-        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
+        # plain: "[time] logger [LEVEL] [namespace/name] message"; json: one object a line, the object under "object"
+        log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL,
+        log_prefix=not json_logs,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry no secrets, but are noise
     if config.metrics_port:
-        policy.METRICS.serve(config.metrics_port)
+        serve(config.metrics_port, policy.METRICS.registry, policy.READINESS)
+    # Kopf names itself from POD_ID, else from the OS user name, which fails for a uid without a passwd
+    # entry (e.g. a random runAsUser); the chart sets POD_ID from the Pod's name.
+    os.environ.setdefault("POD_ID", f"ecr-privacy-operator@{socket.gethostname()}")
     asyncio.run(
         kopf.operator(
             standalone=True,

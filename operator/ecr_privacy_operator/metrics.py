@@ -1,18 +1,64 @@
 """Prometheus metrics of the operator, in one registry that the operator serves on ``/metrics``.
 
 Labels stay bounded: namespace and name of objects, operation names of our own GraphQL documents, results
-and condition reasons from fixed sets — never ids, messages or values.
+and condition reasons from fixed sets — never ids, messages or values. ``docs/observability.md`` lists every
+family. Per-object series are removed when the object goes (``forget_object``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 COMPLIANCE_STATES = ("ok", "alarm", "error", "invalid", "skipped", "tbd")
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "Synced", "Drifted")
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ecr-privacy-operator")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _ObjectsByCondition(Collector):
+    """``ecrprivacy_objects{condition,status}``: how many objects have each condition status, counted at scrape
+    time from the conditions last published per object (no per-object labels)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str, str], dict[str, str]] = {}
+
+    def set(self, key: tuple[str, str], conditions: dict[str, str]) -> None:
+        with self._lock:
+            self._objects[key] = dict(conditions)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._objects.pop(key, None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            snapshot = list(self._objects.values())
+        counts = Tally((ctype, c.get(ctype, "Unknown")) for c in snapshot for ctype in CONDITION_TYPES)
+        family = GaugeMetricFamily(
+            "ecrprivacy_objects",
+            "EcrPrivacyPolicy objects served by this process, by condition and status.",
+            labels=["condition", "status"],
+        )
+        for ctype in CONDITION_TYPES:
+            for status in CONDITION_STATUSES:
+                family.add_metric([ctype, status], counts[(ctype, status)])
+        yield family
 
 
 @dataclass
@@ -79,6 +125,23 @@ class Metrics:
             ["action"],
             registry=r,
         )
+        self.objects = _ObjectsByCondition()
+        r.register(self.objects)
+        self.oldest_pass = Gauge(
+            "ecrprivacy_oldest_pass_seconds",
+            "Age of the oldest reconcile or deletion pass in flight (0 when idle); liveness fails past the limit.",
+            registry=r,
+        )
+        self.passes_in_flight = Gauge(
+            "ecrprivacy_passes_in_flight", "Reconcile and deletion passes in flight.", registry=r
+        )
+        self.build = Info("ecrprivacy_build", "The operator's version.", registry=r)
+        self.build.info({"version": _version()})
+
+    def watch_passes(self, oldest_age: Callable[[], float], inflight: Callable[[], float]) -> None:
+        """Read the pass gauges from the runtime's watchdog at scrape time."""
+        self.oldest_pass.set_function(oldest_age)
+        self.passes_in_flight.set_function(inflight)
 
     # -- hooks for the Guardrails client ---------------------------------------------------------------
     def on_request(self, operation: str, outcome: str, seconds: float) -> None:
@@ -103,8 +166,9 @@ class Metrics:
             self.compliance.labels(namespace, name, state).set((compliance or {}).get(state, 0))
         for ctype in CONDITION_TYPES:
             status = conditions.get(ctype, "Unknown")
-            for value in ("True", "False", "Unknown"):
+            for value in CONDITION_STATUSES:
                 self.conditions.labels(namespace, name, ctype, value).set(1 if value == status else 0)
+        self.objects.set((namespace, name), conditions)
 
     def forget_object(self, namespace: str, name: str) -> None:
         """Drop an object's series when it is deleted, so gauges do not linger."""
@@ -114,9 +178,7 @@ class Metrics:
             with contextlib.suppress(KeyError):
                 self.compliance.remove(namespace, name, state)
         for ctype in CONDITION_TYPES:
-            for value in ("True", "False", "Unknown"):
+            for value in CONDITION_STATUSES:
                 with contextlib.suppress(KeyError):
                     self.conditions.remove(namespace, name, ctype, value)
-
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - a metrics port in a pod
-        start_http_server(port, addr=addr, registry=self.registry)
+        self.objects.forget((namespace, name))

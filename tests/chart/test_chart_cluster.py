@@ -24,6 +24,7 @@ from tests.fixtures.kube import GROUP, PLURAL, VERSION
 
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
 SERVICEMONITOR_CRD = Path(__file__).parent / "testdata" / "servicemonitor-crd.yaml"
+PROMETHEUSRULE_CRD = Path(__file__).parent / "testdata" / "prometheusrule-crd.yaml"
 SAMPLES = sorted((ROOT / "deploy" / "samples").glob("*.yaml"))
 
 
@@ -49,10 +50,13 @@ def split_crds(manifest: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def servicemonitor_crd(kube: ControlPlane) -> None:
-    apply(kube, SERVICEMONITOR_CRD.read_text())
-    kube.kubectl(
-        "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"
-    )
+    """Stand-ins for the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs."""
+    for path, name in (
+        (SERVICEMONITOR_CRD, "servicemonitors.monitoring.coreos.com"),
+        (PROMETHEUSRULE_CRD, "prometheusrules.monitoring.coreos.com"),
+    ):
+        apply(kube, path.read_text())
+        kube.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
 
 
 @pytest.mark.parametrize("values", [None, ALL_VALUES], ids=["defaults", "all-values"])
@@ -72,6 +76,8 @@ def test_rendered_chart_is_accepted_by_the_api_server(
     assert "deployment.apps/ecr-privacy-operator serverside-applied (server dry run)" in out
     if values:
         assert "servicemonitor.monitoring.coreos.com/ecr-privacy-operator" in out
+        assert "prometheusrule.monitoring.coreos.com/ecr-privacy-operator" in out
+        assert "configmap/ecr-privacy-operator-dashboard" in out
         assert "networkpolicy.networking.k8s.io/ecr-privacy-operator" in out
 
 

@@ -78,14 +78,16 @@ def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> N
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert container["resources"]["requests"]
     assert container["resources"]["limits"]["memory"]
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
     assert "--liveness=http://0.0.0.0:8081/healthz" in container["args"]
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["ECR_PRIVACY_METRICS_PORT"] == "8080"
+    assert env["ECR_PRIVACY_WEDGED_AFTER"] == "600"
     assert "ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET" not in env
     assert (
         container["image"]

@@ -1,4 +1,5 @@
-"""Kopf handlers for EcrPrivacyPolicy: start-up settings, create/update/resume, the resync daemon, deletion.
+"""Kopf handlers for EcrPrivacyPolicy: start-up settings, create/update/resume, the resync daemon, deletion,
+and the liveness probes.
 
 Each handler is a few lines: it hands the object to the shared ``Runtime`` (in ``memo``), which owns
 credentials, the reconcile engine, status, Events and metrics.
@@ -18,13 +19,20 @@ import kopf
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
 from ecr_privacy_operator.handlers.runtime import Runtime
+from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError
 from ecr_privacy_operator.kube import Kube, load_config
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
-# a process-wide Metrics, so that main() can serve /metrics before Kopf's start-up handlers run
+# process-wide, so that main() can serve /metrics and /readyz before Kopf's start-up handlers run
 METRICS = Metrics()
+READINESS = Readiness()
+
+
+def _on_request(operation: str, outcome: str, seconds: float) -> None:
+    METRICS.on_request(operation, outcome, seconds)
+    READINESS.on_request(operation, outcome, seconds)
 
 
 @kopf.on.startup()
@@ -41,16 +49,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     pool = ClientPool(
         ca_bundle=config.ca_bundle,
         timeout=config.request_timeout,
-        on_request=METRICS.on_request,
+        on_request=_on_request,
         on_retry=METRICS.on_retry,
     )
+    watchdog = Watchdog(wedged_after=config.wedged_after)
+    METRICS.watch_passes(watchdog.oldest_age, lambda: watchdog.inflight)
     memo.runtime = Runtime(
         config=config,
         kube=Kube(load_config()),
         pool=pool,
         metrics=METRICS,
         limit=asyncio.Semaphore(config.max_concurrent_syncs),
+        watchdog=watchdog,
     )
+    READINESS.started = True
     logger.info("ecr-privacy-operator started (metrics on :%s)", config.metrics_port or "off")
 
 
@@ -95,4 +107,17 @@ async def last_pass_age(memo: kopf.Memo, **_: Any) -> float:
     return 0.0 if runtime is None else round(time.monotonic() - runtime.last_pass, 1)
 
 
-__all__ = ["METRICS", "OperatorConfig"]
+@kopf.on.probe(id="oldestPassSeconds")
+async def oldest_pass(memo: kopf.Memo, **_: Any) -> float:
+    """Fail the liveness endpoint (HTTP 500) while a pass has been in flight for longer than
+    ``ECR_PRIVACY_WEDGED_AFTER``: the operator is wedged, and a restart is the cure."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is None:
+        return 0.0
+    try:
+        return round(runtime.watchdog.check(), 1)
+    except WedgedError as exc:
+        raise kopf.PermanentError(f"wedged: {exc}") from None
+
+
+__all__ = ["METRICS", "READINESS", "OperatorConfig"]

@@ -23,7 +23,8 @@ from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
-from ecr_privacy_operator.kube import Kube, SecretNotFoundError
+from ecr_privacy_operator.health import Watchdog
+from ecr_privacy_operator.kube import Kube, KubernetesUnavailableError, SecretNotFoundError
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.apply import TargetLocks
@@ -62,6 +63,12 @@ def _credentials_outcome(message: str) -> Outcome:
     )
 
 
+def _kubernetes_outcome(message: str) -> Outcome:
+    return Outcome(
+        kind=OutcomeKind.FAILED, reason=Reason.KUBERNETES_UNAVAILABLE, message=message, retryable=True
+    )
+
+
 @dataclass
 class Runtime:
     """Shared by all handlers through Kopf's ``memo``."""
@@ -74,6 +81,7 @@ class Runtime:
     states: dict[str, ObjectState] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
     last_pass: float = field(default_factory=time.monotonic)
+    watchdog: Watchdog = field(default_factory=Watchdog)  # passes in flight, for the liveness probe
 
     def state(self, uid: str) -> ObjectState:
         return self.states.setdefault(uid, ObjectState())
@@ -139,24 +147,30 @@ class Runtime:
                 else:
                     client = await self._client_for(ns, spec)
                     async with self.limit:
-                        result = await engine.sync(client, self.locks, spec, uid, generation, status, now)
+                        with self.watchdog.track(f"{ns}/{name}"):
+                            result = await engine.sync(client, self.locks, spec, uid, generation, status, now)
             except pydantic.ValidationError as exc:
                 result = engine.error_pass(_invalid_spec(exc), status, generation, now)
             except (SecretNotFoundError, CredentialsError) as exc:
                 result = engine.error_pass(_credentials_outcome(str(exc)), status, generation, now)
+            except KubernetesUnavailableError as exc:
+                result = engine.error_pass(_kubernetes_outcome(str(exc)), status, generation, now)
             except Exception as exc:
                 if not engine.guardrails_error(exc):
                     raise
                 result = engine.error_pass(exc, status, generation, now)
             if result.outcome.kind is OutcomeKind.FAILED:
                 self._forget_credentials(ns, spec)
-            await self._publish(body, uid, ns, name, result, logger)
+            with self.watchdog.track(f"{ns}/{name}"):
+                written = await self._publish(body, uid, ns, name, result, logger)
             self.metrics.reconciles.labels(
                 trigger, result.outcome.kind.value, result.outcome.reason or ""
             ).inc()
             self.metrics.reconcile_seconds.labels(trigger).observe(time.monotonic() - started)
             self.last_pass = time.monotonic()
             state.next_delay = self._next_delay(state, result.outcome, resync)
+            if not written:  # the new status is not in Kubernetes yet: try again soon, not after a resync
+                state.next_delay = min(state.next_delay, self.config.max_backoff)
             if trigger != "resync":
                 state.wake.set()
             return state.next_delay
@@ -171,15 +185,24 @@ class Runtime:
 
     async def _publish(
         self, body: kopf.Body, uid: str, ns: str, name: str, result: PassResult, logger: kopf.Logger
-    ) -> None:
+    ) -> bool:
+        """Post the pass's Events, log lines and metrics, and write its status; False if that write failed."""
+        written = True
         for change in result.changes:
-            logger.info("guardrails %s id=%s: %s", change.reason, change.guardrails_id, change.message)
+            logger.info(
+                "guardrails %s id=%s: %s",
+                change.reason,
+                change.guardrails_id,
+                change.message,
+                extra={"action": change.reason, "guardrailsId": change.guardrails_id},
+            )
             self.metrics.guardrails_changes.labels(change.reason).inc()
         if result.status is not None:
             try:
                 await self.kube.patch_status(ns, name, result.status.to_patch())
-            except Exception as exc:  # the object may be gone; the next pass retries
+            except Exception as exc:  # the object may be gone, or the API server down: the next pass retries
                 logger.warning("could not write status: %s", type(exc).__name__)
+                written = False
             else:
                 self.state(uid).status = result.status
         for event in result.events:
@@ -193,6 +216,7 @@ class Runtime:
             compliance=compliance,
             conditions={c.type: c.status for c in status.conditions},
         )
+        return written
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
         """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot."""
@@ -219,10 +243,14 @@ class Runtime:
                 return
             try:
                 client = await self._client_for(ns, spec)
-                result = await engine.finalize(client, self.locks, spec, uid, generation, status, now)
+                with self.watchdog.track(f"{ns}/{name}"):
+                    result = await engine.finalize(client, self.locks, spec, uid, generation, status, now)
             except (SecretNotFoundError, CredentialsError) as exc:
                 outcome = _credentials_outcome(f"cannot delete the policy pack: {exc}")
                 result = engine.error_pass(outcome, status, generation, now)
+                result.finished = False
+            except KubernetesUnavailableError as exc:
+                result = engine.error_pass(_kubernetes_outcome(str(exc)), status, generation, now)
                 result.finished = False
             except Exception as exc:
                 if not engine.guardrails_error(exc):
