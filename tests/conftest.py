@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.emulator", "tests.fixtures.operator"]
+pytest_plugins = [
+    "tests.fixtures.kube",
+    "tests.fixtures.emulator",
+    "tests.fixtures.operator",
+    "tests.fixtures.policies",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

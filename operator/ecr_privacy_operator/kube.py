@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from pydantic import SecretStr
@@ -23,6 +24,10 @@ SECRET_CACHE_SECONDS = 30.0
 
 class SecretNotFoundError(LookupError):
     """The named Secret, or a required key in it, does not exist or the operator may not read it."""
+
+
+class KubernetesUnavailableError(RuntimeError):
+    """The Kubernetes API did not answer (unreachable, timed out, HTTP 429 or 5xx): worth retrying soon."""
 
 
 def load_config() -> k8s.ApiClient:
@@ -58,7 +63,16 @@ class Kube:
                         f"Secret {namespace}/{name} cannot be read: forbidden to the operator (bind the "
                         f"ClusterRole ecr-privacy-operator-credentials to it in namespace {namespace})"
                     ) from None
+                if exc.status is not None and (exc.status == 429 or exc.status >= 500):
+                    raise KubernetesUnavailableError(
+                        f"cannot read Secret {namespace}/{name}: the Kubernetes API answered HTTP {exc.status}"
+                    ) from None
                 raise
+            except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out: an API-server restart
+                raise KubernetesUnavailableError(
+                    f"cannot read Secret {namespace}/{name}: the Kubernetes API is unreachable "
+                    f"({type(exc).__name__})"
+                ) from None
             data = secret.data or {}
             return {k: SecretStr(base64.b64decode(v).decode()) for k, v in data.items()}
 

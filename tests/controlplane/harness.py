@@ -81,6 +81,7 @@ class ControlPlane:
     _client_ca: KeyPair | None = None
     _serving_ca: KeyPair | None = None
     _owns_run_dir: bool = False
+    _api_args: list[str] = field(default_factory=list)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def __enter__(self) -> ControlPlane:
@@ -131,6 +132,35 @@ class ControlPlane:
                         os.killpg(child.proc.pid, signal.SIGKILL)
                     child.proc.wait(timeout=10)
         self._children.clear()
+
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """Stop the kube-apiserver (SIGTERM, SIGKILL after 20 s), stay down ``down_seconds``, then start it
+        again with the same flags, port and etcd; returns once it is ready. Clients see their watches and
+        connections break, as in an API-server rollout; etcd (and so every object) is untouched."""
+        api = next((c for c in self._children if c.name == "kube-apiserver"), None)
+        if api is None or not self._api_args:
+            raise ControlPlaneError("the control plane is not running")
+        if api.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(api.proc.pid, signal.SIGTERM)
+            try:
+                api.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(api.proc.pid, signal.SIGKILL)
+                api.proc.wait(timeout=10)
+        self._children.remove(api)
+        time.sleep(down_seconds)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:  # the port may linger briefly after the old process is gone
+            try:
+                self._start_apiserver()
+                return
+            except ControlPlaneError as exc:
+                self._children = [c for c in self._children if c.proc.poll() is None]
+                if "address already in use" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def pids(self) -> list[int]:
         return [c.proc.pid for c in self._children]
@@ -275,30 +305,32 @@ class ControlPlane:
 
         self._wait(etcd, etcd_ready, "etcd /health")
         self.server = f"https://127.0.0.1:{api_port}"
-        api = self._spawn(
-            "kube-apiserver",
-            [
-                str(self.bin_dir / "kube-apiserver"),
-                f"--etcd-servers={etcd_url}",
-                f"--service-account-issuer={self.server}/",
-                f"--service-account-signing-key-file={d / 'sa.key'}",
-                f"--service-account-key-file={d / 'sa.pub'}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={api_port}",
-                "--advertise-address=127.0.0.1",
-                f"--tls-cert-file={d / 'apiserver.crt'}",
-                f"--tls-private-key-file={d / 'apiserver.key'}",
-                f"--client-ca-file={d / 'client-ca.crt'}",
-                f"--cert-dir={d / 'certdir'}",
-                "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--disable-admission-plugins=ServiceAccount",
-                "--allow-privileged=true",
-                "--endpoint-reconciler-type=none",
-            ],
-        )
+        self._api_args = [
+            str(self.bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            f"--service-account-issuer={self.server}/",
+            f"--service-account-signing-key-file={d / 'sa.key'}",
+            f"--service-account-key-file={d / 'sa.pub'}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            "--advertise-address=127.0.0.1",
+            f"--tls-cert-file={d / 'apiserver.crt'}",
+            f"--tls-private-key-file={d / 'apiserver.key'}",
+            f"--client-ca-file={d / 'client-ca.crt'}",
+            f"--cert-dir={d / 'certdir'}",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+        ]
+        self._start_apiserver()
+
+    def _start_apiserver(self) -> None:
+        api = self._spawn("kube-apiserver", self._api_args)
         self._wait(api, lambda: self._https_get("/readyz") == 200, "kube-apiserver /readyz")
         self._wait(api, lambda: self._https_get("/api/v1/namespaces/default") == 200, "namespace default")
+        d = self._dir
         admin = (d / "admin.crt").read_bytes(), (d / "admin.key").read_bytes()
         self.admin_kubeconfig = self._kubeconfig(
             "admin",

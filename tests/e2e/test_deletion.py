@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.controlplane.harness import free_port
-from tests.e2e.conftest import Guardrails, Policies, condition
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
+from tests.fixtures.policies import Guardrails, Policies, condition
 
 
 def test_delete_removes_attachments_and_pack_orphan_leaves_them(

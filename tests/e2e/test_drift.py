@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.e2e.conftest import P_APPROVED, Guardrails, Policies, condition, condition_status
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorProcess
+from tests.fixtures.policies import P_APPROVED, Guardrails, Policies, condition, condition_status
 
 RESYNC = 10  # seconds; the shortest interval the CRD allows
 DETECTION_TIMEOUT = RESYNC * 1.1 + 6  # jitter of the timer + one pass, with room for a slow machine

@@ -8,9 +8,9 @@ import uuid
 from typing import Any
 
 from kubernetes import client as k8s
-from tests.e2e.conftest import P_ECR_ENABLED, Guardrails, Policies, condition, condition_status
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
+from tests.fixtures.policies import P_ECR_ENABLED, Guardrails, Policies, condition, condition_status
 
 UNKNOWN_TYPE = "tmod:@turbot/aws-nope#/policy/types/doesNotExist"
 UNKNOWN_ACCOUNT = "arn:aws:::999999999999"

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from tests.controlplane.harness import ControlPlane
-from tests.e2e.conftest import C_APPROVED, OWNER_PREFIX, P_APPROVED, P_USAGE, Guardrails, Policies
 from tests.fixtures.emulator import ACCOUNT_AKA, REGION_AKA, EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorProcess
+from tests.fixtures.policies import C_APPROVED, OWNER_PREFIX, P_APPROVED, P_USAGE, Guardrails, Policies
 
 
 def _alarms(policies: Policies, ns: str, name: str) -> Any:

@@ -7,10 +7,10 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from tests.e2e.conftest import Guardrails, Policies, condition
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
+from tests.fixtures.policies import Guardrails, Policies, condition
 
 REQUESTS = "ecrprivacy_guardrails_requests_total"
 RECONCILES = "ecrprivacy_reconcile_total"

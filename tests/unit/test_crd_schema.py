@@ -193,7 +193,7 @@ def rules(spec_schema: dict[str, Any]) -> dict[str, list[str]]:
 
 def test_cel_rules_present(spec_schema: dict[str, Any]) -> None:
     found = rules(spec_schema)
-    assert found[".policyPack.parent"] == ["self == oldSelf"]
+    assert found[".policyPack.parent"][0] == "self == oldSelf"
     assert found[".workspace.url"] == ["self == oldSelf"]
     assert any("exists_one" in r for r in found[".attachments"])
     assert any("exists_one" in r for r in found[".additionalSettings"])
@@ -205,6 +205,11 @@ def test_cel_rules_present(spec_schema: dict[str, Any]) -> None:
     assert any("duration(" in r for r in found[".resyncInterval"])
     assert any("size(self.akas) > 0" in r for r in found[".policyPack"])
     assert any("^[0-9]+$" in r for r in found[".policyPack.akas[]"])
+    # no control, invisible formatting or space characters in identifiers; no control characters in the title
+    for path in (".policyPack.akas[]", ".policyPack.parent", ".attachments[].resource"):
+        assert any(r"\p{Cc}\p{Cf}\p{Z}" in r for r in found[path]), path
+    assert any(r"\p{Cc}" in r for r in found[".policyPack.title"])
+    assert any(r"\x00-\x08" in r for r in found[".policyPack.description"])
 
 
 def pattern(spec_schema: dict[str, Any], path: str) -> re.Pattern[str]:

@@ -10,13 +10,14 @@ from typing import Any
 
 import kopf
 import pytest
+import urllib3
 from kopf._core.engines import posting
 from kubernetes import client as k8s
 from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.handlers.runtime import Runtime
-from ecr_privacy_operator.kube import Kube, SecretNotFoundError
+from ecr_privacy_operator.kube import Kube, KubernetesUnavailableError, SecretNotFoundError
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
 
@@ -95,4 +96,71 @@ async def test_unreadable_secret_is_a_credentials_problem(status: int, words: st
 
 async def test_other_api_errors_propagate() -> None:
     with pytest.raises(k8s.ApiException):
-        await Kube(api=RefusingApi(500)).read_secret("team", "creds")
+        await Kube(api=RefusingApi(401)).read_secret("team", "creds")
+
+
+class UnreachableApi(k8s.ApiClient):
+    """An API client whose API server is down (connection refused), as during an API-server restart."""
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        raise urllib3.exceptions.MaxRetryError(None, "/api/v1", reason=ConnectionRefusedError(111, "refused"))
+
+
+@pytest.mark.parametrize("api", [RefusingApi(500), RefusingApi(429), RefusingApi(503), UnreachableApi()])
+async def test_an_unavailable_api_server_is_worth_retrying(api: k8s.ApiClient) -> None:
+    with pytest.raises(KubernetesUnavailableError, match="team/creds"):
+        await Kube(api=api).read_secret("team", "creds")
+
+
+class FlakyKube(CachingKube):
+    """The API server is down for Secret reads and status writes while ``down`` is set."""
+
+    down = True
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, SecretStr]:
+        if self.down:
+            raise KubernetesUnavailableError(f"cannot read Secret {namespace}/{name}: unreachable")
+        return await super().read_secret(namespace, name)
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        if self.down:
+            raise urllib3.exceptions.MaxRetryError(None, "/apis", reason=ConnectionRefusedError())
+        await super().patch_status(namespace, name, status)
+
+
+async def test_api_server_outage_is_a_retryable_condition_retried_soon() -> None:
+    """No exception escapes to Kopf (which would wait 60 s with a traceback): the pass fails with
+    KubernetesUnavailable, and since its status could not be written either, the next pass is due within the
+    backoff cap rather than after a full resync."""
+    posting.event_queue_loop_var.set(asyncio.get_running_loop())
+    posting.event_queue_var.set(asyncio.Queue())
+    posting.settings_var.set(kopf.OperatorSettings())
+    kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
+    runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
+    logger = logging.getLogger("test")
+
+    delay = await runtime.sync(body("creds"), "create", logger)
+    assert delay <= 4
+    assert kube.patches == []
+    kube.down = False
+    await runtime.sync(body("creds"), "resync", logger)
+    assert kube.patches[-1]["conditions"][0]["reason"] == "CredentialsNotFound"  # no secretKey: as before
+    await runtime.pool.aclose()
+
+
+async def test_unwritten_status_is_retried_within_the_backoff_cap() -> None:
+    posting.event_queue_loop_var.set(asyncio.get_running_loop())
+    posting.event_queue_var.set(asyncio.Queue())
+    posting.settings_var.set(kopf.OperatorSettings())
+    kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
+    kube.down = False
+    runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
+    suspended = kopf.Body({**body("creds"), "spec": {**body("creds")["spec"], "suspend": True}})
+    logger = logging.getLogger("test")
+
+    kube.down = True  # a pass that succeeds (Suspended) but cannot write its status
+    assert await runtime.sync(suspended, "create", logger) <= 4
+    kube.down = False
+    assert await runtime.sync(suspended, "resync", logger) > 4  # written now: back to the resync interval
+    assert kube.patches[-1]["conditions"][0]["reason"] == "Suspended"
+    await runtime.pool.aclose()

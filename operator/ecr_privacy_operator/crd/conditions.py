@@ -47,6 +47,7 @@ class Reason(StrEnum):
     TARGET_NOT_FOUND = "TargetNotFound"
     PACK_CONFLICT = "PackConflict"
     GUARDRAILS_UNAVAILABLE = "GuardrailsUnavailable"
+    KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"
     SUSPENDED = "Suspended"
     OBSERVING = "Observing"
     DRIFT_DETECTED = "DriftDetected"
