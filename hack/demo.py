@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.controlplane import build  # noqa: E402
 from tests.controlplane.harness import ControlPlane, _die_with_parent, free_port  # noqa: E402
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, REGION_AKA, EmulatorProcess  # noqa: E402
+from tests.fixtures.operator import install_service_account  # noqa: E402
 
 NAMESPACE = "demo"
 OPERATOR_NS = "ecr-privacy-operator"
@@ -125,39 +126,14 @@ class Demo:
 
     def install_rbac(self) -> Path:
         """The shipped ClusterRoles, bound to a ServiceAccount; Secrets readable in the demo namespace only."""
-        rbac = (ROOT / "deploy" / "rbac" / "operator-clusterrole.yaml").read_text()
-        bindings = f"""
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {OPERATOR_NS}}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {NAMESPACE}}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: {SERVICE_ACCOUNT}, namespace: {OPERATOR_NS}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: ecr-privacy-operator}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ecr-privacy-operator}}
-subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {OPERATOR_NS}}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: ecr-privacy-operator-credentials, namespace: {NAMESPACE}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ecr-privacy-operator-credentials}}
-subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {OPERATOR_NS}}}]
-"""
-        self.kubectl("apply", "--server-side", "-f", "-", input_text=rbac + "\n---\n" + bindings)
-        token = self.kubectl("create", "token", SERVICE_ACCOUNT, "-n", OPERATOR_NS, "--duration=2h").strip()
+        kubeconfig = install_service_account(
+            self.cluster, [NAMESPACE], namespace=OPERATOR_NS, name=SERVICE_ACCOUNT
+        )
         say(
             f"RBAC from deploy/rbac bound to ServiceAccount {OPERATOR_NS}/{SERVICE_ACCOUNT} "
             f"(Secrets: namespace {NAMESPACE} only)"
         )
-        return self.cluster.token_kubeconfig("operator", token)
+        return kubeconfig
 
     def start_emulator(self) -> None:
         (self.workdir / "emulator").mkdir(parents=True, exist_ok=True)

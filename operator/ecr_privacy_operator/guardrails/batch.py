@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from graphql import (
@@ -59,6 +60,7 @@ class _Renamer(Visitor):
         return VariableNode(name=NameNode(value=self.mapping[node.name.value]))
 
 
+@cache  # parsed once per process: the templates are static files
 def _template(name: str) -> tuple[OperationDefinitionNode, FieldNode]:
     operation = parse(document(name).text).definitions[0]
     assert isinstance(operation, OperationDefinitionNode)

@@ -7,7 +7,7 @@ Transport, retries and hooks live in ``transport.py``; setting operations (singl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .base import field_of
@@ -188,9 +188,61 @@ class GuardrailsClient(SettingOperations):
         await self.detach_packs(target, pack_ids)
         return await self._verify(target, set(self._pack_ids(pack_ids)), attached=False)
 
-    async def _verify(self, target: str, wanted: set[str], *, attached: bool) -> list[ResourceRef]:
+    async def attach_verify_and_summarise(
+        self, target: str, pack_ids: Sequence[str], control_type_uri: str, summary_targets: Sequence[str]
+    ) -> tuple[list[ResourceRef], list[ControlSummary]]:
+        """Like :meth:`attach_and_verify`, but each read-back also returns the control summaries of
+        ``control_type_uri`` under ``summary_targets`` (O16) in the same request: the compliance after a
+        sync whose last write is this attach, without one more round trip."""
+        await self.attach_packs(target, pack_ids)
+        summaries: list[ControlSummary] = []
+
+        async def read() -> list[ResourceRef] | None:
+            nonlocal summaries
+            current, summaries = await self._attachments_and_compliance(
+                target, control_type_uri, summary_targets
+            )
+            return current
+
+        attached = await self._verify(target, set(self._pack_ids(pack_ids)), attached=True, read=read)
+        return attached, summaries
+
+    async def _attachments_and_compliance(
+        self, target: str, control_type_uri: str, summary_targets: Sequence[str]
+    ) -> tuple[list[ResourceRef] | None, list[ControlSummary]]:
+        operation = "ReadAttachmentsAndCompliance"
+        has_summary = bool(summary_targets)
+        data = await self._run(
+            operation,
+            {
+                "id": target,
+                "hasSummary": has_summary,
+                "summaryFilter": control_summary_filter(control_type_uri, summary_targets)
+                if has_summary
+                else None,
+            },
+        )
+        node = field_of(data, "resource")
+        items = (field_of(node, "attachedSmartFolders") or {}).get("items") or [] if node is not None else []
+        summary_items = (field_of(data, "summaries") or {}).get("items") or []
+        current = (
+            None
+            if node is None
+            else self._parse(operation, lambda: [ResourceRef.from_wire(i) for i in items])
+        )
+        summaries = self._parse(operation, lambda: [ControlSummary.from_wire(i) for i in summary_items])
+        return current, summaries
+
+    async def _verify(
+        self,
+        target: str,
+        wanted: set[str],
+        *,
+        attached: bool,
+        read: Callable[[], Awaitable[list[ResourceRef] | None]] | None = None,
+    ) -> list[ResourceRef]:
         for delay in (*_VERIFY_DELAYS, None):
-            current = await self.list_attached_packs(target)
+            current = await (read() if read is not None else self.list_attached_packs(target))
             if current is None:
                 if attached:
                     raise NotFoundError(f"target {target!r} not found", operation="ReadAttachedPolicyPacks")
@@ -264,15 +316,17 @@ class GuardrailsClient(SettingOperations):
         targets: Sequence[str] = (),
         policy_type_uris: Sequence[str] = (),
         control_type_uri: str | None = None,
+        claimed_akas: Sequence[str] = (),
     ) -> ObserveResult:
         """Read the pack (by ownership AKA), its settings and attachments, the targets with their attached
-        packs, the policy types and the control summary under the targets in ONE round trip.
+        packs, the policy types, the control summary under the targets and the resources holding any of
+        ``claimed_akas`` (see :meth:`ObserveResult.claimed_pack`) in ONE round trip.
 
         Missing pack → ``pack=None``; missing targets and unknown policy types are simply absent (match
         targets with :meth:`ObserveResult.target`). Only a pack with more than 5000 settings costs extra
         requests."""
         operation = "ObservePolicy"
-        variables = observe_variables(pack_aka, targets, policy_type_uris, control_type_uri)
+        variables = observe_variables(pack_aka, targets, policy_type_uris, control_type_uri, claimed_akas)
         data = await self._run(operation, variables)
         result = self._parse(operation, lambda: parse_observe(data))
         next_page = pack_settings_next_page(data)

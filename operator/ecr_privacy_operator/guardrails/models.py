@@ -277,6 +277,12 @@ class ObservedTarget(ResourceRef):
     attached_packs: list[ResourceRef] = Field(default_factory=list)
 
 
+class ClaimedResource(ResourceRef):
+    """A resource holding one of the AKAs asked for in ``observe(claimed_akas=...)``, with its type."""
+
+    type_uri: str | None = None
+
+
 class ObserveResult(_Model):
     """Everything ``GuardrailsClient.observe`` reads in one round trip."""
 
@@ -284,6 +290,18 @@ class ObserveResult(_Model):
     targets: list[ObservedTarget] = Field(default_factory=list)
     policy_types: dict[str, PolicyType] = Field(default_factory=dict)
     summaries: list[ControlSummary] = Field(default_factory=list)
+    claimed: list[ClaimedResource] = Field(default_factory=list)
+
+    def claimed_pack(self, aka: str) -> ResourceRef | None:
+        """The policy pack holding ``aka`` among the claimed resources (``None``: no pack holds it)."""
+        return next(
+            (
+                ResourceRef(id=c.id, akas=c.akas)
+                for c in self.claimed
+                if aka in c.akas and c.type_uri in (None, PACK_TYPE_URI)
+            ),
+            None,
+        )
 
     def target(self, ref: str) -> ObservedTarget | None:
         """The observed target whose id or AKA is ``ref``; ``None`` if it does not exist."""

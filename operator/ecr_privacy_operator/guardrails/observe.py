@@ -11,6 +11,7 @@ from typing import Any
 
 from .filters import control_summary_filter, policy_types_filter, resource_settings_filter, resources_filter
 from .models import (
+    ClaimedResource,
     ControlSummary,
     ObservedPack,
     ObservedTarget,
@@ -29,8 +30,10 @@ def observe_variables(
     targets: Sequence[str],
     policy_type_uris: Sequence[str],
     control_type_uri: str | None,
+    claimed_akas: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The variables of ``ObservePolicy`` for a pack AKA, target refs, policy type URIs and a control type."""
+    """The variables of ``ObservePolicy`` for a pack AKA, target refs, policy type URIs, a control type and
+    the AKAs whose holders to list (``claimed``)."""
     has_targets = bool(targets)
     has_summary = has_targets and control_type_uri is not None
     return {
@@ -46,6 +49,8 @@ def observe_variables(
             if has_summary and control_type_uri is not None
             else None
         ),
+        "hasClaimed": bool(claimed_akas),
+        "claimedFilter": resources_filter(claimed_akas) if claimed_akas else None,
     }
 
 
@@ -93,4 +98,14 @@ def parse_observe(data: Mapping[str, Any]) -> ObserveResult:
         targets=targets,
         policy_types={t.uri: t for t in types},
         summaries=[ControlSummary.from_wire(s) for s in _items(data.get("summaries"))],
+        claimed=[
+            ClaimedResource(**ResourceRef.from_wire(c).model_dump(), type_uri=_type_uri(c))
+            for c in _items(data.get("claimed"))
+        ],
     )
+
+
+def _type_uri(node: Mapping[str, Any]) -> str | None:
+    type_node = node.get("type")
+    uri = type_node.get("uri") if isinstance(type_node, Mapping) else None
+    return uri if isinstance(uri, str) else None

@@ -15,7 +15,7 @@ from .base import ClientBase, field_of
 from .batch import BatchPart, compose_batch
 from .errors import GuardrailsError, NotFoundError, ProtocolError, classify, is_value_validation_failure
 from .filters import resource_settings_filter, setting_filter
-from .models import PolicySetting, SettingInput, SettingWrite
+from .models import Pack, PackInput, PolicySetting, SettingInput, SettingWrite
 
 __all__ = ["BATCH_SIZE", "SettingOperations", "SettingWriteResult"]
 
@@ -126,6 +126,36 @@ class SettingOperations(ClientBase):
         found = await self._list_settings(setting_filter(type_uri, resource))
         return found[0] if found else None
 
+    async def create_pack_with_settings(
+        self, pack: PackInput, writes: Sequence[SettingWrite]
+    ) -> tuple[Pack, list[SettingWriteResult]]:
+        """Create a pack and the settings on it in ONE document (mutations run in order, so the settings'
+        ``resource`` may be one of the new pack's AKAs); more than ``BATCH_SIZE`` settings, and string values
+        retried as ``valueSource``, go in further batches with the new pack's id.
+
+        A failure of the pack raises its classified error (a :class:`TransientError` of the whole document
+        too: re-read by ownership AKA before retrying); setting failures come back per write."""
+        operation = "CreatePolicyPack"
+        head, rest = list(writes[:BATCH_SIZE]), list(writes[BATCH_SIZE:])
+        pack_part = BatchPart("CreateSmartFolder", "pack", {"input": pack.model_dump(exclude_none=True)})
+        parts = self._setting_parts(head, [w.setting for w in head])
+        batch = compose_batch(operation, [pack_part, *parts])
+        reply = await self._transport.execute(
+            batch.text, batch.name, batch.variables, mutation=True, allow_partial=True
+        )
+        errors = [e for e in reply.errors if (e.get("path") or [None])[0] == pack_part.alias]
+        if errors:
+            raise classify(operation=operation, status=reply.status, errors=errors)
+        node = self._required(operation, reply.data, pack_part.alias)
+        created = self._parse(operation, lambda: Pack.from_wire(node))
+        first = [
+            self._batch_result(operation, w, p.alias, reply.data, reply.errors, reply.status, False)
+            for w, p in zip(head, parts, strict=True)
+        ]
+        await self._retry_as_value_source(first)
+        later = [w.model_copy(update={"resource": created.id}) for w in rest]
+        return created, first + (await self.write_settings(later) if later else [])
+
     async def write_settings(self, writes: Sequence[SettingWrite]) -> list[SettingWriteResult]:
         """Run independent creates/updates/deletes in as few round trips as possible (one per ``BATCH_SIZE``).
 
@@ -136,27 +166,38 @@ class SettingOperations(ClientBase):
         for start in range(0, len(writes), BATCH_SIZE):
             chunk = list(writes[start : start + BATCH_SIZE])
             first = await self._batch(chunk, [w.setting for w in chunk], used_source=False)
-            retry: list[int] = []
-            fallbacks: list[SettingInput | None] = []
-            for i, result in enumerate(first):
-                fallback = result.write.setting.as_value_source() if result.write.setting else None
-                if result.error and fallback and is_value_validation_failure(result.error):
-                    retry.append(i)
-                    fallbacks.append(fallback)
-            if retry:
-                second = await self._batch([chunk[i] for i in retry], fallbacks, used_source=True)
-                for i, result in zip(retry, second, strict=True):
-                    first[i] = result
+            await self._retry_as_value_source(first)
             results += first
         return results
+
+    async def _retry_as_value_source(self, first: list[SettingWriteResult]) -> None:
+        """Repeat, in one more batch, the writes whose string value was rejected, as ``valueSource``."""
+        retry: list[int] = []
+        fallbacks: list[SettingInput | None] = []
+        for i, result in enumerate(first):
+            fallback = result.write.setting.as_value_source() if result.write.setting else None
+            if result.error and fallback and is_value_validation_failure(result.error):
+                retry.append(i)
+                fallbacks.append(fallback)
+        if retry:
+            writes = [first[i].write for i in retry]
+            second = await self._batch(writes, fallbacks, used_source=True)
+            for i, result in zip(retry, second, strict=True):
+                first[i] = result
+
+    @staticmethod
+    def _setting_parts(
+        writes: list[SettingWrite], settings: Sequence[SettingInput | None]
+    ) -> list[BatchPart]:
+        return [
+            BatchPart(_TEMPLATES[w.action], f"s{i}", {"input": _write_input(w, s)})
+            for i, (w, s) in enumerate(zip(writes, settings, strict=True))
+        ]
 
     async def _batch(
         self, writes: list[SettingWrite], settings: Sequence[SettingInput | None], *, used_source: bool
     ) -> list[SettingWriteResult]:
-        parts = [
-            BatchPart(_TEMPLATES[w.action], f"s{i}", {"input": _write_input(w, s)})
-            for i, (w, s) in enumerate(zip(writes, settings, strict=True))
-        ]
+        parts = self._setting_parts(writes, settings)
         batch = compose_batch("WritePolicySettings", parts)
         reply = await self._transport.execute(
             batch.text, batch.name, batch.variables, mutation=True, allow_partial=True

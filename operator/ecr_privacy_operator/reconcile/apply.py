@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.errors import ConflictError, GuardrailsError, TransientError
-from ecr_privacy_operator.guardrails.models import PackInput, SettingInput, SettingWrite
+from ecr_privacy_operator.guardrails.models import ControlSummary, PackInput, SettingInput, SettingWrite
+from ecr_privacy_operator.guardrails.settings import SettingWriteResult
 from ecr_privacy_operator.reconcile.actions import (
     Action,
     AdoptPack,
@@ -66,6 +69,9 @@ class ApplyResult:
     detached: set[str] = field(default_factory=set)
     error: GuardrailsError | None = None
     pack_deleted: bool = False
+    summaries: list[ControlSummary] | None = (
+        None  # read with the last attach's verification (after all writes)
+    )
 
 
 def _setting_input(action: CreateSetting | UpdateSetting) -> SettingInput:
@@ -77,30 +83,46 @@ def _setting_input(action: CreateSetting | UpdateSetting) -> SettingInput:
     )
 
 
-async def _create_pack(client: GuardrailsClient, action: CreatePack, owner_aka: str) -> str:
-    """Create the pack; after an ambiguous failure, look for it by ownership AKA before giving up."""
+async def _create_pack(
+    client: GuardrailsClient,
+    action: CreatePack,
+    owner_aka: str,
+    result: ApplyResult,
+    settings: list[SettingAction],
+) -> None:
+    """Create the pack and its settings in one document (the settings name the pack by its ownership AKA).
+    After an ambiguous failure, look for the pack by ownership AKA and write the settings on their own."""
     pack = PackInput(
         title=action.title, description=action.description, akas=list(action.akas), parent=action.parent
     )
     try:
-        return (await client.create_pack(pack)).id
+        created, outcomes = await client.create_pack_with_settings(pack, _setting_writes(settings, owner_aka))
     except (TransientError, ConflictError):
         existing = await client.find_pack(owner_aka)
         if existing is None:
             raise
-        return existing.id
+        _pack_created(result, action, existing.id)
+        if settings:
+            await _write_settings(client, result, settings)
+        return
+    _pack_created(result, action, created.id)
+    _record_settings(result, settings, outcomes)
 
 
-async def _write_settings(
-    client: GuardrailsClient, result: ApplyResult, actions: list[SettingAction]
-) -> None:
+def _pack_created(result: ApplyResult, action: CreatePack, pack_id: str) -> None:
+    result.pack_id = pack_id
+    result.changes.append(Change("PackCreated", f"created policy pack {action.title!r}", pack_id))
+
+
+def _setting_writes(actions: list[SettingAction], pack_ref: str | None) -> list[SettingWrite]:
+    """The client's writes for setting actions; creates without a pack id go on ``pack_ref``."""
     writes: list[SettingWrite] = []
     for action in actions:
         if isinstance(action, CreateSetting):
             writes.append(
                 SettingWrite(
                     action="create",
-                    resource=action.pack_id or result.pack_id,
+                    resource=action.pack_id or pack_ref,
                     type_uri=action.type,
                     setting=_setting_input(action),
                 )
@@ -111,7 +133,19 @@ async def _write_settings(
             )
         else:
             writes.append(SettingWrite(action="delete", setting_id=action.setting_id))
-    outcomes = await client.write_settings(writes)
+    return writes
+
+
+async def _write_settings(
+    client: GuardrailsClient, result: ApplyResult, actions: list[SettingAction]
+) -> None:
+    outcomes = await client.write_settings(_setting_writes(actions, result.pack_id))
+    _record_settings(result, actions, outcomes)
+
+
+def _record_settings(
+    result: ApplyResult, actions: list[SettingAction], outcomes: list[SettingWriteResult]
+) -> None:
     for action, outcome in zip(actions, outcomes, strict=True):
         if outcome.error is not None:
             raise outcome.error
@@ -139,13 +173,23 @@ async def _write_settings(
 
 
 async def _attachment(
-    client: GuardrailsClient, locks: TargetLocks, result: ApplyResult, action: Attach | Detach
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    result: ApplyResult,
+    action: Attach | Detach,
+    summarise: Sequence[str] = (),
 ) -> None:
     pack_id = action.pack_id or result.pack_id
     target = action.target_id or action.target
     assert pack_id is not None
     async with locks(target):
-        if isinstance(action, Attach):
+        if isinstance(action, Attach) and summarise:
+            _, result.summaries = await client.attach_verify_and_summarise(
+                target, [pack_id], SEED_CONTROL_TYPE, summarise
+            )
+            result.attached.add(action.target)
+            result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
+        elif isinstance(action, Attach):
             await client.attach_and_verify(target, [pack_id])
             result.attached.add(action.target)
             result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
@@ -158,20 +202,34 @@ async def _attachment(
 
 
 async def _run(
-    client: GuardrailsClient, locks: TargetLocks, plan: Plan, owner_aka: str, result: ApplyResult
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    plan: Plan,
+    owner_aka: str,
+    result: ApplyResult,
+    compliance_targets: Sequence[str],
 ) -> None:
     pending_settings: list[SettingAction] = []
+    creating: list[CreatePack] = []  # a new pack waits for the settings that follow it: one document
 
     async def flush_settings() -> None:
-        if pending_settings:
+        if creating:
+            await _create_pack(client, creating.pop(), owner_aka, result, pending_settings)
+        elif pending_settings:
             await _write_settings(client, result, pending_settings)
-            pending_settings.clear()
+        pending_settings.clear()
 
     for action in plan.actions:
         if isinstance(action, CreateSetting | UpdateSetting | DeleteSetting):
             pending_settings.append(action)
             continue
         await flush_settings()
+        if isinstance(action, CreatePack):
+            creating.append(action)
+            continue
+        if isinstance(action, Attach) and action is plan.actions[-1] and compliance_targets:
+            await _attachment(client, locks, result, action, compliance_targets)  # + compliance, one read
+            continue
         await _one(client, locks, action, owner_aka, result)
     await flush_settings()
 
@@ -179,10 +237,7 @@ async def _run(
 async def _one(
     client: GuardrailsClient, locks: TargetLocks, action: Action, owner_aka: str, result: ApplyResult
 ) -> None:
-    if isinstance(action, CreatePack):
-        result.pack_id = await _create_pack(client, action, owner_aka)
-        result.changes.append(Change("PackCreated", f"created policy pack {action.title!r}", result.pack_id))
-    elif isinstance(action, UpdatePack | AdoptPack):
+    if isinstance(action, UpdatePack | AdoptPack):
         akas = list(action.akas) if action.akas is not None else None
         if isinstance(action, AdoptPack):
             await client.update_pack(action.pack_id, akas=akas)
@@ -208,11 +263,18 @@ async def _one(
         result.pack_deleted = True
 
 
-async def apply(client: GuardrailsClient, locks: TargetLocks, plan: Plan, owner_aka: str) -> ApplyResult:
-    """Run the plan; stop at the first error and return the partial result with that error."""
+async def apply(
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    plan: Plan,
+    owner_aka: str,
+    compliance_targets: Sequence[str] = (),
+) -> ApplyResult:
+    """Run the plan; stop at the first error and return the partial result with that error. When the plan
+    ends with an attach, its verification also reads the compliance under ``compliance_targets``."""
     result = ApplyResult(pack_id=plan.pack_id)
     try:
-        await _run(client, locks, plan, owner_aka, result)
+        await _run(client, locks, plan, owner_aka, result, compliance_targets)
     except GuardrailsError as exc:
         result.error = exc
     return result

@@ -35,7 +35,7 @@ from ecr_privacy_operator.guardrails.errors import (
 from ecr_privacy_operator.reconcile.actions import Plan
 from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, TargetLocks, apply
 from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
-from ecr_privacy_operator.reconcile.observe import observe, observe_compliance
+from ecr_privacy_operator.reconcile.observe import compliance_counts, observe, observe_compliance
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed
 from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
 
@@ -185,7 +185,7 @@ async def _execute(
     drift = {"drift_found": len(the_plan.drift), "drift_remaining": the_plan.drift_remaining}
     if the_plan.blocked:
         return ApplyResult(pack_id=the_plan.pack_id), blocked_outcome(the_plan)
-    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
+    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka, desired.targets)
     if applied.error is not None:
         return applied, failure_outcome(applied.error).model_copy(update=drift)
     return applied, Outcome(kind=OutcomeKind.SUCCEEDED, observing=observing, **drift)
@@ -215,7 +215,11 @@ async def sync(
     applied, outcome = await _execute(client, locks, the_plan, desired, observing)
     compliance = observed.compliance
     if applied.changes and desired.targets and applied.error is None:
-        compliance = await observe_compliance(client, desired.targets)
+        compliance = (
+            compliance_counts(applied.summaries, desired.targets)
+            if applied.summaries is not None
+            else await observe_compliance(client, desired.targets)
+        )
     events = _drift_events(the_plan, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
     pack_id = applied.pack_id
     pack_written = any(c.reason in _PACK_WRITES for c in applied.changes)

@@ -1,9 +1,9 @@
 """Observe: read what Guardrails holds for one object into the ``Observed`` domain model (effectful).
 
-One round trip in the steady state: the client's single ``observe`` document reads the pack by its ownership
-AKA (with settings and the resources it is attached to), the targets with their attached packs, the policy
-types and the control summaries. Only when our pack does not exist are the user AKAs looked up (to adopt an
-existing pack or to report a conflict), which costs one more round trip on a first sync.
+One round trip: the client's single ``observe`` document reads the pack by its ownership AKA (with settings
+and the resources it is attached to), the targets with their attached packs, the policy types, the control
+summaries and the resources holding the user AKAs. Only when our pack does not exist but another pack holds a
+user AKA (to adopt it, or to report the conflict) is that pack read in full, one more round trip.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
+from ecr_privacy_operator.guardrails.models import ControlSummary, ObserveResult
 from ecr_privacy_operator.guardrails.models import ObservedPack as WirePack
-from ecr_privacy_operator.guardrails.models import ObserveResult
 from ecr_privacy_operator.reconcile.desired import Desired
 from ecr_privacy_operator.reconcile.observed import (
     ComplianceCounts,
@@ -94,20 +94,25 @@ async def observe(client: GuardrailsClient, desired: Desired, previous_targets: 
         targets=targets,
         policy_type_uris=types,
         control_type_uri=SEED_CONTROL_TYPE,
+        claimed_akas=desired.pack.user_akas,
     )
     foreign: ObserveResult | None = None
     if result.pack is None:
-        for aka in desired.pack.user_akas:
-            holder = await client.find_pack(aka)
-            if holder is not None:
-                foreign = await client.observe(holder.id)
-                break
+        holder = next(filter(None, map(result.claimed_pack, desired.pack.user_akas)), None)
+        if holder is not None:
+            foreign = await client.observe(holder.id)
     return to_observed(result, targets, foreign)
 
 
 async def observe_compliance(client: GuardrailsClient, targets: Sequence[str]) -> dict[str, ComplianceCounts]:
     """Re-read only the control summaries (after a write that can change them, e.g. enforcement)."""
-    summaries = await client.control_summaries(SEED_CONTROL_TYPE, list(targets))
+    return compliance_counts(await client.control_summaries(SEED_CONTROL_TYPE, list(targets)), targets)
+
+
+def compliance_counts(
+    summaries: Sequence[ControlSummary], targets: Sequence[str]
+) -> dict[str, ComplianceCounts]:
+    """The counts per target out of control summaries (targets without a summary are left out)."""
     counts: dict[str, ComplianceCounts] = {}
     for resource in targets:
         summary = next((s for s in summaries if s.resource.matches(resource)), None)

@@ -1,0 +1,150 @@
+"""Round trips: the client operations that fold several reads or writes into one request, and what a whole
+reconcile pass costs, counted server side by the emulator (``GET /__emulator/requests``).
+
+Budgets (docs/benchmarks.md): a first sync with one attachment costs 4 requests (observe; pack + settings;
+attach; verify + compliance), an idle resync 1 and writes nothing, a one-field change 3 (observe; settings;
+compliance)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ecr_privacy_operator.crd.spec import parse_spec
+from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
+from ecr_privacy_operator.guardrails import GuardrailsClient, PackInput, SettingInput, SettingWrite
+from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile.apply import TargetLocks
+from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
+
+from .test_guardrails_client import APPROVED, CONTROL, OWNER, SEED, USAGE
+
+pytestmark = pytest.mark.contract
+
+UID = "5e1f0c2a-round-trips"
+
+
+def requests(emulator: EmulatorProcess) -> dict[str, int]:
+    """Requests by operation since the last call (then zeroed)."""
+    counts: dict[str, int] = emulator.requests()["byOperation"]
+    emulator.requests(clear=True)
+    return counts
+
+
+async def test_observe_lists_the_holders_of_claimed_akas(
+    gclient: GuardrailsClient, emulator: EmulatorProcess
+) -> None:
+    holder = await gclient.create_pack(SEED.model_copy(update={"akas": ["team-a:ecr-private"]}))
+    requests(emulator)
+    result = await gclient.observe(OWNER, claimed_akas=["team-a:ecr-private", "nobody-has-this", ACCOUNT_AKA])
+    assert requests(emulator) == {"ObservePolicy": 1}
+    assert result.pack is None
+    found = result.claimed_pack("team-a:ecr-private")
+    assert found is not None
+    assert found.id == holder.id
+    assert result.claimed_pack("nobody-has-this") is None
+    assert result.claimed_pack(ACCOUNT_AKA) is None  # an account holds it, not a pack
+    assert (await gclient.observe(OWNER)).claimed == []  # nothing asked, nothing listed
+
+
+async def test_create_pack_with_settings_is_one_request(
+    gclient: GuardrailsClient, emulator: EmulatorProcess
+) -> None:
+    requests(emulator)
+    writes = [
+        SettingWrite(action="create", resource=OWNER, type_uri=APPROVED, setting=SettingInput(value="Skip")),
+        SettingWrite(
+            action="create", resource=OWNER, type_uri=USAGE, setting=SettingInput(value="Not approved")
+        ),
+    ]
+    pack, results = await gclient.create_pack_with_settings(SEED, writes)
+    assert requests(emulator) == {"CreatePolicyPack": 1}
+    assert pack.matches(OWNER)
+    assert [r.ok for r in results] == [True, True]
+    on_pack = {s.type_uri: s.value for s in await gclient.list_settings(pack.id)}
+    assert on_pack == {APPROVED: "Skip", USAGE: "Not approved"}
+
+
+async def test_create_pack_with_settings_reports_a_bad_setting_per_write(gclient: GuardrailsClient) -> None:
+    writes = [
+        SettingWrite(action="create", resource=OWNER, type_uri=APPROVED, setting=SettingInput(value="Nope")),
+    ]
+    pack, results = await gclient.create_pack_with_settings(SEED, writes)
+    assert pack.matches(OWNER)
+    assert results[0].error is not None
+
+
+async def test_create_pack_with_settings_raises_for_the_pack(gclient: GuardrailsClient) -> None:
+    await gclient.create_pack(SEED)
+    with pytest.raises(Exception, match=r"(?i)aka|exist|conflict"):
+        await gclient.create_pack_with_settings(SEED, [])
+
+
+async def test_attach_verify_and_summarise(gclient: GuardrailsClient, emulator: EmulatorProcess) -> None:
+    pack = await gclient.create_pack(SEED)
+    requests(emulator)
+    attached, summaries = await gclient.attach_verify_and_summarise(
+        ACCOUNT_AKA, [pack.id], CONTROL, [ACCOUNT_AKA]
+    )
+    assert requests(emulator) == {"AttachSmartFolders": 1, "ReadAttachmentsAndCompliance": 1}
+    assert [p.id for p in attached] == [pack.id]
+    assert len(summaries) == 1
+    assert summaries[0].resource.matches(ACCOUNT_AKA)
+    assert summaries[0].counts.total == 0  # a pack without settings: no Approved controls evaluated
+
+
+async def test_a_reconcile_pass_costs_what_the_budget_says(
+    gclient: GuardrailsClient, emulator: EmulatorProcess
+) -> None:
+    body = {
+        "policyPack": {"akas": ["round-trips:ecr-private"]},
+        "attachments": [{"resource": ACCOUNT_AKA}],
+    }
+    locks = TargetLocks()
+
+    async def sync(
+        spec: dict[str, object], status: EcrPrivacyPolicyStatus, generation: int
+    ) -> engine.PassResult:
+        return await engine.sync(gclient, locks, parse_spec(spec), UID, generation, status, datetime.now(UTC))
+
+    requests(emulator)
+    first = await sync(body, EcrPrivacyPolicyStatus(), 1)
+    assert first.outcome.kind.value == "Succeeded", first.outcome
+    assert first.status is not None
+    assert first.status.compliance is not None
+    assert first.status.compliance.total == 3
+    assert requests(emulator) == {
+        "ObservePolicy": 1,
+        "CreatePolicyPack": 1,
+        "AttachSmartFolders": 1,
+        "ReadAttachmentsAndCompliance": 1,
+    }
+
+    idle = await sync(body, first.status, 1)
+    assert idle.status is None  # nothing to write to Kubernetes
+    assert idle.events == []
+    assert requests(emulator) == {"ObservePolicy": 1}
+
+    changed = await sync({**body, "enforcement": "Enforce"}, first.status, 2)
+    assert changed.status is not None
+    assert requests(emulator) == {
+        "ObservePolicy": 1,
+        "WritePolicySettings": 1,
+        "ControlSummariesByResource": 1,
+    }
+
+
+async def test_adopting_a_pack_found_by_user_aka_reads_it_once_more(
+    gclient: GuardrailsClient, emulator: EmulatorProcess
+) -> None:
+    existing = await gclient.create_pack(PackInput(title="Hand made", akas=["round-trips:adopt"]))
+    spec = parse_spec({"policyPack": {"akas": ["round-trips:adopt"], "adopt": True}})
+    requests(emulator)
+    result = await engine.sync(
+        gclient, TargetLocks(), spec, UID, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
+    )
+    assert result.pack_id == existing.id
+    counts = requests(emulator)
+    assert counts["ObservePolicy"] == 2  # ours (absent, with the claimed AKAs), then the holder in full
+    assert "ReadPolicyPackIdentity" not in counts
