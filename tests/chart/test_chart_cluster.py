@@ -259,7 +259,8 @@ def test_service_account_may_make_every_call_the_operator_makes(cluster_wide: di
         ("list", "configmaps", "", "team", ""),
         ("create", "deployments", "apps", "team", ""),
         ("create", "leases", "coordination.k8s.io", "team", ""),
-        ("list", "namespaces", "", "", ""),
+        ("create", "namespaces", "", "", ""),
+        ("delete", "namespaces", "", "", ""),
         ("list", "clusterkopfpeerings", "kopf.dev", "", ""),
         ("list", "servicemonitors", "monitoring.coreos.com", "team", ""),
         ("delete", "events", "", "team", ""),
@@ -307,5 +308,6 @@ def test_watch_namespaces_narrow_the_rights(kube: ControlPlane, helm: Path, crd:
         assert not sa.can("get", "secrets", unwatched)
         assert not sa.can("get", "secrets", f"op-{suffix}"), "no default Secret, no release-namespace access"
         assert sa.can("watch", "customresourcedefinitions", "", "apiextensions.k8s.io")
+        assert sa.can("watch", "namespaces", ""), "Kopf watches namespaces also for exact names"
     finally:
         sa.api.close()

@@ -54,7 +54,6 @@ SAMPLE = ROOT / "deploy" / "samples" / "ecrprivacypolicy.yaml"
 RBAC_FILE = ROOT / "deploy" / "rbac" / "operator-clusterrole.yaml"
 SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"  # /var/run is a symlink to /run in the image
 SERVICE_ACCOUNT = "ecr-privacy-operator"
-NAMESPACES_ROLE = "ecr-privacy-operator-image-test-namespaces"
 # Keep the image small: the base is ~135 MB (Debian bookworm minbase + python3), the venv ~120 MB.
 MAX_IMAGE_BYTES = 300_000_000
 BUILD_TOOLS = ("gcc", "cc", "c++", "g++", "make", "ld", "as", "cpp", "pip", "pip3", "git")
@@ -195,23 +194,10 @@ def _service_account(kube: ControlPlane, ns: str, directory: Path) -> Path:
     """deploy/rbac bound to ServiceAccount ns/ecr-privacy-operator (Secrets: ns only); its token, the API
     server's CA and the namespace written as Kubernetes mounts them into a Pod.
 
-    The operator watches only ``ns`` here (the session's cluster is shared with the e2e tests' operators).
-    Kopf lists and watches namespaces even for an exact ``--namespace``; without that right it retries the
-    403 for about 50 s before falling back. So, like tests/fixtures/operator.py, the test adds that one
-    test-only grant on top of deploy/rbac.
+    The operator watches only ``ns`` here (the session's cluster is shared with the e2e tests' operators),
+    with exactly the rights of deploy/rbac (which include the namespaces list/watch Kopf needs).
     """
     bindings = f"""
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {{name: {NAMESPACES_ROLE}}}
-rules: [{{apiGroups: [""], resources: [namespaces], verbs: [list, watch]}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: {NAMESPACES_ROLE}-{ns}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {NAMESPACES_ROLE}}}
-subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {ns}}}]
----
 apiVersion: v1
 kind: ServiceAccount
 metadata: {{name: {SERVICE_ACCOUNT}, namespace: {ns}}}
