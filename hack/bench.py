@@ -32,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import ssl
@@ -461,7 +462,9 @@ class Run:
         self.result["operator"] = {"cpu_total": stats["cpu"], "peak_rss": stats["hwm"]}
         assert self.operator
         errors = [
-            line for line in self.operator.log().splitlines() if " ERROR " in line or "Traceback" in line
+            line
+            for line in self.operator.log().splitlines()
+            if re.search(r"\[ERROR *\]| ERROR |\"levelname\": \"ERROR\"|Traceback", line)
         ]
         self.result["operator_errors"] = len(errors)
 

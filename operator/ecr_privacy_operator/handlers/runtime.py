@@ -69,6 +69,12 @@ def _kubernetes_outcome(message: str) -> Outcome:
     )
 
 
+def _identity(body: kopf.Body) -> tuple[str, str, str, int]:
+    """(uid, namespace, name, generation) of an object."""
+    meta = body["metadata"]
+    return meta["uid"], meta["namespace"], meta["name"], int(meta.get("generation", 1))
+
+
 @dataclass
 class Runtime:
     """Shared by all handlers through Kopf's ``memo``."""
@@ -125,13 +131,7 @@ class Runtime:
 
     async def sync(self, body: kopf.Body, trigger: str, logger: kopf.Logger) -> float:
         """Reconcile one object; return the seconds until its next pass."""
-        meta = body["metadata"]
-        uid, ns, name, generation = (
-            meta["uid"],
-            meta["namespace"],
-            meta["name"],
-            int(meta.get("generation", 1)),
-        )
+        uid, ns, name, generation = _identity(body)
         state = self.state(uid)
         async with state.lock:
             started = time.monotonic()
@@ -220,13 +220,7 @@ class Runtime:
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
         """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot."""
-        meta = body["metadata"]
-        uid, ns, name, generation = (
-            meta["uid"],
-            meta["namespace"],
-            meta["name"],
-            int(meta.get("generation", 1)),
-        )
+        uid, ns, name, generation = _identity(body)
         state = self.state(uid)
         async with state.lock:
             status = self._current_status(uid, body)

@@ -72,7 +72,7 @@ def to_observed(
         )
         summary = next((s for s in result.summaries if s.resource.matches(resource)), None)
         if summary is not None:
-            compliance[resource] = ComplianceCounts(**summary.counts.model_dump())
+            compliance[resource] = summary.counts
     foreign_pack = foreign.pack if foreign else None
     settings_source = result.pack if result.pack is not None else foreign_pack
     return Observed(
@@ -117,5 +117,5 @@ def compliance_counts(
     for resource in targets:
         summary = next((s for s in summaries if s.resource.matches(resource)), None)
         if summary is not None:
-            counts[resource] = ComplianceCounts(**summary.counts.model_dump())
+            counts[resource] = summary.counts
     return counts

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
 
+from ecr_privacy_operator.guardrails.models import ControlCounts
 from ecr_privacy_operator.reconcile.desired import GuardrailsPrecedence
 
 _PRECEDENCE_ALIASES: dict[str, GuardrailsPrecedence] = {
@@ -90,27 +91,8 @@ class ObservedTarget(_Frozen):
         return self.id is not None
 
 
-class ComplianceCounts(_Frozen):
-    """Control state counts for the seed control type under one target."""
-
-    total: int = 0
-    ok: int = 0
-    alarm: int = 0
-    error: int = 0
-    invalid: int = 0
-    skipped: int = 0
-    tbd: int = 0
-
-    def __add__(self, other: ComplianceCounts) -> ComplianceCounts:
-        return ComplianceCounts(
-            total=self.total + other.total,
-            ok=self.ok + other.ok,
-            alarm=self.alarm + other.alarm,
-            error=self.error + other.error,
-            invalid=self.invalid + other.invalid,
-            skipped=self.skipped + other.skipped,
-            tbd=self.tbd + other.tbd,
-        )
+ComplianceCounts = ControlCounts
+"""Control state counts of the seed control type under one target (the client's model, reused)."""
 
 
 class Observed(_Frozen):
