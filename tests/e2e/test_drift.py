@@ -82,7 +82,7 @@ def test_console_edits_are_detected_and_corrected_or_reported(
         drift = obj["status"]["drift"]
         assert all(not d["corrected"] and d["detectedAt"] for d in drift), drift
         assert condition_status(obj, "Ready") == "False"
-        assert "DriftDetected" in policies.event_reasons(e2e_ns, name, "Warning")
+        policies.wait_event(e2e_ns, name, "DriftDetected", "Warning")
         fields = {(d["object"], d["field"]) for d in drift}
         if kind == "setting":
             assert [(d["desired"], d["actual"]) for d in drift] == [("Check: Approved", "Skip")], drift
@@ -102,7 +102,7 @@ def test_console_edits_are_detected_and_corrected_or_reported(
         )
         assert all(d["corrected"] for d in obj["status"]["drift"]), obj["status"]["drift"]
         assert condition_status(obj, "Ready") == "True"
-        assert "DriftCorrected" in policies.event_reasons(e2e_ns, name, "Normal")
+        policies.wait_event(e2e_ns, name, "DriftCorrected", "Normal")
 
     gr = Guardrails.of(emulator)
     for kind in EDITS:

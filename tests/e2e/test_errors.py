@@ -63,7 +63,7 @@ def test_errors_become_conditions_and_recover(
         assert ready["message"], obj["status"]
         assert condition_status(obj, "Stalled") == stalled, obj["status"]
         assert condition_status(obj, "Reconciling") == ("False" if stalled == "True" else "True")
-        assert reason in policies.event_reasons(e2e_ns, name, "Warning")
+        policies.wait_event(e2e_ns, name, reason, "Warning")
     assert "not-the-key" not in operator.log()[log_mark:]
     gr = Guardrails.of(emulator)
     assert gr.pack(uids["no-secret"]) is None

@@ -46,7 +46,7 @@ def test_apply_enforce_and_compliance(
     assert set(gr.control_states().values()) == {"alarm"}
     assert status["compliance"]["controlType"] == C_APPROVED
     assert (status["compliance"]["total"], status["compliance"]["alarm"]) == (3, 3)
-    assert "PackCreated" in policies.event_reasons(e2e_ns, "ecr-private", "Normal")
+    policies.wait_event(e2e_ns, "ecr-private", "PackCreated", "Normal")
 
     # Check -> Enforce: the setting changes; repositories created within the hour are deleted at once
     policies.patch_spec(e2e_ns, "ecr-private", {"enforcement": "Enforce"})

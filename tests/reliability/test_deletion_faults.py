@@ -63,8 +63,7 @@ def test_deletion_waits_for_guardrails_and_orphan_always_finishes(
 
     stuck = wait_for(waiting, timeout=SCALE.timeout, interval=0.5, what="Ready=False GuardrailsUnavailable")
     assert all(o["metadata"]["finalizers"] == ["ecrprivacy.dev/finalizer"] for o in stuck)
-    reasons = policies.event_reasons(solo_ns, doomed.name(0), "Warning")
-    assert "GuardrailsUnavailable" in reasons, reasons
+    policies.wait_event(solo_ns, doomed.name(0), "GuardrailsUnavailable", "Warning")
 
     emulator.start()  # back, with its state, but flaky
     assert emulator.url.endswith(f":{port}")
