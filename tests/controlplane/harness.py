@@ -48,10 +48,20 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: all sockets are held open until every port is chosen, so the
+    kernel cannot hand the same port out twice (closing one before binding the next can)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def _tail(path: Path, lines: int = 50) -> str:
@@ -278,7 +288,7 @@ class ControlPlane:
 
     def _start_processes(self) -> None:
         d = self._dir
-        etcd_client, etcd_peer, api_port = free_port(), free_port(), free_port()
+        etcd_client, etcd_peer, api_port = free_ports(3)
         etcd_url = f"http://127.0.0.1:{etcd_client}"
         shutil.rmtree(d / "etcd", ignore_errors=True)
         etcd = self._spawn(

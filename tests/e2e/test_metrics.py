@@ -136,11 +136,16 @@ def test_metrics_move_while_objects_sync(
     emulator.set_faults(nextN=100, statuses=[503], body="json", retryAfter=0.05, operations=["ObservePolicy"])
     policies.patch_spec(ns, "steady", {"resyncInterval": "11s"})  # a spec change: a pass right now
     policies.wait_condition(ns, "steady", "Ready", "False", reason="GuardrailsUnavailable", timeout=20)
+    # the gauges follow the status write within the same pass; read them while the outage still lasts
+    wait_for(
+        lambda: m(CONDITION, namespace=ns, name="steady", condition="Ready", status="False") == 1,
+        timeout=5,
+        what="steady's Ready=False gauge",
+    )
     emulator.clear_faults()
     assert m(RETRIES, operation="ObservePolicy") >= before["retries"] + 4
     assert m(REQUESTS, operation="ObservePolicy", outcome="transient") >= before["transient"] + 5
     assert m(RECONCILES, result="Failed", reason="GuardrailsUnavailable") >= before["failed"] + 1
-    assert m(CONDITION, namespace=ns, name="steady", condition="Ready", status="False") == 1
     assert readyz(operator) == 200  # a working client was seen: an outage does not unready the pod
 
     # and it recovers on the backoff retry

@@ -41,7 +41,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from tests.controlplane.harness import ControlPlane, _die_with_parent, free_port, process_alive
+from tests.controlplane.harness import ControlPlane, _die_with_parent, free_ports, process_alive
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
 from tests.fixtures.kube import GROUP, PLURAL, VERSION, wait_for
 
@@ -407,7 +407,7 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
         f"--from-literal=workspace={emulator.url}",
     )  # fmt: skip
 
-    liveness, metrics = free_port(), free_port()
+    liveness, metrics = free_ports(2)
     api_port = kube.server.rsplit(":", 1)[1]
     env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": api_port}  # as the kubelet sets
     args = [

@@ -197,6 +197,16 @@ class Runtime:
                 extra={"action": change.reason, "guardrailsId": change.guardrails_id},
             )
             self.metrics.guardrails_changes.labels(change.reason).inc()
+        # gauges first: whoever sees the new status can already scrape it
+        status = result.status or self.state(uid).status or parse_status(body.get("status"))
+        compliance = status.compliance.model_dump() if status.compliance else None
+        self.metrics.set_object(
+            ns,
+            name,
+            drift=sum(1 for d in status.drift if not d.corrected),
+            compliance=compliance,
+            conditions={c.type: c.status for c in status.conditions},
+        )
         if result.status is not None:
             try:
                 await self.kube.patch_status(ns, name, result.status.to_patch())
@@ -207,15 +217,6 @@ class Runtime:
                 self.state(uid).status = result.status
         for event in result.events:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1000])
-        status = result.status or self.state(uid).status or parse_status(body.get("status"))
-        compliance = status.compliance.model_dump() if status.compliance else None
-        self.metrics.set_object(
-            ns,
-            name,
-            drift=sum(1 for d in status.drift if not d.corrected),
-            compliance=compliance,
-            conditions={c.type: c.status for c in status.conditions},
-        )
         return written
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
