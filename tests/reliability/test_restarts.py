@@ -12,6 +12,7 @@ import pytest
 
 from tests.controlplane.harness import ControlPlane, free_port
 from tests.fixtures.emulator import EmulatorProcess
+from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
 from tests.fixtures.policies import Guardrails, Policies
 from tests.reliability.scenario import SCALE, Fleet, Row, check_invariants, retries
@@ -37,7 +38,8 @@ def test_apiserver_and_guardrails_restarts_during_a_sync(
 
     start = time.monotonic()
     fleet.create()
-    time.sleep(1.0)
+    # restart while the first sync is under way: once Guardrails has seen the operator's first requests
+    wait_for(lambda: emulator.requests()["total"] >= 2, timeout=30, what="the first sync under way")
     kube.restart_apiserver(down_seconds=3)
     requests = int(emulator.requests()["total"])
     emulator.restart()  # in the middle of the sync (counters restart too)
