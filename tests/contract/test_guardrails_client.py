@@ -179,10 +179,13 @@ async def test_write_settings_batch(gclient: GuardrailsClient, calls: dict[str, 
 async def test_attachments(gclient: GuardrailsClient) -> None:
     pack_id = await make_pack(gclient)
     attached = await gclient.attach_and_verify(ACCOUNT_AKA, [pack_id])
-    assert [p.id for p in attached] == [pack_id]
-    assert attached[0].matches(OWNER)
+    account = await gclient.read_resource(ACCOUNT_AKA)
+    assert account is not None
+    assert attached.id == account.id  # the read-back names the target by its numeric id
+    assert [p.id for p in attached.packs] == [pack_id]
+    assert attached.packs[0].matches(OWNER)
     again = await gclient.attach_and_verify(ACCOUNT_AKA, [pack_id])  # idempotent
-    assert [p.id for p in again] == [pack_id]
+    assert [p.id for p in again.packs] == [pack_id]
     with pytest.raises(ConflictError, match="attached"):
         await gclient.delete_pack(pack_id)
     with pytest.raises(NotFoundError):

@@ -1,9 +1,10 @@
 """Round trips: the client operations that fold several reads or writes into one request, and what a whole
 reconcile pass costs, counted server side by the emulator (``GET /__emulator/requests``).
 
-Budgets (docs/benchmarks.md): a first sync with one attachment costs 4 requests (observe; pack + settings;
-attach; verify + compliance), an idle resync 1 and writes nothing, a one-field change 3 (observe; settings;
-compliance)."""
+Budgets (docs/benchmarks.md): a first sync with one attachment costs 3 requests (pack + settings; attach;
+verify + compliance: it writes before it reads), an idle resync 1 and writes nothing, a one-field change 3
+(observe; settings; compliance). When Guardrails refuses a first sync's blind write, the pass observes and
+plans as any other, and says what is wrong as precisely."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient, PackInput, SettingInput, SettingWrite
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.apply import TargetLocks
+from ecr_privacy_operator.reconcile.desired import ownership_aka
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 
 from .test_guardrails_client import APPROVED, CONTROL, OWNER, SEED, USAGE
@@ -23,6 +25,7 @@ from .test_guardrails_client import APPROVED, CONTROL, OWNER, SEED, USAGE
 pytestmark = pytest.mark.contract
 
 UID = "5e1f0c2a-round-trips"
+OWNER_OF_UID = ownership_aka(UID)
 
 
 def requests(emulator: EmulatorProcess) -> dict[str, int]:
@@ -88,7 +91,8 @@ async def test_attach_verify_and_summarise(gclient: GuardrailsClient, emulator: 
         ACCOUNT_AKA, [pack.id], CONTROL, [ACCOUNT_AKA]
     )
     assert requests(emulator) == {"AttachSmartFolders": 1, "ReadAttachmentsAndCompliance": 1}
-    assert [p.id for p in attached] == [pack.id]
+    assert [p.id for p in attached.packs] == [pack.id]
+    assert attached.id.isdigit()
     assert len(summaries) == 1
     assert summaries[0].resource.matches(ACCOUNT_AKA)
     assert summaries[0].counts.total == 0  # a pack without settings: no Approved controls evaluated
@@ -114,12 +118,16 @@ async def test_a_reconcile_pass_costs_what_the_budget_says(
     assert first.status is not None
     assert first.status.compliance is not None
     assert first.status.compliance.total == 3
+    # a first sync writes before it reads: three round trips
     assert requests(emulator) == {
-        "ObservePolicy": 1,
         "CreatePolicyPack": 1,
         "AttachSmartFolders": 1,
         "ReadAttachmentsAndCompliance": 1,
     }
+    account = await gclient.read_resource(ACCOUNT_AKA)
+    assert account is not None
+    assert [(a.resource, a.resource_id) for a in first.status.attachments] == [(ACCOUNT_AKA, account.id)]
+    requests(emulator)
 
     idle = await sync(body, first.status, 1)
     assert idle.status is None  # nothing to write to Kubernetes
@@ -146,5 +154,76 @@ async def test_adopting_a_pack_found_by_user_aka_reads_it_once_more(
     )
     assert result.pack_id == existing.id
     counts = requests(emulator)
+    assert counts["CreatePolicyPack"] == 1  # the first sync writes first: refused, the AKA is taken
     assert counts["ObservePolicy"] == 2  # ours (absent, with the claimed AKAs), then the holder in full
     assert "ReadPolicyPackIdentity" not in counts
+
+
+async def sync_new(gclient: GuardrailsClient, body: dict[str, object]) -> engine.PassResult:
+    """A first pass of a new object (empty status)."""
+    spec = parse_spec(body)
+    return await engine.sync(
+        gclient, TargetLocks(), spec, UID, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
+    )
+
+
+async def test_first_sync_to_a_missing_target_names_it_and_leaves_nothing(
+    gclient: GuardrailsClient, emulator: EmulatorProcess
+) -> None:
+    missing = "arn:aws:::999999999999"
+    requests(emulator)
+    result = await sync_new(gclient, {"attachments": [{"resource": ACCOUNT_AKA}, {"resource": missing}]})
+    assert result.outcome.reason == "TargetNotFound"
+    assert result.outcome.retryable
+    assert result.outcome.message == f"attachment target {missing} not found in Guardrails"
+    # the blind write (pack, settings, the attach to the account) is undone: as if it had observed first
+    assert await gclient.find_pack(OWNER_OF_UID) is None
+    assert await gclient.list_attached_packs(ACCOUNT_AKA) == []
+    assert result.status is not None
+    assert result.status.policy_pack is None
+    assert result.status.attachments == ()
+    assert all(e.type == "Warning" for e in result.events)  # no PackCreated for an undone write
+    counts = requests(emulator)
+    assert counts["CreatePolicyPack"] == 1
+    assert counts["ObservePolicy"] == 1  # refused: observed once, then planned
+    assert counts["DeleteSmartFolder"] == 1
+    # the retry observes first (the status names the problem): no second blind write
+    again = await engine.sync(
+        gclient,
+        TargetLocks(),
+        parse_spec({"attachments": [{"resource": missing}]}),
+        UID,
+        1,
+        result.status,
+        datetime.now(UTC),
+    )
+    assert again.outcome.reason == "TargetNotFound"
+    assert requests(emulator) == {"ObservePolicy": 1}
+
+
+async def test_first_sync_with_an_unknown_policy_type_stalls_and_says_so(gclient: GuardrailsClient) -> None:
+    unknown = "tmod:@turbot/aws-nothing#/policy/types/notInstalled"
+    result = await sync_new(
+        gclient,
+        {"additionalSettings": [{"type": unknown, "value": "x"}], "attachments": [{"resource": ACCOUNT_AKA}]},
+    )
+    assert result.outcome.reason == "PolicyTypeNotFound"
+    assert not result.outcome.retryable
+    assert unknown in result.outcome.message
+    assert await gclient.find_pack(OWNER_OF_UID) is None  # the blind write is undone
+    assert await gclient.list_attached_packs(ACCOUNT_AKA) == []
+
+
+async def test_first_sync_takes_over_its_own_pack_from_a_pass_whose_status_was_lost(
+    gclient: GuardrailsClient,
+) -> None:
+    earlier = await gclient.create_pack(
+        PackInput(title="Enforce AWS ECR Repositories Are Private", akas=[OWNER_OF_UID])
+    )
+    result = await sync_new(gclient, {"attachments": [{"resource": ACCOUNT_AKA}]})
+    assert result.outcome.kind.value == "Succeeded", result.outcome
+    assert result.pack_id == earlier.id
+    assert {s.type_uri for s in await gclient.list_settings(earlier.id)} == {APPROVED, USAGE}
+    attached = await gclient.list_attached_packs(ACCOUNT_AKA)
+    assert attached is not None
+    assert [p.id for p in attached] == [earlier.id]

@@ -32,6 +32,7 @@ from .models import (
     PolicyValue,
     ResourceInfo,
     ResourceRef,
+    TargetAttachments,
 )
 from .observe import observe_variables, pack_settings_next_page, parse_observe
 from .settings import SettingOperations
@@ -143,14 +144,20 @@ class GuardrailsClient(SettingOperations):
 
     # -- attachments (O7, O8) -------------------------------------------------------------------------------
 
-    async def list_attached_packs(self, target: str) -> list[ResourceRef] | None:
-        """O8: packs attached directly to ``target``, in attachment order; ``None`` if the target is gone."""
+    async def read_attachments(self, target: str) -> TargetAttachments | None:
+        """O8: ``target``'s id and the packs attached directly to it, in order; ``None`` if it is gone."""
         data = await self._run("ReadAttachedPolicyPacks", {"id": target})
         node = field_of(data, "resource")
-        if node is None:
-            return None
-        items = (field_of(node, "attachedSmartFolders") or {}).get("items") or []
-        return self._parse("ReadAttachedPolicyPacks", lambda: [ResourceRef.from_wire(i) for i in items])
+        return (
+            None
+            if node is None
+            else self._parse("ReadAttachedPolicyPacks", lambda: TargetAttachments.from_wire(node))
+        )
+
+    async def list_attached_packs(self, target: str) -> list[ResourceRef] | None:
+        """O8: packs attached directly to ``target``, in attachment order; ``None`` if the target is gone."""
+        found = await self.read_attachments(target)
+        return None if found is None else found.packs
 
     @staticmethod
     def _pack_ids(pack_ids: Sequence[str]) -> list[str]:
@@ -174,30 +181,34 @@ class GuardrailsClient(SettingOperations):
             "DetachSmartFolders", {"input": {"resource": target, "smartFolders": self._pack_ids(pack_ids)}}
         )
 
-    async def attach_and_verify(self, target: str, pack_ids: Sequence[str]) -> list[ResourceRef]:
-        """Attach, then poll O8 (0.25 s, 0.5 s, 1 s, 2 s) until every pack shows; return the attached list.
+    async def attach_and_verify(self, target: str, pack_ids: Sequence[str]) -> TargetAttachments:
+        """Attach, then poll O8 (0.25 s, 0.5 s, 1 s, 2 s) until every pack shows; return the target's id and
+        attached list as read back.
 
         Raises :class:`NotFoundError` if the target is gone and :class:`AttachmentNotVerifiedError` if the
         read-back never confirms. Callers serialise writes per target (read-modify-write on the server).
         """
         await self.attach_packs(target, pack_ids)
-        return await self._verify(target, set(self._pack_ids(pack_ids)), attached=True)
+        found = await self._verify(target, set(self._pack_ids(pack_ids)), attached=True)
+        assert found is not None  # _verify raises NotFoundError for a vanished target when attaching
+        return found
 
     async def detach_and_verify(self, target: str, pack_ids: Sequence[str]) -> list[ResourceRef]:
         """Detach, then poll O8 until none of the packs shows; a vanished target counts as detached."""
         await self.detach_packs(target, pack_ids)
-        return await self._verify(target, set(self._pack_ids(pack_ids)), attached=False)
+        found = await self._verify(target, set(self._pack_ids(pack_ids)), attached=False)
+        return [] if found is None else found.packs
 
     async def attach_verify_and_summarise(
         self, target: str, pack_ids: Sequence[str], control_type_uri: str, summary_targets: Sequence[str]
-    ) -> tuple[list[ResourceRef], list[ControlSummary]]:
+    ) -> tuple[TargetAttachments, list[ControlSummary]]:
         """Like :meth:`attach_and_verify`, but each read-back also returns the control summaries of
         ``control_type_uri`` under ``summary_targets`` (O16) in the same request: the compliance after a
         sync whose last write is this attach, without one more round trip."""
         await self.attach_packs(target, pack_ids)
         summaries: list[ControlSummary] = []
 
-        async def read() -> list[ResourceRef] | None:
+        async def read() -> TargetAttachments | None:
             nonlocal summaries
             current, summaries = await self._attachments_and_compliance(
                 target, control_type_uri, summary_targets
@@ -205,11 +216,12 @@ class GuardrailsClient(SettingOperations):
             return current
 
         attached = await self._verify(target, set(self._pack_ids(pack_ids)), attached=True, read=read)
+        assert attached is not None  # _verify raises NotFoundError for a vanished target when attaching
         return attached, summaries
 
     async def _attachments_and_compliance(
         self, target: str, control_type_uri: str, summary_targets: Sequence[str]
-    ) -> tuple[list[ResourceRef] | None, list[ControlSummary]]:
+    ) -> tuple[TargetAttachments | None, list[ControlSummary]]:
         operation = "ReadAttachmentsAndCompliance"
         has_summary = bool(summary_targets)
         data = await self._run(
@@ -223,13 +235,8 @@ class GuardrailsClient(SettingOperations):
             },
         )
         node = field_of(data, "resource")
-        items = (field_of(node, "attachedSmartFolders") or {}).get("items") or [] if node is not None else []
         summary_items = (field_of(data, "summaries") or {}).get("items") or []
-        current = (
-            None
-            if node is None
-            else self._parse(operation, lambda: [ResourceRef.from_wire(i) for i in items])
-        )
+        current = None if node is None else self._parse(operation, lambda: TargetAttachments.from_wire(node))
         summaries = self._parse(operation, lambda: [ControlSummary.from_wire(i) for i in summary_items])
         return current, summaries
 
@@ -239,15 +246,16 @@ class GuardrailsClient(SettingOperations):
         wanted: set[str],
         *,
         attached: bool,
-        read: Callable[[], Awaitable[list[ResourceRef] | None]] | None = None,
-    ) -> list[ResourceRef]:
+        read: Callable[[], Awaitable[TargetAttachments | None]] | None = None,
+    ) -> TargetAttachments | None:
+        """Poll until ``wanted`` are all attached (or all gone); ``None``: the target is gone (detach only)."""
         for delay in (*_VERIFY_DELAYS, None):
-            current = await (read() if read is not None else self.list_attached_packs(target))
+            current = await (read() if read is not None else self.read_attachments(target))
             if current is None:
                 if attached:
                     raise NotFoundError(f"target {target!r} not found", operation="ReadAttachedPolicyPacks")
-                return []
-            present = wanted & {p.id for p in current}
+                return None
+            present = wanted & {p.id for p in current.packs}
             if present == (wanted if attached else set()):
                 return current
             if delay is not None:

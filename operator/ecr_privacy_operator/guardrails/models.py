@@ -75,6 +75,18 @@ class ResourceRef(_Model):
         return cls(id=turbot.get("id"), akas=_akas(turbot.get("akas")))
 
 
+class TargetAttachments(_Model):
+    """A target as read back after an attach or detach (O8): its numeric id and its direct packs in order."""
+
+    id: str
+    packs: list[ResourceRef] = Field(default_factory=list)
+
+    @classmethod
+    def from_wire(cls, node: Mapping[str, Any]) -> TargetAttachments:
+        items = _dict(node.get("attachedSmartFolders")).get("items") or []
+        return cls(id=_dict(node.get("turbot")).get("id"), packs=[ResourceRef.from_wire(i) for i in items])
+
+
 class ResourceInfo(ResourceRef):
     """A resource read by id or AKA (O3)."""
 

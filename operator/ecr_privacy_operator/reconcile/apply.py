@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
-from ecr_privacy_operator.guardrails.errors import ConflictError, GuardrailsError, TransientError
+from ecr_privacy_operator.guardrails.errors import GuardrailsError, TransientError
 from ecr_privacy_operator.guardrails.models import ControlSummary, PackInput, SettingInput, SettingWrite
 from ecr_privacy_operator.guardrails.settings import SettingWriteResult
 from ecr_privacy_operator.reconcile.actions import (
@@ -39,13 +39,23 @@ SettingAction = CreateSetting | UpdateSetting | DeleteSetting
 
 
 class TargetLocks:
-    """One asyncio lock per Guardrails target id, shared by every object in the process."""
+    """One asyncio lock per Guardrails target, shared by every object in the process.
+
+    Targets are keyed by numeric id. A first sync that has not read a target yet addresses it as the spec
+    gives it (an AKA); once a read-back has shown that AKA's id (``learn``), the AKA maps to the id's lock.
+    """
 
     def __init__(self) -> None:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._ids: dict[str, str] = {}
 
-    def __call__(self, target_id: str) -> asyncio.Lock:
-        return self._locks[target_id]
+    def __call__(self, target: str) -> asyncio.Lock:
+        return self._locks[self._ids.get(target, target)]
+
+    def learn(self, ref: str, target_id: str) -> None:
+        """Remember that ``ref`` (an AKA) names the target ``target_id``."""
+        if ref != target_id:
+            self._ids[ref] = target_id
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class ApplyResult:
     deleted_setting_types: set[str] = field(default_factory=set)
     changes: list[Change] = field(default_factory=list)
     attached: set[str] = field(default_factory=set)  # targets as given in the spec
+    target_ids: dict[str, str] = field(default_factory=dict)  # target as given -> id, from attach read-backs
     detached: set[str] = field(default_factory=set)
     error: GuardrailsError | None = None
     pack_deleted: bool = False
@@ -91,13 +102,14 @@ async def _create_pack(
     settings: list[SettingAction],
 ) -> None:
     """Create the pack and its settings in one document (the settings name the pack by its ownership AKA).
-    After an ambiguous failure, look for the pack by ownership AKA and write the settings on their own."""
+    After an ambiguous failure (the reply was lost), look for the pack by ownership AKA and write the settings
+    on their own. A Conflict (an AKA is taken) is raised: the engine observes to tell whose pack holds it."""
     pack = PackInput(
         title=action.title, description=action.description, akas=list(action.akas), parent=action.parent
     )
     try:
         created, outcomes = await client.create_pack_with_settings(pack, _setting_writes(settings, owner_aka))
-    except (TransientError, ConflictError):
+    except TransientError:
         existing = await client.find_pack(owner_aka)
         if existing is None:
             raise
@@ -183,14 +195,15 @@ async def _attachment(
     target = action.target_id or action.target
     assert pack_id is not None
     async with locks(target):
-        if isinstance(action, Attach) and summarise:
-            _, result.summaries = await client.attach_verify_and_summarise(
-                target, [pack_id], SEED_CONTROL_TYPE, summarise
-            )
-            result.attached.add(action.target)
-            result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
-        elif isinstance(action, Attach):
-            await client.attach_and_verify(target, [pack_id])
+        if isinstance(action, Attach):
+            if summarise:
+                found, result.summaries = await client.attach_verify_and_summarise(
+                    target, [pack_id], SEED_CONTROL_TYPE, summarise
+                )
+            else:
+                found = await client.attach_and_verify(target, [pack_id])
+            locks.learn(target, found.id)
+            result.target_ids[action.target] = found.id
             result.attached.add(action.target)
             result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
         else:

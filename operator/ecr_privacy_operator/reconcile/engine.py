@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason, derive_conditions, format_time
-from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE, EcrPrivacyPolicySpec, ManagementPolicy
+from ecr_privacy_operator.crd.spec import (
+    SEED_CONTROL_TYPE,
+    DeletionPolicy,
+    EcrPrivacyPolicySpec,
+    ManagementPolicy,
+)
 from ecr_privacy_operator.crd.status import (
     AttachmentStatus,
     ComplianceStatus,
@@ -77,6 +82,8 @@ _ERROR_REASONS: tuple[tuple[type[Exception], str, bool], ...] = (
     (ConflictError, Reason.PACK_CONFLICT, True),
 )
 _RETRYABLE_REASONS = frozenset(reason for _, reason, retryable in _ERROR_REASONS if retryable)
+# Problems an earlier pass found in Guardrails: a first sync that met one observes before it writes.
+_OBSERVE_FIRST = frozenset({Reason.PACK_CONFLICT, Reason.POLICY_TYPE_NOT_FOUND, Reason.TARGET_NOT_FOUND})
 
 
 def failure_outcome(exc: Exception) -> Outcome:
@@ -170,7 +177,9 @@ def _attachments_status(
         if target is None or target.id is None or pack_id is None or resource in applied.detached:
             continue
         if pack_id in target.attached_pack_ids or resource in applied.attached:
-            out.append(AttachmentStatus(resource=resource, resource_id=target.id))
+            out.append(
+                AttachmentStatus(resource=resource, resource_id=applied.target_ids.get(resource, target.id))
+            )
     return tuple(out)
 
 
@@ -191,6 +200,37 @@ async def _execute(
     return applied, Outcome(kind=OutcomeKind.SUCCEEDED, observing=observing, **drift)
 
 
+def _write_first(spec: EcrPrivacyPolicySpec, status: EcrPrivacyPolicyStatus) -> bool:
+    """True when nothing of this object is known in Guardrails: no pack or attachment in the status, no
+    problem found there by an earlier pass, and the operator may write.
+
+    Such a pass creates without observing first. That is safe because the pack's ownership AKA embeds the
+    object's UID and AKAs are unique in a workspace: if the pack or a user AKA exists already, Guardrails
+    refuses the create, and so it refuses an unknown policy type or a missing target; the pass then observes
+    and plans as usual."""
+    return (
+        spec.management_policy is ManagementPolicy.MANAGE
+        and status.policy_pack is None
+        and not status.applied_targets
+        and not any(c.reason in _OBSERVE_FIRST for c in status.conditions)
+    )
+
+
+async def _undo_first_write(
+    client: GuardrailsClient, locks: TargetLocks, desired: Desired, observed: Observed, made: list[Change]
+) -> bool:
+    """Delete the pack that this pass's blind first write created, now that the informed plan is blocked by
+    a problem (an unknown policy type, a missing target): the object leaves nothing in Guardrails, exactly
+    as if it had observed first. True when the pack is gone."""
+    created = next((c.guardrails_id for c in made if c.reason == "PackCreated"), None)
+    if created is None or observed.pack is None or observed.pack.id != created:
+        return False
+    undo = plan_deletion(
+        observed, deletion_policy=DeletionPolicy.DELETE, management_policy=ManagementPolicy.MANAGE
+    )
+    return (await apply(client, locks, undo, desired.pack.ownership_aka)).error is None
+
+
 async def sync(
     client: GuardrailsClient,
     locks: TargetLocks,
@@ -204,15 +244,29 @@ async def sync(
 
     A difference is a spec change still to apply while ``status.appliedGeneration`` lags
     ``metadata.generation`` (so a failed attempt is retried as pending work, even under Report), and drift
-    once the generation has been applied in full.
+    once the generation has been applied in full. A first sync writes before it reads (``_write_first``):
+    create the pack with its settings, attach, and verify, three round trips.
     """
     desired = desired_from_spec(spec, uid)
     observing = spec.management_policy is ManagementPolicy.OBSERVE
     previous = Previous.from_status(status)
-    observed = await observe(client, desired, previous.targets)
     policy = PlanPolicy.from_spec(spec, spec_changed=status.applied_generation != generation)
-    the_plan = plan(desired, observed, policy, previous)
-    applied, outcome = await _execute(client, locks, the_plan, desired, observing)
+    observed = Observed.nothing_yet(desired.targets) if _write_first(spec, status) else None
+    earlier: list[Change] = []
+    if observed is not None:
+        the_plan = plan(desired, observed, policy, previous)
+        applied, outcome = await _execute(client, locks, the_plan, desired, observing)
+        if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
+            observed, earlier = None, applied.changes
+    if observed is None:
+        observed = await observe(client, desired, previous.targets)
+        the_plan = plan(desired, observed, policy, previous)
+        if the_plan.blocked and await _undo_first_write(client, locks, desired, observed, earlier):
+            earlier = []
+            observed = observed.model_copy(update={"pack": None, "settings": ()})
+            the_plan = plan(desired, observed, policy, previous)
+        applied, outcome = await _execute(client, locks, the_plan, desired, observing)
+        applied.changes[:0] = earlier
     compliance = observed.compliance
     if applied.changes and desired.targets and applied.error is None:
         compliance = (

@@ -6,6 +6,7 @@ normalised on the way in (``must``/``should`` from older material read as ``REQU
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
@@ -114,6 +115,13 @@ class Observed(_Frozen):
     targets: tuple[ObservedTarget, ...] = ()
     policy_types: frozenset[str] | None = None
     compliance: dict[str, ComplianceCounts] = {}
+
+    @classmethod
+    def nothing_yet(cls, targets: Sequence[str]) -> Observed:
+        """What a first sync assumes without reading: no pack, each target addressed as the spec gives it,
+        policy types unchecked. Guardrails itself rejects a taken AKA, an unknown type or a missing target;
+        the engine then observes and plans again."""
+        return cls(targets=tuple(ObservedTarget(resource=r, id=r) for r in targets))
 
     def target(self, resource: str) -> ObservedTarget | None:
         """The observed entry for a target as given in the spec or status."""

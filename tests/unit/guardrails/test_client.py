@@ -48,9 +48,16 @@ def setting_node(sid: str = "400000000000001", **extra: Any) -> dict[str, Any]:
     return {**node, **extra}
 
 
+TARGET_ID = "191000000000001"
+
+
 def attached(*ids: str) -> dict[str, Any]:
     items = [{"turbot": {"id": i, "akas": None}} for i in ids]
-    return {"data": {"resource": {"attachedSmartFolders": {"paging": {"next": None}, "items": items}}}}
+    resource = {
+        "turbot": {"id": TARGET_ID},
+        "attachedSmartFolders": {"paging": {"next": None}, "items": items},
+    }
+    return {"data": {"resource": resource}}
 
 
 async def test_validate_credentials(client: GuardrailsClient, fake: FakeGraphQL) -> None:
@@ -159,7 +166,8 @@ async def test_attach_and_verify_polls(
     fake.add("AttachSmartFolders", {"data": {"attachSmartFolders": {"turbot": {"id": PACK_ID}}}})
     fake.add("ReadAttachedPolicyPacks", attached("9"), attached("9", PACK_ID))
     result = await client.attach_and_verify(ACCOUNT, [PACK_ID])
-    assert [p.id for p in result] == ["9", PACK_ID]
+    assert [p.id for p in result.packs] == ["9", PACK_ID]
+    assert result.id == TARGET_ID
     assert fake.bodies[0]["variables"] == {"input": {"resource": ACCOUNT, "smartFolders": [PACK_ID]}}
     assert sleeps.delays == [0.25]
 
