@@ -31,15 +31,11 @@ COPY pyproject.toml README.md ./
 COPY operator/ operator/
 # The optional secret pip_ca is a CA bundle for pip behind a TLS-inspecting proxy (hack/image.sh passes the
 # host's); as a secret it is never stored in a layer. Then the venv loses what only served the build (pip,
-# setuptools) and what the operator never imports: the kubernetes client's asyncio twin (kubernetes.aio, about
-# 70 MB; the operator uses the synchronous client, Kopf its own aiohttp client) and its bundled tests.
+# setuptools).
 RUN --mount=type=secret,id=pip_ca \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
     && /opt/venv/bin/pip install --no-cache-dir --no-compile . \
     && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
-    && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
-    && rm -rf "$site/kubernetes/aio" \
-    && find "$site/kubernetes" -name '*_test.py' -delete \
     && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv \
     && /opt/venv/bin/ecr-privacy-operator --help >/dev/null
 

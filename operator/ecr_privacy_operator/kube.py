@@ -1,25 +1,30 @@
 """The operator's own Kubernetes calls besides Kopf's: read credential Secrets and patch object status.
 
-Kopf owns watching, finalizers and events; this module covers the two things a long-running daemon needs to
-do outside a handler's patch. The official client is synchronous, so every call runs in a worker thread.
-Secret values are returned as ``SecretStr`` and never logged.
+Kopf owns watching, finalizers and events; this module covers the two calls a long-running daemon makes
+outside a handler's patch. They go over one async httpx client with the credentials Kopf logs in with
+(``login``: the in-cluster service account, else the kubeconfig), so the official client library (and its
+threads) is not needed. Secret values are returned as ``SecretStr`` and never logged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import os
+import ssl
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import urllib3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
+import httpx
+import kopf
 from pydantic import SecretStr
 
 GROUP, VERSION, PLURAL = "ecrprivacy.dev", "v1alpha1", "ecrprivacypolicies"
 SECRET_CACHE_SECONDS = 30.0
+TIMEOUT_SECONDS = 30.0
 
 
 class SecretNotFoundError(LookupError):
@@ -30,53 +35,152 @@ class KubernetesUnavailableError(RuntimeError):
     """The Kubernetes API did not answer (unreachable, timed out, HTTP 429 or 5xx): worth retrying soon."""
 
 
-def load_config() -> k8s.ApiClient:
-    """An API client from the in-cluster service account, else from KUBECONFIG / ~/.kube/config."""
-    try:
-        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except k8s_config.ConfigException:
-        k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
-    return k8s.ApiClient()
+class KubernetesError(RuntimeError):
+    """The Kubernetes API refused a call for another reason (HTTP status and the API's message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def in_cluster(directory: str = SERVICE_ACCOUNT) -> kopf.ConnectionInfo | None:
+    """The Pod's service account: the API server from ``KUBERNETES_SERVICE_HOST``/``_PORT`` (as the
+    official clients do; no cluster DNS needed), its token and CA as mounted. None outside a Pod."""
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    mounted = Path(directory)
+    if not host or not port or not (mounted / "token").exists():
+        return None
+    namespace = mounted / "namespace"
+    return kopf.ConnectionInfo(
+        server=f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}",
+        ca_path=str(mounted / "ca.crt"),
+        scheme="Bearer",
+        token=(mounted / "token").read_text().strip(),
+        default_namespace=namespace.read_text().strip() if namespace.exists() else None,
+    )
+
+
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Kopf's login (``@kopf.on.login``) and ours: the Pod's service account (read afresh each time, so a
+    rotated token is picked up), else the kubeconfig (``KUBECONFIG`` or ``~/.kube/config``: token, basic or
+    client-certificate users; no exec plugins)."""
+    return in_cluster() or kopf.login_with_kubeconfig(**kwargs)
+
+
+def _pem(data: str | bytes) -> str:
+    """PEM text from a kubeconfig's ``*-data`` field: PEM as is, or base64 of PEM (as kubeconfigs embed it)."""
+    text = data.decode() if isinstance(data, bytes) else data
+    return text if text.startswith("-----BEGIN ") else base64.b64decode(text).decode()
+
+
+def _private_file(directory: Callable[[], str], name: str, data: str | bytes) -> str:
+    path = os.path.join(directory(), name)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(_pem(data))
+    return path
+
+
+def _client_for(
+    info: kopf.ConnectionInfo, directory: Callable[[], str], transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """An httpx client for one set of credentials; client-certificate *data* (a kubeconfig that embeds it)
+    goes to owner-only files in ``directory()``, as ``ssl`` loads certificates from files only."""
+    verify: ssl.SSLContext | bool = False
+    if not info.insecure:
+        verify = ssl.create_default_context(
+            cafile=os.fsdecode(info.ca_path) if info.ca_path else None,
+            cadata=_pem(info.ca_data) if info.ca_data else None,
+        )
+        cert = info.certificate_path
+        key = info.private_key_path
+        if info.certificate_data:
+            cert = _private_file(directory, "client.crt", info.certificate_data)
+        if info.private_key_data:
+            key = _private_file(directory, "client.key", info.private_key_data)
+        if cert:
+            verify.load_cert_chain(os.fsdecode(cert), os.fsdecode(key) if key else None)
+    headers = {"Accept": "application/json"}
+    if info.token:
+        headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+    auth = httpx.BasicAuth(info.username, info.password or "") if info.username else None
+    return httpx.AsyncClient(
+        base_url=info.server,
+        verify=verify,
+        headers=headers,
+        auth=auth,
+        timeout=TIMEOUT_SECONDS,
+        transport=transport,
+    )
 
 
 @dataclass
 class Kube:
-    """Secret reads (cached briefly, so 1000 objects sharing a Secret read it once) and status patches."""
+    """Secret reads (cached briefly, so 1000 objects sharing a Secret read it once) and status patches.
 
-    api: k8s.ApiClient
+    ``credentials`` is called for the first request and again after an HTTP 401 (a rotated service-account
+    token); ``transport`` replaces the network in unit tests.
+    """
+
+    credentials: Callable[[], kopf.ConnectionInfo | None]
+    transport: httpx.AsyncBaseTransport | None = None
     _secrets: dict[tuple[str, str], tuple[float, dict[str, SecretStr]]] = field(default_factory=dict)
+    _client: httpx.AsyncClient | None = None
+    _files: tempfile.TemporaryDirectory[str] | None = None
+
+    def _connect(self) -> httpx.AsyncClient:
+        info = self.credentials()
+        if info is None:
+            raise KubernetesUnavailableError(
+                "no Kubernetes credentials: neither in a cluster nor a kubeconfig"
+            )
+        return _client_for(info, self._private_dir, self.transport)
+
+    def _private_dir(self) -> str:
+        if self._files is None:
+            self._files = tempfile.TemporaryDirectory(prefix="ecr-privacy-kube-")
+        return self._files.name
+
+    async def _request(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+        """One API call; 401 logs in again once; transport errors, 429 and 5xx are KubernetesUnavailable."""
+        for attempt in (1, 2):
+            if self._client is None:
+                self._client = self._connect()
+            try:
+                response = await self._client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:  # refused, reset, timed out: an API-server restart
+                raise KubernetesUnavailableError(
+                    f"cannot {what}: the Kubernetes API is unreachable ({type(exc).__name__})"
+                ) from None
+            if response.status_code == 401 and attempt == 1:
+                await self.aclose()
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                raise KubernetesUnavailableError(
+                    f"cannot {what}: the Kubernetes API answered HTTP {response.status_code}"
+                )
+            return response
+        return response
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, SecretStr]:
         key = (namespace, name)
         cached = self._secrets.get(key)
         if cached and time.monotonic() - cached[0] < SECRET_CACHE_SECONDS:
             return cached[1]
-
-        def read() -> dict[str, SecretStr]:
-            try:
-                secret = k8s.CoreV1Api(self.api).read_namespaced_secret(name, namespace)
-            except k8s.ApiException as exc:
-                if exc.status == 404:
-                    raise SecretNotFoundError(f"Secret {namespace}/{name} not found") from None
-                if exc.status == 403:
-                    raise SecretNotFoundError(
-                        f"Secret {namespace}/{name} cannot be read: forbidden to the operator (bind the "
-                        f"ClusterRole ecr-privacy-operator-credentials to it in namespace {namespace})"
-                    ) from None
-                if exc.status is not None and (exc.status == 429 or exc.status >= 500):
-                    raise KubernetesUnavailableError(
-                        f"cannot read Secret {namespace}/{name}: the Kubernetes API answered HTTP {exc.status}"
-                    ) from None
-                raise
-            except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out: an API-server restart
-                raise KubernetesUnavailableError(
-                    f"cannot read Secret {namespace}/{name}: the Kubernetes API is unreachable "
-                    f"({type(exc).__name__})"
-                ) from None
-            data = secret.data or {}
-            return {k: SecretStr(base64.b64decode(v).decode()) for k, v in data.items()}
-
-        values = await asyncio.to_thread(read)
+        what = f"read Secret {namespace}/{name}"
+        response = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}", what)
+        if response.status_code == 404:
+            raise SecretNotFoundError(f"Secret {namespace}/{name} not found")
+        if response.status_code == 403:
+            raise SecretNotFoundError(
+                f"Secret {namespace}/{name} cannot be read: forbidden to the operator (bind the "
+                f"ClusterRole ecr-privacy-operator-credentials to it in namespace {namespace})"
+            )
+        _raise_for(response, what)
+        data: dict[str, str] = response.json().get("data") or {}
+        values = {k: SecretStr(base64.b64decode(v).decode()) for k, v in data.items()}
         self._secrets[key] = (time.monotonic(), values)
         return values
 
@@ -85,10 +189,29 @@ class Kube:
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge-patch ``status`` of one EcrPrivacyPolicy (lists such as conditions are replaced whole)."""
+        what = f"patch the status of {namespace}/{name}"
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
+        response = await self._request(
+            "PATCH",
+            path,
+            what,
+            json={"status": status},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        _raise_for(response, what)
 
-        def patch() -> None:
-            k8s.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, {"status": status}
-            )
+    async def aclose(self) -> None:
+        """Close the connection pool (the next call connects again with fresh credentials)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
-        await asyncio.to_thread(patch)
+
+def _raise_for(response: httpx.Response, what: str) -> None:
+    if response.is_success:
+        return
+    try:
+        message = str(response.json().get("message") or response.reason_phrase)
+    except ValueError:
+        message = response.reason_phrase
+    raise KubernetesError(response.status_code, f"cannot {what}: {message}")

@@ -5,19 +5,26 @@ the next retry rather than when the Secret cache expires (30 s)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from typing import Any
 
+import httpx
 import kopf
 import pytest
-import urllib3
 from kopf._core.engines import posting
-from kubernetes import client as k8s
 from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.handlers.runtime import Runtime
-from ecr_privacy_operator.kube import Kube, KubernetesUnavailableError, SecretNotFoundError
+from ecr_privacy_operator.kube import (
+    Kube,
+    KubernetesError,
+    KubernetesUnavailableError,
+    SecretNotFoundError,
+    in_cluster,
+)
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
 
@@ -28,7 +35,7 @@ class CachingKube(Kube):
     """Kube's Secret cache over an in-memory Secret store; status patches are recorded."""
 
     def __init__(self, secrets: dict[tuple[str, str], dict[str, str]]) -> None:
-        super().__init__(api=k8s.ApiClient())
+        super().__init__(credentials=lambda: None)
         self.store = secrets
         self.reads = 0
         self.patches: list[dict[str, Any]] = []
@@ -76,40 +83,104 @@ async def test_failed_pass_forgets_the_cached_secret() -> None:
     await runtime.pool.aclose()
 
 
-class RefusingApi(k8s.ApiClient):
-    """An API client whose every call is answered with ``status``, as the apiserver would."""
+SERVER = "https://kube.invalid:6443"
 
-    def __init__(self, status: int) -> None:
-        super().__init__()
-        self.status = status
 
-    def call_api(self, *args: Any, **kwargs: Any) -> Any:
-        raise k8s.ApiException(status=self.status, reason="Refused")
+def kube_answering(handler: Any, token: str = "t-1") -> Kube:
+    """A Kube whose API server is ``handler`` (an httpx MockTransport handler)."""
+    return Kube(
+        credentials=lambda: kopf.ConnectionInfo(server=SERVER, token=token),
+        transport=httpx.MockTransport(handler),
+    )
+
+
+def refusing(status: int) -> Kube:
+    return kube_answering(lambda request: httpx.Response(status, json={"kind": "Status", "message": "no"}))
 
 
 @pytest.mark.parametrize(("status", "words"), [(404, "not found"), (403, "forbidden")])
 async def test_unreadable_secret_is_a_credentials_problem(status: int, words: str) -> None:
     with pytest.raises(SecretNotFoundError, match=words) as raised:
-        await Kube(api=RefusingApi(status)).read_secret("team", "creds")
+        await refusing(status).read_secret("team", "creds")
     assert "team/creds" in str(raised.value)
 
 
-async def test_other_api_errors_propagate() -> None:
-    with pytest.raises(k8s.ApiException):
-        await Kube(api=RefusingApi(401)).read_secret("team", "creds")
+async def test_other_api_errors_propagate_with_the_api_message() -> None:
+    with pytest.raises(KubernetesError, match="HTTP 422: cannot read Secret team/creds: no") as raised:
+        await refusing(422).read_secret("team", "creds")
+    assert raised.value.status == 422
 
 
-class UnreachableApi(k8s.ApiClient):
-    """An API client whose API server is down (connection refused), as during an API-server restart."""
-
-    def call_api(self, *args: Any, **kwargs: Any) -> Any:
-        raise urllib3.exceptions.MaxRetryError(None, "/api/v1", reason=ConnectionRefusedError(111, "refused"))
+def unreachable(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
 
 
-@pytest.mark.parametrize("api", [RefusingApi(500), RefusingApi(429), RefusingApi(503), UnreachableApi()])
-async def test_an_unavailable_api_server_is_worth_retrying(api: k8s.ApiClient) -> None:
+@pytest.mark.parametrize(
+    "kube", [refusing(500), refusing(429), refusing(503), kube_answering(unreachable)], ids=str
+)
+async def test_an_unavailable_api_server_is_worth_retrying(kube: Kube) -> None:
     with pytest.raises(KubernetesUnavailableError, match="team/creds"):
-        await Kube(api=api).read_secret("team", "creds")
+        await kube.read_secret("team", "creds")
+    with pytest.raises(KubernetesUnavailableError, match="team/p"):
+        await kube.patch_status("team", "p", {"observedGeneration": 1})
+
+
+async def test_secret_values_are_decoded_and_cached() -> None:
+    calls: list[httpx.Request] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        data = {"accessKey": base64.b64encode(b"ak").decode(), "secretKey": base64.b64encode(b"sk").decode()}
+        return httpx.Response(200, json={"kind": "Secret", "data": data})
+
+    kube = kube_answering(api)
+    values = await kube.read_secret("team", "creds")
+    assert {k: v.get_secret_value() for k, v in values.items()} == {"accessKey": "ak", "secretKey": "sk"}
+    assert "sk" not in repr(values)
+    assert await kube.read_secret("team", "creds") is values  # from the cache
+    assert [(r.method, r.url.path) for r in calls] == [("GET", "/api/v1/namespaces/team/secrets/creds")]
+    assert calls[0].headers["Authorization"] == "Bearer t-1"
+    kube.forget_secret("team", "creds")
+    await kube.read_secret("team", "creds")
+    assert len(calls) == 2
+    await kube.aclose()
+
+
+async def test_status_is_a_merge_patch_of_the_status_subresource() -> None:
+    seen: list[httpx.Request] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    kube = kube_answering(api)
+    await kube.patch_status("team", "p", {"observedGeneration": 3})
+    request = seen[0]
+    assert request.method == "PATCH"
+    assert request.url.path == "/apis/ecrprivacy.dev/v1alpha1/namespaces/team/ecrprivacypolicies/p/status"
+    assert request.headers["Content-Type"] == "application/merge-patch+json"
+    assert json.loads(request.content) == {"status": {"observedGeneration": 3}}
+    await kube.aclose()
+
+
+async def test_a_401_logs_in_again_once() -> None:
+    """A rotated service-account token: the first call after rotation is refused, the retry with the token
+    read afresh succeeds; a second 401 in a row is the API's answer."""
+    tokens = iter(["old", "new", "newer"])
+    answers = {"Bearer old": 401, "Bearer new": 200}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(answers.get(request.headers["Authorization"], 401), json={"message": "who?"})
+
+    kube = Kube(
+        credentials=lambda: kopf.ConnectionInfo(server=SERVER, token=next(tokens)),
+        transport=httpx.MockTransport(api),
+    )
+    await kube.patch_status("team", "p", {})
+    answers["Bearer new"] = 401
+    with pytest.raises(KubernetesError, match="HTTP 401"):
+        await kube.patch_status("team", "p", {})
+    await kube.aclose()
 
 
 class FlakyKube(CachingKube):
@@ -124,7 +195,7 @@ class FlakyKube(CachingKube):
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         if self.down:
-            raise urllib3.exceptions.MaxRetryError(None, "/apis", reason=ConnectionRefusedError())
+            raise KubernetesUnavailableError(f"cannot patch the status of {namespace}/{name}: unreachable")
         await super().patch_status(namespace, name, status)
 
 
@@ -164,3 +235,22 @@ async def test_unwritten_status_is_retried_within_the_backoff_cap() -> None:
     assert await runtime.sync(suspended, "resync", logger) > 4  # written now: back to the resync interval
     assert kube.patches[-1]["conditions"][0]["reason"] == "Suspended"
     await runtime.pool.aclose()
+
+
+def test_in_cluster_login_reads_the_mounted_service_account(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "token").write_text("tok-1\n")
+    (tmp_path / "namespace").write_text("ops")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "fd00::1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    info = in_cluster(str(tmp_path))
+    assert info is not None
+    assert (info.server, info.token, info.default_namespace) == ("https://[fd00::1]:443", "tok-1", "ops")
+    assert info.ca_path == str(tmp_path / "ca.crt")
+    (tmp_path / "token").write_text("tok-2")  # the kubelet rotated it: the next login reads it afresh
+    again = in_cluster(str(tmp_path))
+    assert again is not None
+    assert again.token == "tok-2"
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    assert in_cluster(str(tmp_path)) is None  # not in a Pod: the kubeconfig is used instead

@@ -20,7 +20,7 @@ from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
 from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError
-from ecr_privacy_operator.kube import Kube, load_config
+from ecr_privacy_operator.kube import Kube, login
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
 
@@ -33,6 +33,12 @@ READINESS = Readiness()
 def _on_request(operation: str, outcome: str, seconds: float) -> None:
     METRICS.on_request(operation, outcome, seconds)
     READINESS.on_request(operation, outcome, seconds)
+
+
+@kopf.on.login()
+def kubernetes_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The service account in a cluster, else the kubeconfig: the same credentials as ``Kube``'s."""
+    return login(**kwargs)
 
 
 @kopf.on.startup()
@@ -56,7 +62,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     METRICS.watch_passes(watchdog.oldest_age, lambda: watchdog.inflight)
     memo.runtime = Runtime(
         config=config,
-        kube=Kube(load_config()),
+        kube=Kube(credentials=lambda: login(logger=logger, settings=settings)),
         pool=pool,
         metrics=METRICS,
         limit=asyncio.Semaphore(config.max_concurrent_syncs),
@@ -70,6 +76,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     await runtime.pool.aclose()
+    await runtime.kube.aclose()
 
 
 @kopf.on.create(*RESOURCE)
