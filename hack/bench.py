@@ -467,6 +467,20 @@ class Run:
             if re.search(r"\[ERROR *\]| ERROR |\"levelname\": \"ERROR\"|Traceback", line)
         ]
         self.result["operator_errors"] = len(errors)
+        for line in errors[:5]:
+            say(f"{self.s.label}: operator error: {line[:300]}")
+        failed = Counter[str]()
+        for (name, labels), value in self.operator.metrics().items():
+            tags = dict(labels)
+            if (
+                name == "ecrprivacy_reconcile_total"
+                and tags.get("result") not in (None, "Succeeded")
+                and value
+            ):
+                failed[f"{tags['result']}/{tags.get('reason') or '-'}"] += int(value)
+        self.result["failed_passes"] = dict(failed)
+        if failed:
+            say(f"{self.s.label}: passes that did not succeed: {dict(failed)}")
 
     def run(self) -> dict[str, Any]:
         say(f"--- scenario {self.s.label}: starting the control plane, the emulator and the operator")
@@ -531,6 +545,10 @@ def rows(result: dict[str, Any], n: int) -> dict[str, str]:
         ),
         "drift corrected median / max (s)": f"{opt(drift['correct_median'])} / {opt(drift['correct_max'])}",
         "operator ERROR log lines": str(result["operator_errors"]),
+        "passes not Succeeded (result/reason: count)": ", ".join(
+            f"{k}: {v}" for k, v in result["failed_passes"].items()
+        )
+        or "0",
     }
 
 

@@ -7,7 +7,6 @@ family. Per-object series are removed when the object goes (``forget_object``).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
@@ -30,17 +29,26 @@ def _version() -> str:
         return "unknown"
 
 
-class _ObjectsByCondition(Collector):
-    """``ecrprivacy_objects{condition,status}``: how many objects have each condition status, counted at scrape
-    time from the conditions last published per object (no per-object labels)."""
+@dataclass(frozen=True)
+class _Published:
+    """What the last pass published of one object: drift, compliance by state, condition statuses."""
+
+    drift: int
+    compliance: tuple[int, ...] | None  # in COMPLIANCE_STATES order
+    conditions: tuple[str, ...]  # in CONDITION_TYPES order
+
+
+class _PerObject(Collector):
+    """The per-object families and ``ecrprivacy_objects``, rendered at scrape time from one small record per
+    object (a plain dict, not ~20 Gauge children with a lock each: 1000 objects stay cheap)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._objects: dict[tuple[str, str], dict[str, str]] = {}
+        self._objects: dict[tuple[str, str], _Published] = {}
 
-    def set(self, key: tuple[str, str], conditions: dict[str, str]) -> None:
+    def set(self, key: tuple[str, str], published: _Published) -> None:
         with self._lock:
-            self._objects[key] = dict(conditions)
+            self._objects[key] = published
 
     def forget(self, key: tuple[str, str]) -> None:
         with self._lock:
@@ -48,17 +56,39 @@ class _ObjectsByCondition(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
-            snapshot = list(self._objects.values())
-        counts = Tally((ctype, c.get(ctype, "Unknown")) for c in snapshot for ctype in CONDITION_TYPES)
-        family = GaugeMetricFamily(
+            snapshot = sorted(self._objects.items())
+        objects = GaugeMetricFamily(
             "ecrprivacy_objects",
             "EcrPrivacyPolicy objects served by this process, by condition and status.",
             labels=["condition", "status"],
         )
+        counts = Tally(pair for _, p in snapshot for pair in zip(CONDITION_TYPES, p.conditions, strict=True))
         for ctype in CONDITION_TYPES:
             for status in CONDITION_STATUSES:
-                family.add_metric([ctype, status], counts[(ctype, status)])
-        yield family
+                objects.add_metric([ctype, status], counts[(ctype, status)])
+        drift = GaugeMetricFamily(
+            "ecrprivacy_drift_fields",
+            "Fields currently drifted from the spec, per object.",
+            labels=["namespace", "name"],
+        )
+        compliance = GaugeMetricFamily(
+            "ecrprivacy_compliance_controls",
+            "Approved controls under the attached targets, by state.",
+            labels=["namespace", "name", "state"],
+        )
+        conditions = GaugeMetricFamily(
+            "ecrprivacy_object_condition",
+            "1 when the object's condition has this status, per object.",
+            labels=["namespace", "name", "condition", "status"],
+        )
+        for (namespace, name), published in snapshot:
+            drift.add_metric([namespace, name], published.drift)
+            for state, value in zip(COMPLIANCE_STATES, published.compliance or (0,) * 6, strict=True):
+                compliance.add_metric([namespace, name, state], value)
+            for ctype, current in zip(CONDITION_TYPES, published.conditions, strict=True):
+                for status in CONDITION_STATUSES:
+                    conditions.add_metric([namespace, name, ctype, status], 1 if status == current else 0)
+        yield from (objects, drift, compliance, conditions)
 
 
 @dataclass
@@ -101,31 +131,13 @@ class Metrics:
             ["operation"],
             registry=r,
         )
-        self.drift = Gauge(
-            "ecrprivacy_drift_fields",
-            "Fields currently drifted from the spec, per object.",
-            ["namespace", "name"],
-            registry=r,
-        )
-        self.compliance = Gauge(
-            "ecrprivacy_compliance_controls",
-            "Approved controls under the attached targets, by state.",
-            ["namespace", "name", "state"],
-            registry=r,
-        )
-        self.conditions = Gauge(
-            "ecrprivacy_object_condition",
-            "1 when the object's condition has this status, per object.",
-            ["namespace", "name", "condition", "status"],
-            registry=r,
-        )
         self.guardrails_changes = Counter(
             "ecrprivacy_guardrails_changes_total",
             "Writes made to Guardrails, by action.",
             ["action"],
             registry=r,
         )
-        self.objects = _ObjectsByCondition()
+        self.objects = _PerObject()
         r.register(self.objects)
         self.oldest_pass = Gauge(
             "ecrprivacy_oldest_pass_seconds",
@@ -161,24 +173,15 @@ class Metrics:
         compliance: dict[str, int] | None,
         conditions: dict[str, str],
     ) -> None:
-        self.drift.labels(namespace, name).set(drift)
-        for state in COMPLIANCE_STATES:
-            self.compliance.labels(namespace, name, state).set((compliance or {}).get(state, 0))
-        for ctype in CONDITION_TYPES:
-            status = conditions.get(ctype, "Unknown")
-            for value in CONDITION_STATUSES:
-                self.conditions.labels(namespace, name, ctype, value).set(1 if value == status else 0)
-        self.objects.set((namespace, name), conditions)
+        published = _Published(
+            drift=drift,
+            compliance=tuple((compliance or {}).get(state, 0) for state in COMPLIANCE_STATES)
+            if compliance is not None
+            else None,
+            conditions=tuple(conditions.get(ctype, "Unknown") for ctype in CONDITION_TYPES),
+        )
+        self.objects.set((namespace, name), published)
 
     def forget_object(self, namespace: str, name: str) -> None:
         """Drop an object's series when it is deleted, so gauges do not linger."""
-        with contextlib.suppress(KeyError):
-            self.drift.remove(namespace, name)
-        for state in COMPLIANCE_STATES:
-            with contextlib.suppress(KeyError):
-                self.compliance.remove(namespace, name, state)
-        for ctype in CONDITION_TYPES:
-            for value in CONDITION_STATUSES:
-                with contextlib.suppress(KeyError):
-                    self.conditions.remove(namespace, name, ctype, value)
         self.objects.forget((namespace, name))

@@ -1,5 +1,5 @@
-"""Kopf handlers for EcrPrivacyPolicy: start-up settings, create/update/resume, the resync daemon, deletion,
-and the liveness probes.
+"""Kopf handlers for EcrPrivacyPolicy: start-up settings, create/update/resume, the resync schedule,
+deletion, and the liveness probes.
 
 Each handler is a few lines: it hands the object to the shared ``Runtime`` (in ``memo``), which owns
 credentials, the reconcile engine, status, Events and metrics.
@@ -8,9 +8,7 @@ credentials, the reconcile engine, status, Events and metrics.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import time
 from typing import Any
 
@@ -60,14 +58,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     )
     watchdog = Watchdog(wedged_after=config.wedged_after)
     METRICS.watch_passes(watchdog.oldest_age, lambda: watchdog.inflight)
-    memo.runtime = Runtime(
+    runtime = Runtime(
         config=config,
         kube=Kube(credentials=lambda: login(logger=logger, settings=settings)),
         pool=pool,
         metrics=METRICS,
         limit=asyncio.Semaphore(config.max_concurrent_syncs),
         watchdog=watchdog,
+        settings=settings,
     )
+    memo.runtime = runtime
     READINESS.started = True
     logger.info("ecr-privacy-operator started (metrics on :%s)", config.metrics_port or "off")
 
@@ -75,6 +75,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
+    await runtime.stop_resyncs()
     await runtime.pool.aclose()
     await runtime.kube.aclose()
 
@@ -84,22 +85,25 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*RESOURCE)
 async def sync(body: kopf.Body, reason: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     runtime: Runtime = memo.runtime
+    runtime.start_resyncs()  # from a resource handler: its context can post Events
     await runtime.sync(body, str(reason), logger)
 
 
-@kopf.daemon(*RESOURCE, cancellation_timeout=2.0)
-async def resync(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """Re-read Guardrails every resyncInterval (jittered), sooner with backoff after a failure."""
-    runtime: Runtime = memo.runtime
-    state = runtime.state(str(meta["uid"]))
-    delay = state.next_delay * random.uniform(0.5, 1.0)  # spread the first resync after a restart
-    while True:
-        state.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.wake.wait(), timeout=delay)
-            delay = state.next_delay  # a handler ran a pass and re-planned the next one
-            continue
-        delay = await runtime.sync(body, "resync", logger)
+@kopf.on.event(*RESOURCE, id="gone")
+def gone(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """An object deleted without our finalizer running (it was removed by hand): stop its resyncs."""
+    if event["type"] == "DELETED":
+        runtime: Runtime = memo.runtime
+        meta = event["object"]["metadata"]
+        runtime.forget(meta["uid"], meta.get("namespace", ""), meta["name"])
+
+
+def _not_gone_succeeded(record: logging.LogRecord) -> bool:
+    """Kopf logs every event handler's success at INFO: for ``gone`` that is a line per watch event."""
+    return record.getMessage() != "Handler 'gone' succeeded."
+
+
+logging.getLogger("kopf.objects").addFilter(_not_gone_succeeded)
 
 
 @kopf.on.delete(*RESOURCE)

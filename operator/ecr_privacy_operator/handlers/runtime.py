@@ -10,11 +10,12 @@ exponential backoff with jitter, capped by the object's resync interval).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pydantic
@@ -23,6 +24,7 @@ from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
+from ecr_privacy_operator.handlers.schedule import ResyncSchedule
 from ecr_privacy_operator.health import Watchdog
 from ecr_privacy_operator.kube import Kube, KubernetesUnavailableError, SecretNotFoundError
 from ecr_privacy_operator.metrics import Metrics
@@ -41,13 +43,32 @@ DEFAULT_RESYNC = 300.0
 
 @dataclass
 class ObjectState:
-    """What the runtime remembers of one object between passes (lost on restart, rebuilt from status)."""
+    """What the runtime remembers of one object between passes (lost on restart, rebuilt from status).
+
+    ``body`` is the slim copy a resync works from: apiVersion, kind, the identifying metadata and the spec
+    of the last version a handler saw (every spec change reaches a handler), not the whole object.
+    """
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
     failures: int = 0
     next_delay: float = DEFAULT_RESYNC
-    status: EcrPrivacyPolicyStatus | None = None  # the last status this process wrote
+    status: EcrPrivacyPolicyStatus | None = None  # the status as this process last wrote or read it
+    body: dict[str, Any] | None = None
+    deleting: bool = False
+
+
+_KEPT_METADATA = ("name", "namespace", "uid", "generation")
+
+
+def _slim(body: kopf.Body) -> dict[str, Any]:
+    """What a resync needs of the object: enough to identify it, post Events on it and read its spec."""
+    meta = body["metadata"]
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
+        "spec": body.get("spec") or {},
+    }
 
 
 def _invalid_spec(exc: pydantic.ValidationError) -> Outcome:
@@ -88,13 +109,45 @@ class Runtime:
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
     last_pass: float = field(default_factory=time.monotonic)
     watchdog: Watchdog = field(default_factory=Watchdog)  # passes in flight, for the liveness probe
+    schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
+    settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)  # Kopf's, for loggers
+    _resyncs: asyncio.Task[None] | None = None
+
+    def start_resyncs(self) -> None:
+        """Start the one task that runs every object's resync when it is due (once). Call it from a resource
+        handler: the task inherits that context, in which Kopf can post Events (a start-up activity's
+        context cannot)."""
+        if self._resyncs is None:
+            self._resyncs = asyncio.create_task(self.schedule.run(self.resync), name="resyncs")
+
+    async def stop_resyncs(self) -> None:
+        """Stop the resync task and the passes it started."""
+        task, self._resyncs = self._resyncs, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def state(self, uid: str) -> ObjectState:
         return self.states.setdefault(uid, ObjectState())
 
     def forget(self, uid: str, namespace: str, name: str) -> None:
         self.states.pop(uid, None)
+        self.schedule.cancel(uid)
         self.metrics.forget_object(namespace, name)
+
+    async def resync(self, uid: str) -> None:
+        """The object's periodic pass, from its slim copy (nothing if it is gone or being deleted)."""
+        state = self.states.get(uid)
+        if state is None or state.body is None or state.deleting:
+            return
+        body = kopf.Body(cast(kopf.RawBody, state.body))
+        logger = kopf.ObjectLogger(body=body, settings=self.settings)
+        try:
+            await self.sync(body, "resync", logger)
+        except Exception:  # a bug, not a bad object: log it, and keep resyncing the object
+            logger.exception("resync pass failed")
+            self.schedule.at(uid, min(state.next_delay, self.config.max_backoff))
 
     # -- credentials --------------------------------------------------------------------------------------
     def _secret_for(self, namespace: str, spec: EcrPrivacyPolicySpec) -> tuple[str, str] | None:
@@ -134,8 +187,12 @@ class Runtime:
         uid, ns, name, generation = _identity(body)
         state = self.state(uid)
         async with state.lock:
+            if state.deleting:  # a resync that was already due when the deletion began
+                return state.next_delay
+            state.body = _slim(body)
             started = time.monotonic()
             status = self._current_status(uid, body)
+            state.status = status
             now = datetime.now(UTC)
             resync = DEFAULT_RESYNC
             spec: EcrPrivacyPolicySpec | None = None
@@ -171,8 +228,7 @@ class Runtime:
             state.next_delay = self._next_delay(state, result.outcome, resync)
             if not written:  # the new status is not in Kubernetes yet: try again soon, not after a resync
                 state.next_delay = min(state.next_delay, self.config.max_backoff)
-            if trigger != "resync":
-                state.wake.set()
+            self.schedule.at(uid, state.next_delay)
             return state.next_delay
 
     def _next_delay(self, state: ObjectState, outcome: Outcome, resync: float) -> float:
@@ -223,6 +279,8 @@ class Runtime:
         """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot."""
         uid, ns, name, generation = _identity(body)
         state = self.state(uid)
+        state.deleting = True
+        self.schedule.cancel(uid)
         async with state.lock:
             status = self._current_status(uid, body)
             now = datetime.now(UTC)

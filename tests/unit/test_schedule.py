@@ -1,0 +1,102 @@
+"""The resync schedule: one task starts each object's pass when it is due; re-plans replace, cancels drop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ecr_privacy_operator.handlers.schedule import ResyncSchedule
+
+pytestmark = pytest.mark.unit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_due_objects_come_out_in_time_order_and_a_re_plan_replaces_the_old_one() -> None:
+    clock = Clock()
+    schedule = ResyncSchedule(clock)
+    schedule.at("a", 30)
+    schedule.at("b", 10)
+    schedule.at("c", 20)
+    schedule.at("a", 5)  # a handler's pass re-planned it sooner
+    assert schedule.take_due() == []
+    clock.now += 15
+    assert schedule.take_due() == ["a", "b"]
+    assert schedule.take_due() == []  # taken once; the stale entry of "a" at +30 is skipped later
+    clock.now += 100
+    assert schedule.take_due() == ["c"]
+    assert len(schedule) == 0
+
+
+def test_a_cancelled_object_is_never_due() -> None:
+    clock = Clock()
+    schedule = ResyncSchedule(clock)
+    schedule.at("gone", 1)
+    schedule.at("kept", 2)
+    schedule.cancel("gone")
+    assert schedule.due_in("gone") is None
+    assert schedule.due_in("kept") == pytest.approx(2)
+    clock.now += 10
+    assert schedule.take_due() == ["kept"]
+
+
+def test_stale_heap_entries_are_compacted() -> None:
+    clock = Clock()
+    schedule = ResyncSchedule(clock)
+    for i in range(500):
+        schedule.at("one", 100 + i)  # 500 re-plans of one object
+    schedule.take_due()
+    assert len(schedule._heap) < 100
+    clock.now += 1000
+    assert schedule.take_due() == ["one"]
+
+
+async def test_run_starts_due_passes_and_wakes_for_a_sooner_plan() -> None:
+    schedule = ResyncSchedule()
+    started: list[str] = []
+    done = asyncio.Event()
+
+    async def start(uid: str) -> None:
+        started.append(uid)
+        if len(started) == 2:
+            done.set()
+
+    schedule.at("later", 3600)
+    runner = asyncio.create_task(schedule.run(start))
+    await asyncio.sleep(0.01)
+    schedule.at("soon", 0.05)  # the runner sleeps for an hour: a sooner plan must wake it
+    schedule.at("now", 0)
+    await asyncio.wait_for(done.wait(), timeout=2)
+    assert started == ["now", "soon"]
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+
+
+async def test_stopping_the_runner_cancels_passes_in_flight() -> None:
+    schedule = ResyncSchedule()
+    entered = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def start(uid: str) -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    schedule.at("slow", 0)
+    runner = asyncio.create_task(schedule.run(start))
+    await asyncio.wait_for(entered.wait(), timeout=2)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert cancelled.is_set()
