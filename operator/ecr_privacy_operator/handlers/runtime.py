@@ -52,9 +52,19 @@ class ObjectState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failures: int = 0
     next_delay: float = DEFAULT_RESYNC
-    status: EcrPrivacyPolicyStatus | None = None  # the status as this process last wrote or read it
     body: dict[str, Any] | None = None
+    # the status as this process last wrote or read it, kept as its JSON (a tenth of the model's memory)
+    _status: str | None = None
     deleting: bool = False
+    pending: str | None = None  # the trigger of a pass a handler asked for and the schedule has not run yet
+
+    @property
+    def status(self) -> EcrPrivacyPolicyStatus | None:
+        return None if self._status is None else EcrPrivacyPolicyStatus.model_validate_json(self._status)
+
+    @status.setter
+    def status(self, value: EcrPrivacyPolicyStatus | None) -> None:
+        self._status = None if value is None else value.model_dump_json(by_alias=True)
 
 
 _KEPT_METADATA = ("name", "namespace", "uid", "generation")
@@ -136,15 +146,29 @@ class Runtime:
         self.schedule.cancel(uid)
         self.metrics.forget_object(namespace, name)
 
+    def request(self, body: kopf.Body, trigger: str) -> None:
+        """A pass a handler asks for (create, update, resume): remember the object's slim copy and let the
+        schedule run the pass now, within its concurrency limit. The handler returns at once, so Kopf does not
+        hold a waiting handler (and the whole object) per object while a burst of creations queues; several
+        requests before the pass starts make one pass, on the latest spec."""
+        uid = str(body["metadata"]["uid"])
+        state = self.state(uid)
+        state.body = _slim(body)
+        if state.status is None:
+            state.status = parse_status(body.get("status"))
+        state.pending = state.pending or trigger
+        self.schedule.at(uid, 0)
+
     async def resync(self, uid: str) -> None:
-        """The object's periodic pass, from its slim copy (nothing if it is gone or being deleted)."""
+        """The object's scheduled pass, from its slim copy (nothing if it is gone or being deleted)."""
         state = self.states.get(uid)
         if state is None or state.body is None or state.deleting:
             return
+        trigger, state.pending = state.pending or "resync", None
         body = kopf.Body(cast(kopf.RawBody, state.body))
         logger = kopf.ObjectLogger(body=body, settings=self.settings)
         try:
-            await self.sync(body, "resync", logger)
+            await self.sync(body, trigger, logger)
         except Exception:  # a bug, not a bad object: log it, and keep resyncing the object
             logger.exception("resync pass failed")
             self.schedule.at(uid, min(state.next_delay, self.config.max_backoff))
@@ -228,7 +252,7 @@ class Runtime:
             state.next_delay = self._next_delay(state, result.outcome, resync)
             if not written:  # the new status is not in Kubernetes yet: try again soon, not after a resync
                 state.next_delay = min(state.next_delay, self.config.max_backoff)
-            self.schedule.at(uid, state.next_delay)
+            self.schedule.at(uid, 0 if state.pending else state.next_delay)  # a request came meanwhile
             return state.next_delay
 
     def _next_delay(self, state: ObjectState, outcome: Outcome, resync: float) -> float:

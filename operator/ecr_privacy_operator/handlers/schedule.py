@@ -59,15 +59,19 @@ class ResyncSchedule:
             heapq.heapify(self._heap)
         return due
 
-    async def run(self, start: Callable[[str], Coroutine[Any, Any, None]]) -> None:
-        """Start each due pass as a task, forever; cancel to stop (running passes are cancelled too)."""
+    async def run(self, start: Callable[[str], Coroutine[Any, Any, None]], slots: int = 20) -> None:
+        """Start each due pass as a task, at most ``slots`` at a time (the others wait in the schedule, not
+        as tasks), forever; cancel to stop (running passes are cancelled too)."""
+        free = asyncio.Semaphore(slots)
         try:
             while True:
                 self._changed.clear()
                 for uid in self.take_due():
-                    task = asyncio.create_task(start(uid), name=f"resync {uid}")
+                    await free.acquire()
+                    task = asyncio.create_task(start(uid), name=f"pass {uid}")
                     self._running.add(task)
                     task.add_done_callback(self._running.discard)
+                    task.add_done_callback(lambda _: free.release())
                 wait = self._heap[0][0] - self._clock() if self._heap else None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=wait)
