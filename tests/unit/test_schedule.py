@@ -7,16 +7,9 @@ import asyncio
 import pytest
 
 from ecr_privacy_operator.handlers.schedule import ResyncSchedule
+from tests.unit.test_health import Clock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_due_objects_come_out_in_time_order_and_a_re_plan_replaces_the_old_one() -> None:
