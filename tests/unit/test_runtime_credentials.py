@@ -254,3 +254,27 @@ def test_in_cluster_login_reads_the_mounted_service_account(
     assert again.token == "tok-2"
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     assert in_cluster(str(tmp_path)) is None  # not in a Pod: the kubeconfig is used instead
+
+
+async def test_a_spec_change_that_arrives_while_a_pass_waits_is_not_lost() -> None:
+    """A resync has taken the old spec and waits for the object's lock when a handler asks for a pass on a
+    new spec: the pass after it runs on the new spec (the waiting pass must not put the old one back)."""
+    posting.event_queue_loop_var.set(asyncio.get_running_loop())
+    posting.event_queue_var.set(asyncio.Queue())
+    posting.settings_var.set(kopf.OperatorSettings())
+    kube = CachingKube({("team", "creds"): {"accessKey": "a"}})  # no secretKey: CredentialsNotFound
+    runtime = Runtime(config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics())
+    old = body("creds")
+    runtime.request(old, "create")
+    state = runtime.state("u-1")
+    await state.lock.acquire()  # a pass in flight
+    waiting = asyncio.create_task(runtime.resync("u-1"))  # takes the old spec, then waits for the lock
+    await asyncio.sleep(0)
+    runtime.request(kopf.Body({**old, "spec": {**old["spec"], "suspend": True}}), "update")
+    state.lock.release()
+    await waiting
+    assert kube.patches[-1]["conditions"][0]["reason"] == "CredentialsNotFound"  # the old spec's pass
+    assert runtime.schedule.due_in("u-1") == pytest.approx(0, abs=1)  # the update's pass is due now
+    await runtime.resync("u-1")
+    assert kube.patches[-1]["conditions"][0]["reason"] == "Suspended"  # ... and runs on the new spec
+    await runtime.pool.aclose()

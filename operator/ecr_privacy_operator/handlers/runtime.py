@@ -213,7 +213,6 @@ class Runtime:
         async with state.lock:
             if state.deleting:  # a resync that was already due when the deletion began
                 return state.next_delay
-            state.body = _slim(body)
             started = time.monotonic()
             status = self._current_status(uid, body)
             state.status = status
