@@ -10,6 +10,7 @@
 | ``ECR_PRIVACY_LOG_FORMAT`` | ``plain`` or ``json`` | plain |
 | ``ECR_PRIVACY_MAX_BACKOFF`` | seconds: the longest wait between retries of a failing object | 300 |
 | ``ECR_PRIVACY_MAX_CONCURRENT_SYNCS`` | objects reconciled at once | 20 |
+| ``ECR_PRIVACY_KUBE_MAX_REQUESTS`` | Kubernetes API calls Kopf makes at once (watch streams not counted) | 20 |
 | ``ECR_PRIVACY_WEDGED_AFTER`` | seconds a pass may run before the liveness probe reports the operator wedged | 600 |
 """
 
@@ -52,6 +53,7 @@ class OperatorConfig(BaseModel):
     log_format: Literal["plain", "json"] = "plain"
     max_backoff: float = Field(default=300.0, gt=0)
     max_concurrent_syncs: int = Field(default=20, ge=1)
+    kube_max_requests: int = Field(default=20, ge=1)
     wedged_after: float = Field(default=600.0, gt=0)
 
     @field_validator("default_credentials_secret", mode="before")
@@ -70,6 +72,7 @@ class OperatorConfig(BaseModel):
             "log_format": "LOG_FORMAT",
             "max_backoff": "MAX_BACKOFF",
             "max_concurrent_syncs": "MAX_CONCURRENT_SYNCS",
+            "kube_max_requests": "KUBE_MAX_REQUESTS",
             "wedged_after": "WEDGED_AFTER",
         }
         values = {

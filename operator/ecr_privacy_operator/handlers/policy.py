@@ -19,6 +19,7 @@ from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
 from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError
 from ecr_privacy_operator.kube import Kube, login
+from ecr_privacy_operator.kube_session import capped_session
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
 
@@ -34,9 +35,11 @@ def _on_request(operation: str, outcome: str, seconds: float) -> None:
 
 
 @kopf.on.login()
-async def kubernetes_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The service account in a cluster, else the kubeconfig: the same credentials as ``Kube``'s."""
-    return login(**kwargs)
+async def kubernetes_login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """The service account in a cluster, else the kubeconfig (the same credentials as ``Kube``'s), in a
+    session that keeps Kopf's connection pool small."""
+    info = login(**kwargs)
+    return capped_session(info, OperatorConfig.from_env().kube_max_requests) if info else None
 
 
 @kopf.on.startup()
