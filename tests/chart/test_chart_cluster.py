@@ -192,6 +192,9 @@ def test_service_account_may_make_every_call_the_operator_makes(cluster_wide: di
     watch = objects.list_cluster_custom_object(
         GROUP, VERSION, PLURAL, watch=True, timeout_seconds=1, _preload_content=False
     )
+    # close before the connection goes back to the pool: the unread watch stream would otherwise be in the way
+    # of the next request on it (http.client's ResponseNotReady)
+    watch.close()
     watch.release_conn()
     # Kopf: its finalizer and annotations; the operator: status
     for namespace in (team, other):
