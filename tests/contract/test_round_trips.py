@@ -16,8 +16,8 @@ from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient, PackInput, SettingInput, SettingWrite
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.apply import TargetLocks
 from ecr_privacy_operator.reconcile.desired import ownership_aka
+from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 
 from .test_guardrails_client import APPROVED, CONTROL, OWNER, SEED, USAGE

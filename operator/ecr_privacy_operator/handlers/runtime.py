@@ -29,7 +29,6 @@ from ecr_privacy_operator.health import Watchdog
 from ecr_privacy_operator.kube import Kube, KubernetesUnavailableError, SecretNotFoundError
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.apply import TargetLocks
 from ecr_privacy_operator.reconcile.clients import (
     ClientPool,
     CredentialsError,
@@ -37,6 +36,7 @@ from ecr_privacy_operator.reconcile.clients import (
     credentials_from_secret,
 )
 from ecr_privacy_operator.reconcile.engine import PassResult
+from ecr_privacy_operator.reconcile.targets import TargetLocks
 
 DEFAULT_RESYNC = 300.0
 

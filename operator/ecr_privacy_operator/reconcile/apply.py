@@ -2,7 +2,8 @@
 
 Order is the plan's: pack, settings (one batched document), detaches, attaches, pack deletion. Attachment
 writes to one target are read-modify-write in Guardrails, so they are serialised per target across every
-object of the process (``TargetLocks``) and verified by reading the target's list back.
+object of the process, attaches waiting for one target go together (``targets.TargetLocks``), and each is
+verified by reading the target's list back.
 
 ``apply`` never raises a Guardrails error: it stops at the first failure and returns what it did so far plus
 the error, so that the status still records a pack that was created before a later step failed.
@@ -10,12 +11,9 @@ the error, so that the status still records a pack that was created before a lat
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.errors import GuardrailsError, TransientError
 from ecr_privacy_operator.guardrails.models import ControlSummary, PackInput, SettingInput, SettingWrite
@@ -34,28 +32,9 @@ from ecr_privacy_operator.reconcile.actions import (
     UpdateSetting,
 )
 from ecr_privacy_operator.reconcile.observed import ObservedSetting
+from ecr_privacy_operator.reconcile.targets import TargetLocks
 
 SettingAction = CreateSetting | UpdateSetting | DeleteSetting
-
-
-class TargetLocks:
-    """One asyncio lock per Guardrails target, shared by every object in the process.
-
-    Targets are keyed by numeric id. A first sync that has not read a target yet addresses it as the spec
-    gives it (an AKA); once a read-back has shown that AKA's id (``learn``), the AKA maps to the id's lock.
-    """
-
-    def __init__(self) -> None:
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._ids: dict[str, str] = {}
-
-    def __call__(self, target: str) -> asyncio.Lock:
-        return self._locks[self._ids.get(target, target)]
-
-    def learn(self, ref: str, target_id: str) -> None:
-        """Remember that ``ref`` (an AKA) names the target ``target_id``."""
-        if ref != target_id:
-            self._ids[ref] = target_id
 
 
 @dataclass(frozen=True)
@@ -194,24 +173,19 @@ async def _attachment(
     pack_id = action.pack_id or result.pack_id
     target = action.target_id or action.target
     assert pack_id is not None
-    async with locks(target):
-        if isinstance(action, Attach):
-            if summarise:
-                found, result.summaries = await client.attach_verify_and_summarise(
-                    target, [pack_id], SEED_CONTROL_TYPE, summarise
-                )
-            else:
-                found = await client.attach_and_verify(target, [pack_id])
-            locks.learn(target, found.id)
-            result.target_ids[action.target] = found.id
-            result.attached.add(action.target)
-            result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
-        else:
+    if isinstance(action, Attach):
+        attached = await locks.attach(client, target, pack_id, summarise)
+        if summarise:
+            result.summaries = attached.summaries
+        locks.learn(target, attached.target.id)
+        result.target_ids[action.target] = attached.target.id
+        result.attached.add(action.target)
+        result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
+    else:
+        async with locks(target):
             await client.detach_and_verify(target, [pack_id])
-            result.detached.add(action.target)
-            result.changes.append(
-                Change("Detached", f"detached pack {pack_id} from {action.target}", pack_id)
-            )
+        result.detached.add(action.target)
+        result.changes.append(Change("Detached", f"detached pack {pack_id} from {action.target}", pack_id))
 
 
 async def _run(

@@ -38,11 +38,12 @@ from ecr_privacy_operator.guardrails.errors import (
     ValidationError,
 )
 from ecr_privacy_operator.reconcile.actions import Plan
-from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, TargetLocks, apply
+from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, apply
 from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
 from ecr_privacy_operator.reconcile.observe import compliance_counts, observe, observe_compliance
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed
 from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
+from ecr_privacy_operator.reconcile.targets import TargetLocks
 
 
 @dataclass(frozen=True)
