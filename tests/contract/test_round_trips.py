@@ -35,6 +35,11 @@ def requests(emulator: EmulatorProcess) -> dict[str, int]:
     return counts
 
 
+def first_sync_requests(objects: int) -> dict[str, int]:
+    """What the first syncs of ``objects`` objects attached to one target cost, their attaches together."""
+    return {"CreatePolicyPack": objects, "AttachSmartFolders": 1, "ReadAttachmentsAndCompliance": 1}
+
+
 async def test_observe_lists_the_holders_of_claimed_akas(
     gclient: GuardrailsClient, emulator: EmulatorProcess
 ) -> None:
@@ -119,11 +124,7 @@ async def test_a_reconcile_pass_costs_what_the_budget_says(
     assert first.status.compliance is not None
     assert first.status.compliance.total == 3
     # a first sync writes before it reads: three round trips
-    assert requests(emulator) == {
-        "CreatePolicyPack": 1,
-        "AttachSmartFolders": 1,
-        "ReadAttachmentsAndCompliance": 1,
-    }
+    assert requests(emulator) == first_sync_requests(objects=1)
     account = await gclient.read_resource(ACCOUNT_AKA)
     assert account is not None
     assert [(a.resource, a.resource_id) for a in first.status.attachments] == [(ACCOUNT_AKA, account.id)]

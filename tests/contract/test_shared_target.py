@@ -20,7 +20,7 @@ from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 
 from .test_guardrails_client import SEED
-from .test_round_trips import requests
+from .test_round_trips import first_sync_requests, requests
 
 pytestmark = pytest.mark.contract
 
@@ -55,11 +55,7 @@ async def test_first_syncs_to_one_target_share_one_attach_and_one_read_back(
 
     requests(emulator)
     results = await queued_behind_the_lock(locks, [first_sync(n) for n in range(5)])
-    assert requests(emulator) == {
-        "CreatePolicyPack": 5,
-        "AttachSmartFolders": 1,
-        "ReadAttachmentsAndCompliance": 1,
-    }
+    assert requests(emulator) == first_sync_requests(objects=5)
 
     account = await gclient.read_resource(ACCOUNT_AKA)
     assert account is not None
