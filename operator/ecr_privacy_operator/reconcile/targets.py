@@ -86,12 +86,12 @@ class TargetLocks:
                     waiting[:] = [w for w in waiting if w not in batch]
                     await self._attach_together(client, target, batch)
         finally:
-            if not me.done.done():  # cancelled: a pass that takes this pack along leaves it be
+            if not me.done.done():  # this pass ends unanswered (cancelled, or an unexpected error): settle it
                 me.done.cancel()
             if me in waiting:
                 waiting.remove(me)
-            if not waiting:
-                self._waiting.pop(key, None)
+            if not waiting and self._waiting.get(key) is waiting:  # not a newer queue for this target
+                del self._waiting[key]
         return me.done.result()
 
     async def _attach_together(self, client: GuardrailsClient, target: str, batch: list[_Waiting]) -> None:
