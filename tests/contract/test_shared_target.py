@@ -1,6 +1,6 @@
-"""Many objects, one target: attaches that queue up for one target go out as one attach and one read-back
-(``reconcile.targets``), every object still gets its own verified answer, and a shared write that fails
-is retried pack by pack so that only the object at fault sees the error. Against the emulator."""
+"""Many objects, one target: attaches (detaches) that queue up for one target go out as one write and one
+read-back (``reconcile.targets``), every object still gets its own verified answer, and a shared write that
+fails is retried pack by pack so that only the object at fault sees the error. Against the emulator."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient
 from ecr_privacy_operator.guardrails.errors import GuardrailsError
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.targets import TargetLocks
+from ecr_privacy_operator.reconcile.targets import TargetLocks, Write
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 
 from .test_guardrails_client import SEED
@@ -28,16 +28,16 @@ T = TypeVar("T")
 
 
 async def queued_behind_the_lock(
-    locks: TargetLocks, calls: list[Callable[[], Awaitable[T]]], target: str = ACCOUNT_AKA
+    locks: TargetLocks, calls: list[Callable[[], Awaitable[T]]], write: Write = "attach"
 ) -> list[T | BaseException]:
-    """Run ``calls`` while ``target``'s lock is held until all of them wait to attach there; then let go."""
-    async with locks(target):
+    """Run ``calls`` while the account's lock is held until all of them wait to write there; then let go."""
+    async with locks(ACCOUNT_AKA):
         tasks = [asyncio.create_task(call()) for call in calls]
         for _ in range(200):
-            if locks.waiting(target) == len(calls):
+            if locks.waiting(ACCOUNT_AKA, write) == len(calls):
                 break
             await asyncio.sleep(0.025)
-        assert locks.waiting(target) == len(calls)
+        assert locks.waiting(ACCOUNT_AKA, write) == len(calls)
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -94,3 +94,23 @@ async def test_a_failed_shared_attach_is_retried_pack_by_pack(
     assert not isinstance(ok, BaseException)
     assert [p.id for p in ok.target.packs] == [good.id]
     assert [p.id for p in await gclient.list_attached_packs(ACCOUNT_AKA) or []] == [good.id]
+
+
+async def test_detaches_from_one_target_share_one_detach_and_one_read_back(
+    gclient: GuardrailsClient, emulator: EmulatorProcess
+) -> None:
+    locks = TargetLocks()
+    packs = [
+        await gclient.create_pack(SEED.model_copy(update={"akas": [f"leaving-{n}:ecr-private"]}))
+        for n in range(4)
+    ]
+    staying = await gclient.create_pack(SEED.model_copy(update={"akas": ["staying:ecr-private"]}))
+    await gclient.attach_and_verify(ACCOUNT_AKA, [p.id for p in [*packs, staying]])
+    requests(emulator)
+
+    def detach(pack_id: str) -> Callable[[], Awaitable[None]]:
+        return lambda: locks.detach(gclient, ACCOUNT_AKA, pack_id)
+
+    assert await queued_behind_the_lock(locks, [detach(p.id) for p in packs], "detach") == [None] * 4
+    assert requests(emulator) == {"DetachSmartFolders": 1, "ReadAttachedPolicyPacks": 1}
+    assert [p.id for p in await gclient.list_attached_packs(ACCOUNT_AKA) or []] == [staying.id]

@@ -2,8 +2,8 @@
 
 Order is the plan's: pack, settings (one batched document), detaches, attaches, pack deletion. Attachment
 writes to one target are read-modify-write in Guardrails, so they are serialised per target across every
-object of the process, attaches waiting for one target go together (``targets.TargetLocks``), and each is
-verified by reading the target's list back.
+object of the process, the attaches (detaches) waiting for one target go together (``targets.TargetLocks``),
+and each is verified by reading the target's list back.
 
 ``apply`` never raises a Guardrails error: it stops at the first failure and returns what it did so far plus
 the error, so that the status still records a pack that was created before a later step failed.
@@ -182,8 +182,7 @@ async def _attachment(
         result.attached.add(action.target)
         result.changes.append(Change("Attached", f"attached pack {pack_id} to {action.target}", pack_id))
     else:
-        async with locks(target):
-            await client.detach_and_verify(target, [pack_id])
+        await locks.detach(client, target, pack_id)
         result.detached.add(action.target)
         result.changes.append(Change("Detached", f"detached pack {pack_id} from {action.target}", pack_id))
 
