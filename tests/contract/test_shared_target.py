@@ -18,6 +18,7 @@ from ecr_privacy_operator.guardrails.errors import GuardrailsError
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.targets import TargetLocks, Write
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
+from tests.fixtures.polling import until
 
 from .test_guardrails_client import SEED
 from .test_round_trips import first_sync_requests, requests
@@ -33,11 +34,7 @@ async def queued_behind_the_lock(
     """Run ``calls`` while the account's lock is held until all of them wait to write there; then let go."""
     async with locks(ACCOUNT_AKA):
         tasks = [asyncio.create_task(call()) for call in calls]
-        for _ in range(200):
-            if locks.waiting(ACCOUNT_AKA, write) == len(calls):
-                break
-            await asyncio.sleep(0.025)
-        assert locks.waiting(ACCOUNT_AKA, write) == len(calls)
+        await until(lambda: locks.waiting(ACCOUNT_AKA, write) == len(calls), what=f"{len(calls)} queued")
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ecr_privacy_operator.handlers import policy
 from ecr_privacy_operator.kube_session import capped_session
+from tests.fixtures.polling import until
 
 pytestmark = pytest.mark.unit
 
@@ -64,11 +65,7 @@ async def test_at_most_max_requests_run_at_once_and_watches_never_wait(server: t
 
     try:
         calls = [asyncio.create_task(get(f"/api/v1/namespaces/ns/pods/p{i}")) for i in range(10)]
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if state.inflight == 3:
-                break
-        assert state.inflight == 3
+        await until(lambda: state.inflight == 3, what="three calls in flight")
         # all three slots are taken, and a watch (with its query as Kopf sends it) still gets through
         assert (
             await asyncio.wait_for(get("/apis/ecrprivacy.dev/v1alpha1/ecrprivacypolicies", watch="true"), 5)

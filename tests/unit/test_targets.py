@@ -5,7 +5,6 @@ unretrieved result behind. With a client stand-in that records its attach reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from ecr_privacy_operator.guardrails import GuardrailsClient
 from ecr_privacy_operator.guardrails.models import ResourceRef, TargetAttachments
 from ecr_privacy_operator.reconcile.targets import TargetLocks
+from tests.fixtures.polling import until
 
 pytestmark = pytest.mark.unit
 
@@ -33,14 +33,6 @@ class Client:
             await self.release.wait()
         self.attached += [p for p in pack_ids if p not in self.attached]
         return TargetAttachments(id="42", packs=[ResourceRef(id=p) for p in self.attached])
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never held")
 
 
 async def test_an_attach_taken_along_by_a_cancelled_pass_is_made_by_its_own_pass() -> None:
