@@ -154,8 +154,7 @@ class Runtime:
         uid = str(body["metadata"]["uid"])
         state = self.state(uid)
         state.body = _slim(body)
-        if state.status is None:
-            state.status = parse_status(body.get("status"))
+        self._current_status(uid, body)  # the slim copy has no status: keep it now
         state.pending = state.pending or trigger
         self.schedule.at(uid, 0)
 
@@ -203,8 +202,13 @@ class Runtime:
 
     # -- passes ------------------------------------------------------------------------------------------
     def _current_status(self, uid: str, body: kopf.Body) -> EcrPrivacyPolicyStatus:
-        cached = self.state(uid).status
-        return cached if cached is not None else parse_status(body.get("status"))
+        """The status this process last wrote or read, else the object's (then kept as the cached one)."""
+        state = self.state(uid)
+        cached = state.status
+        if cached is None:
+            cached = parse_status(body.get("status"))
+            state.status = cached
+        return cached
 
     async def sync(self, body: kopf.Body, trigger: str, logger: kopf.Logger) -> float:
         """Reconcile one object; return the seconds until its next pass."""
@@ -215,7 +219,6 @@ class Runtime:
                 return state.next_delay
             started = time.monotonic()
             status = self._current_status(uid, body)
-            state.status = status
             now = datetime.now(UTC)
             resync = DEFAULT_RESYNC
             spec: EcrPrivacyPolicySpec | None = None
