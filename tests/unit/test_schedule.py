@@ -1,4 +1,5 @@
-"""The resync schedule: one task starts each object's pass when it is due; re-plans replace, cancels drop."""
+"""The resync schedule: one task starts each object's pass when it is due; re-plans replace, cancels drop;
+the runtime runs as many passes at once as ``ECR_PRIVACY_MAX_CONCURRENT_SYNCS`` allows."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import asyncio
 
 import pytest
 
+from ecr_privacy_operator.config import OperatorConfig
+from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.handlers.schedule import ResyncSchedule
+from ecr_privacy_operator.metrics import Metrics
+from ecr_privacy_operator.reconcile.clients import ClientPool
+from tests.fixtures.polling import until
 from tests.unit.test_health import Clock
+from tests.unit.test_runtime_credentials import CachingKube
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +100,31 @@ async def test_stopping_the_runner_cancels_passes_in_flight() -> None:
     with pytest.raises(asyncio.CancelledError):
         await runner
     assert cancelled.is_set()
+
+
+async def test_the_runtime_runs_as_many_passes_at_once_as_configured() -> None:
+    runtime = Runtime(
+        config=OperatorConfig(max_concurrent_syncs=30),
+        kube=CachingKube({}),
+        pool=ClientPool(),
+        metrics=Metrics(),
+    )
+    running: set[str] = set()
+    release = asyncio.Event()
+
+    async def hold(uid: str) -> None:
+        running.add(uid)
+        await release.wait()
+
+    runtime.resync = hold  # type: ignore[method-assign]  # the passes themselves are not under test here
+    for n in range(40):
+        runtime.schedule.at(f"u-{n}", 0)
+    runtime.start_resyncs()
+    try:
+        await until(lambda: len(running) == 30, what="30 passes running")
+        await asyncio.sleep(0.05)  # and no more than 30
+        assert len(running) == 30
+        release.set()
+        await until(lambda: len(running) == 40 and len(runtime.schedule) == 0, what="the other 10")
+    finally:
+        await runtime.stop_resyncs()

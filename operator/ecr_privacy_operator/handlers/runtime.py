@@ -128,7 +128,8 @@ class Runtime:
         handler: the task inherits that context, in which Kopf can post Events (a start-up activity's
         context cannot)."""
         if self._resyncs is None:
-            self._resyncs = asyncio.create_task(self.schedule.run(self.resync), name="resyncs")
+            slots = self.config.max_concurrent_syncs  # not more tasks than passes that may run at once
+            self._resyncs = asyncio.create_task(self.schedule.run(self.resync, slots), name="resyncs")
 
     async def stop_resyncs(self) -> None:
         """Stop the resync task and the passes it started."""
