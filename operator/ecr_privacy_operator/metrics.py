@@ -34,7 +34,7 @@ class _Published:
     """What the last pass published of one object: drift, compliance by state, condition statuses."""
 
     drift: int
-    compliance: tuple[int, ...] | None  # in COMPLIANCE_STATES order
+    compliance: tuple[int, ...]  # in COMPLIANCE_STATES order; zeros before compliance was read
     conditions: tuple[str, ...]  # in CONDITION_TYPES order
 
 
@@ -83,7 +83,7 @@ class _PerObject(Collector):
         )
         for (namespace, name), published in snapshot:
             drift.add_metric([namespace, name], published.drift)
-            for state, value in zip(COMPLIANCE_STATES, published.compliance or (0,) * 6, strict=True):
+            for state, value in zip(COMPLIANCE_STATES, published.compliance, strict=True):
                 compliance.add_metric([namespace, name, state], value)
             for ctype, current in zip(CONDITION_TYPES, published.conditions, strict=True):
                 for status in CONDITION_STATUSES:
@@ -175,9 +175,7 @@ class Metrics:
     ) -> None:
         published = _Published(
             drift=drift,
-            compliance=tuple((compliance or {}).get(state, 0) for state in COMPLIANCE_STATES)
-            if compliance is not None
-            else None,
+            compliance=tuple((compliance or {}).get(state, 0) for state in COMPLIANCE_STATES),
             conditions=tuple(conditions.get(ctype, "Unknown") for ctype in CONDITION_TYPES),
         )
         self.objects.set((namespace, name), published)
