@@ -31,6 +31,13 @@ from ecr_privacy_operator.reconcile.clients import ClientPool
 pytestmark = pytest.mark.unit
 
 
+def queue_kopf_events() -> None:
+    """Let the runtime post Events outside a Kopf handler (they go to a queue nobody drains)."""
+    posting.event_queue_loop_var.set(asyncio.get_running_loop())
+    posting.event_queue_var.set(asyncio.Queue())
+    posting.settings_var.set(kopf.OperatorSettings())
+
+
 class CachingKube(Kube):
     """Kube's Secret cache over an in-memory Secret store; status patches are recorded."""
 
@@ -69,9 +76,7 @@ def body(secret: str) -> kopf.Body:
 
 
 async def test_failed_pass_forgets_the_cached_secret() -> None:
-    posting.event_queue_loop_var.set(asyncio.get_running_loop())
-    posting.event_queue_var.set(asyncio.Queue())
-    posting.settings_var.set(kopf.OperatorSettings())
+    queue_kopf_events()
     kube = CachingKube({("team", "creds"): {"accessKey": "a"}})  # no secretKey: CredentialsNotFound
     runtime = Runtime(config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics())
     logger = logging.getLogger("test")
@@ -203,9 +208,7 @@ async def test_api_server_outage_is_a_retryable_condition_retried_soon() -> None
     """No exception escapes to Kopf (which would wait 60 s with a traceback): the pass fails with
     KubernetesUnavailable, and since its status could not be written either, the next pass is due within the
     backoff cap rather than after a full resync."""
-    posting.event_queue_loop_var.set(asyncio.get_running_loop())
-    posting.event_queue_var.set(asyncio.Queue())
-    posting.settings_var.set(kopf.OperatorSettings())
+    queue_kopf_events()
     kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
     runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
     logger = logging.getLogger("test")
@@ -220,9 +223,7 @@ async def test_api_server_outage_is_a_retryable_condition_retried_soon() -> None
 
 
 async def test_unwritten_status_is_retried_within_the_backoff_cap() -> None:
-    posting.event_queue_loop_var.set(asyncio.get_running_loop())
-    posting.event_queue_var.set(asyncio.Queue())
-    posting.settings_var.set(kopf.OperatorSettings())
+    queue_kopf_events()
     kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
     kube.down = False
     runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
@@ -259,9 +260,7 @@ def test_in_cluster_login_reads_the_mounted_service_account(
 async def test_a_spec_change_that_arrives_while_a_pass_waits_is_not_lost() -> None:
     """A resync has taken the old spec and waits for the object's lock when a handler asks for a pass on a
     new spec: the pass after it runs on the new spec (the waiting pass must not put the old one back)."""
-    posting.event_queue_loop_var.set(asyncio.get_running_loop())
-    posting.event_queue_var.set(asyncio.Queue())
-    posting.settings_var.set(kopf.OperatorSettings())
+    queue_kopf_events()
     kube = CachingKube({("team", "creds"): {"accessKey": "a"}})  # no secretKey: CredentialsNotFound
     runtime = Runtime(config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics())
     old = body("creds")
