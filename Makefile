@@ -18,7 +18,7 @@ venv: $(PY) ## create .venv and install the project with its test extra
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 
 controlplane: ## build (or find in the cache) kube-apiserver, kubectl and etcd from Go modules
-	$(PY) tests/controlplane/build.py
+	$(PY) tests/controlplane/build.py --controller-manager
 
 helm: ## build (or find in the cache) helm from Go modules; prints its path
 	$(PY) tests/controlplane/build.py --print-helm

@@ -2,8 +2,9 @@
 
 | variable | meaning | default |
 |---|---|---|
-| ``ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET`` | ``namespace/name`` of a Secret used when an object names none | unset |
-| ``TURBOT_WORKSPACE`` / ``TURBOT_ACCESS_KEY`` / ``TURBOT_SECRET_KEY`` (or a profile file) | last-resort default credentials | unset |
+| ``ECR_PRIVACY_ALLOWED_HOSTS`` | workspace hosts keys may go to, comma-separated (``*.d`` = below d) | ``*.cloud.turbot.com`` |
+| ``ECR_PRIVACY_OPERATOR_NAMESPACE`` | where ClusterGuardrailsWorkspace Secrets live | ``POD_NAMESPACE`` / SA's |
+| ``ECR_PRIVACY_CREDENTIALS_BINDING`` | RoleBinding granting a team's Secrets (kept) | ``ecr-privacy-operator-credentials`` |
 | ``ECR_PRIVACY_CA_BUNDLE`` | a CA bundle to verify Guardrails' TLS certificate (verification is always on) | system roots |
 | ``ECR_PRIVACY_REQUEST_TIMEOUT`` | seconds per Guardrails request | 30 |
 | ``ECR_PRIVACY_METRICS_PORT`` | Prometheus port (0 = off) | 8080 |
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,20 +27,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ENV_PREFIX = "ECR_PRIVACY_"
 
 
-class SecretRef(BaseModel):
-    """A Secret by namespace and name."""
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+TURBOT_SAAS_HOSTS = ("*.cloud.turbot.com",)
 
-    model_config = ConfigDict(frozen=True)
 
-    namespace: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> SecretRef:
-        namespace, sep, name = text.partition("/")
-        if not sep or not namespace or not name:
-            raise ValueError(f"expected namespace/name, got {text!r}")
-        return cls(namespace=namespace, name=name)
+def _own_namespace(env: Mapping[str, str]) -> str | None:
+    """The Pod's namespace: POD_NAMESPACE (the chart sets it), else the mounted service account's."""
+    if env.get("POD_NAMESPACE"):
+        return env["POD_NAMESPACE"]
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    except OSError:
+        return None
 
 
 class OperatorConfig(BaseModel):
@@ -46,7 +46,9 @@ class OperatorConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    default_credentials_secret: SecretRef | None = None
+    allowed_hosts: tuple[str, ...] = TURBOT_SAAS_HOSTS
+    operator_namespace: str | None = None
+    credentials_binding: str = "ecr-privacy-operator-credentials"
     ca_bundle: str | None = None
     request_timeout: float = Field(default=30.0, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
@@ -56,16 +58,20 @@ class OperatorConfig(BaseModel):
     kube_max_requests: int = Field(default=20, ge=1)
     wedged_after: float = Field(default=600.0, gt=0)
 
-    @field_validator("default_credentials_secret", mode="before")
+    @field_validator("allowed_hosts", mode="before")
     @classmethod
-    def _parse_ref(cls, value: object) -> object:
-        return SecretRef.parse(value) if isinstance(value, str) and value else value or None
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip() for h in value.split(",") if h.strip())
+        return value
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
         source = os.environ if env is None else env
         fields = {
-            "default_credentials_secret": "DEFAULT_CREDENTIALS_SECRET",
+            "allowed_hosts": "ALLOWED_HOSTS",
+            "operator_namespace": "OPERATOR_NAMESPACE",
+            "credentials_binding": "CREDENTIALS_BINDING",
             "ca_bundle": "CA_BUNDLE",
             "request_timeout": "REQUEST_TIMEOUT",
             "metrics_port": "METRICS_PORT",
@@ -78,4 +84,8 @@ class OperatorConfig(BaseModel):
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)
         }
+        if "operator_namespace" not in values:
+            own = _own_namespace(source)
+            if own:
+                values["operator_namespace"] = own
         return cls.model_validate(values)

@@ -1,6 +1,7 @@
-"""The operator's own Kubernetes calls besides Kopf's: read credential Secrets and patch object status.
+"""The operator's own Kubernetes calls besides Kopf's: read credential Secrets, patch object status, and keep
+the finalizers that protect a workspace's Secret (and the RoleBinding that lets the operator read it).
 
-Kopf owns watching, finalizers and events; this module covers the two calls a long-running daemon makes
+Kopf owns watching, its own finalizers and events; this module covers the calls a long-running daemon makes
 outside a handler's patch. They go over one async httpx client with the credentials Kopf logs in with
 (``login``: the in-cluster service account, else the kubeconfig), so the official client library (and its
 threads) is not needed. Secret values are returned as ``SecretStr`` and never logged.
@@ -170,13 +171,14 @@ class Kube:
         if cached and time.monotonic() - cached[0] < SECRET_CACHE_SECONDS:
             return cached[1]
         what = f"read Secret {namespace}/{name}"
-        response = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}", what)
+        response = await self._request("GET", secret_path(namespace, name), what)
         if response.status_code == 404:
             raise SecretNotFoundError(f"Secret {namespace}/{name} not found")
         if response.status_code == 403:
             raise SecretNotFoundError(
                 f"Secret {namespace}/{name} cannot be read: forbidden to the operator (bind the "
-                f"ClusterRole ecr-privacy-operator-credentials to it in namespace {namespace})"
+                f"ClusterRole ecr-privacy-operator-credentials to it in namespace {namespace} with a RoleBinding "
+                "named ecr-privacy-operator-credentials)"
             )
         _raise_for(response, what)
         data: dict[str, str] = response.json().get("data") or {}
@@ -187,10 +189,14 @@ class Kube:
     def forget_secret(self, namespace: str, name: str) -> None:
         self._secrets.pop((namespace, name), None)
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch ``status`` of one EcrPrivacyPolicy (lists such as conditions are replaced whole)."""
-        what = f"patch the status of {namespace}/{name}"
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], plural: str = PLURAL
+    ) -> None:
+        """Merge-patch ``status`` of one of our objects (lists such as conditions are replaced whole);
+        ``namespace`` "" for a cluster-scoped kind."""
+        where = f"namespaces/{namespace}/" if namespace else ""
+        what = f"patch the status of {plural} {namespace + '/' if namespace else ''}{name}"
+        path = f"/apis/{GROUP}/{VERSION}/{where}{plural}/{name}/status"
         response = await self._request(
             "PATCH",
             path,
@@ -200,11 +206,49 @@ class Kube:
         )
         _raise_for(response, what)
 
+    async def set_finalizer(self, path: str, finalizer: str, present: bool, what: str) -> bool:
+        """Add (``present``) or remove ``finalizer`` on the object at API ``path`` (e.g. a Secret's); False if the
+        object does not exist. Read-modify-write guarded by resourceVersion, retried on a conflict. A Secret's
+        data is read with it but never kept or logged."""
+        for _ in range(5):
+            response = await self._request("GET", path, f"read {what}")
+            if response.status_code == 404:
+                return False
+            _raise_for(response, f"read {what}")
+            meta = response.json().get("metadata") or {}
+            finalizers = list(meta.get("finalizers") or [])
+            if (finalizer in finalizers) == present:
+                return True
+            finalizers = [*finalizers, finalizer] if present else [f for f in finalizers if f != finalizer]
+            patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}}
+            response = await self._request(
+                "PATCH",
+                path,
+                f"update the finalizers of {what}",
+                json=patch,
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            if response.status_code == 409:  # changed meanwhile: read again
+                continue
+            if response.status_code == 404:
+                return False
+            _raise_for(response, f"update the finalizers of {what}")
+            return True
+        raise KubernetesUnavailableError(f"cannot update the finalizers of {what}: it keeps changing")
+
     async def aclose(self) -> None:
         """Close the connection pool (the next call connects again with fresh credentials)."""
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+def secret_path(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/secrets/{name}"
+
+
+def role_binding_path(namespace: str, name: str) -> str:
+    return f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}"
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:

@@ -1,7 +1,8 @@
 """The ``ecr-privacy-operator`` command: parse flags, set up logging and metrics, and run Kopf.
 
     ecr-privacy-operator [--namespace NS ... | --all-namespaces] [--liveness URL] [--metrics-port N]
-                         [--log-format plain|json] [--default-credentials-secret NS/NAME] [--ca-bundle PATH]
+                         [--log-format plain|json] [--allowed-hosts HOST,...] [--operator-namespace NS]
+                         [--ca-bundle PATH]
 
 Flags override the ``ECR_PRIVACY_*`` environment variables of ``config.py``. Kopf runs standalone (one
 replica; the chart uses ``replicas: 1`` and ``strategy: Recreate``).
@@ -49,9 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-format", choices=["plain", "json"], help="log format [ECR_PRIVACY_LOG_FORMAT]")
     parser.add_argument(
-        "--default-credentials-secret",
-        metavar="NS/NAME",
-        help="Secret used by objects that name none [ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET]",
+        "--allowed-hosts",
+        metavar="HOST,...",
+        help="workspace hosts keys may be sent to; *.domain for any host below it "
+        "[ECR_PRIVACY_ALLOWED_HOSTS, *.cloud.turbot.com]",
+    )
+    parser.add_argument(
+        "--operator-namespace",
+        metavar="NS",
+        help="where ClusterGuardrailsWorkspace Secrets live [ECR_PRIVACY_OPERATOR_NAMESPACE, the Pod's]",
     )
     parser.add_argument(
         "--ca-bundle", help="CA bundle for Guardrails' TLS certificate [ECR_PRIVACY_CA_BUNDLE]"
@@ -65,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag, var in (
         ("metrics_port", "METRICS_PORT"),
         ("log_format", "LOG_FORMAT"),
-        ("default_credentials_secret", "DEFAULT_CREDENTIALS_SECRET"),
+        ("allowed_hosts", "ALLOWED_HOSTS"),
+        ("operator_namespace", "OPERATOR_NAMESPACE"),
         ("ca_bundle", "CA_BUNDLE"),
     ):
         value = getattr(args, flag)

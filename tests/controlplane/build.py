@@ -13,7 +13,9 @@ Programs whose go.mod has no ``replace`` lines (helm) are built with a plain ``g
 ``<cache>/tools/<name>-<version>_<go>_<os-arch>/`` (override: ``$HELM_BIN`` names a helm binary to use).
 
 Run ``python tests/controlplane/build.py`` to build (or find) the binaries; it prints the directory.
-``--helm`` builds (or finds) helm as well; ``--print-helm`` prints only the helm binary's path.
+``--helm`` builds (or finds) helm as well; ``--controller-manager`` builds (or finds) kube-controller-manager
+(for the tests that delete a namespace) in its own cache directory; ``--print-helm`` prints only the helm
+binary's path.
 """
 
 from __future__ import annotations
@@ -119,7 +121,10 @@ def _staging_modules(workdir: Path) -> list[str]:
     return sorted(mods)
 
 
-def _build_kubernetes(workdir: Path, out: Path, env: dict[str, str]) -> None:
+def _build_kubernetes(
+    workdir: Path, out: Path, env: dict[str, str], programs: tuple[str, ...] = ("kube-apiserver", "kubectl")
+) -> None:
+    """Build ``programs`` (commands of k8s.io/kubernetes) in one wrapper module into ``out``."""
     mod = workdir / "kube-bin"
     mod.mkdir()
     _run(["go", "mod", "init", "example.invalid/kube-bin"], mod, env)
@@ -132,8 +137,7 @@ def _build_kubernetes(workdir: Path, out: Path, env: dict[str, str]) -> None:
             "go",
             "get",
             "-tool",
-            f"k8s.io/kubernetes/cmd/kube-apiserver@{KUBERNETES_VERSION}",
-            f"k8s.io/kubernetes/cmd/kubectl@{KUBERNETES_VERSION}",
+            *(f"k8s.io/kubernetes/cmd/{name}@{KUBERNETES_VERSION}" for name in programs),
         ],
         mod,
         env,
@@ -149,7 +153,7 @@ def _build_kubernetes(workdir: Path, out: Path, env: dict[str, str]) -> None:
                 f"{pkg}.gitTreeState": "clean",
             }
         )
-    for name in ("kube-apiserver", "kubectl"):
+    for name in programs:
         _run(
             [
                 "go",
@@ -265,6 +269,33 @@ def ensure_built() -> Path:
     return target
 
 
+# -- kube-controller-manager (only for the tests that delete a namespace) ---------------------------------------
+CONTROLLER_MANAGER = "kube-controller-manager"
+
+
+def controller_manager_dir() -> Path:
+    """Where kube-controller-manager is (or will be): beside the control plane's cache directory, so the
+    plain control plane's cache stays valid and only the tests that delete a namespace pay for this build."""
+    return bin_dir().parent / f"{bin_dir().name}_{CONTROLLER_MANAGER}"
+
+
+def ensure_controller_manager() -> Path:
+    """Return kube-controller-manager's path, building it (same Kubernetes version) when it is absent."""
+    directory = controller_manager_dir()
+    if is_complete(directory, (CONTROLLER_MANAGER,)):
+        return directory / CONTROLLER_MANAGER
+    _require_go(CONTROLLER_MANAGER)
+    _log(f"building {CONTROLLER_MANAGER} {KUBERNETES_VERSION} into {directory}")
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+    build_cached(
+        directory,
+        (CONTROLLER_MANAGER,),
+        lambda workdir, out: _build_kubernetes(workdir, out, env, (CONTROLLER_MANAGER,)),
+        {CONTROLLER_MANAGER: ["--version"]},
+    )
+    return directory / CONTROLLER_MANAGER
+
+
 # -- helm --------------------------------------------------------------------------------------------------
 def helm_path() -> Path:
     """Where helm is (or will be): ``$HELM_BIN`` or ``<cache>/tools/helm-<version>_<go>_<platform>/helm``."""
@@ -298,9 +329,9 @@ def ensure_helm() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    unknown = [a for a in args if a not in ("--helm", "--print-helm")]
+    unknown = [a for a in args if a not in ("--helm", "--print-helm", "--controller-manager")]
     if unknown:
-        print("usage: build.py [--helm | --print-helm]", file=sys.stderr)
+        print("usage: build.py [--helm] [--controller-manager] | --print-helm", file=sys.stderr)
         return 2
     try:
         if "--print-helm" in args:
@@ -309,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         directory = ensure_built()
         if "--helm" in args:
             _log(f"helm: {ensure_helm()}")
+        if "--controller-manager" in args:
+            _log(f"{CONTROLLER_MANAGER}: {ensure_controller_manager()}")
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -21,9 +21,9 @@ from ecr_privacy_operator.crd.spec import (
     ManagementPolicy,
     PolicyPackSpec,
     Precedence,
-    SecretRef,
     Usage,
-    Workspace,
+    WorkspaceKind,
+    WorkspaceRef,
     parse_spec,
 )
 
@@ -106,8 +106,15 @@ def test_names(crd: dict[str, Any], version: dict[str, Any]) -> None:
     }
 
 
+def test_workspace_ref_required(spec_schema: dict[str, Any], root: dict[str, Any]) -> None:
+    """A policy must name its workspace: there is no inline URL and no operator-wide default any more."""
+    assert root["required"] == ["spec"]
+    assert spec_schema["required"] == ["workspaceRef"]
+    assert "workspace" not in spec_schema["properties"]
+
+
 def test_defaults_equal_model_defaults(spec_schema: dict[str, Any]) -> None:
-    """An empty spec defaulted by the apiserver parses to exactly the model's defaults."""
+    """An empty spec defaulted by the apiserver parses to exactly the model's defaults (workspaceRef aside)."""
     crd_defaulted = apply_defaults(spec_schema, {})
     model_defaults = {
         k: v
@@ -128,8 +135,7 @@ def test_nested_defaults_equal_when_parent_given(spec_schema: dict[str, Any]) ->
     ("path", "model"),
     [
         ("", EcrPrivacyPolicySpec),
-        (".workspace", Workspace),
-        (".workspace.credentialsSecretRef", SecretRef),
+        (".workspaceRef", WorkspaceRef),
         (".policyPack", PolicyPackSpec),
         (".additionalSettings[]", AdditionalSetting),
         (".attachments[]", Attachment),
@@ -144,7 +150,10 @@ def test_model_fields_match_schema_properties(
     for name, field in model.model_fields.items():
         prop = node["properties"][field.alias or name]
         if "default" in prop and not isinstance(prop["default"], dict):
-            dumped = model.model_validate({}).model_dump(by_alias=True, mode="json")[field.alias or name]
+            required = {"name": "x"} if model is WorkspaceRef else {}
+            dumped = model.model_validate(required).model_dump(by_alias=True, mode="json")[
+                field.alias or name
+            ]
             assert dumped == prop["default"], name
 
 
@@ -158,6 +167,7 @@ def test_model_fields_match_schema_properties(
         (".driftPolicy", DriftPolicy),
         (".managementPolicy", ManagementPolicy),
         (".deletionPolicy", DeletionPolicy),
+        (".workspaceRef.kind", WorkspaceKind),
     ],
 )
 def test_enums_match(spec_schema: dict[str, Any], path: str, enum: type[Any]) -> None:
@@ -194,7 +204,7 @@ def rules(spec_schema: dict[str, Any]) -> dict[str, list[str]]:
 def test_cel_rules_present(spec_schema: dict[str, Any]) -> None:
     found = rules(spec_schema)
     assert found[".policyPack.parent"][0] == "self == oldSelf"
-    assert found[".workspace.url"] == ["self == oldSelf"]
+    assert found[".workspaceRef"] == ["self == oldSelf"]
     assert any("exists_one" in r for r in found[".attachments"])
     assert any("exists_one" in r for r in found[".additionalSettings"])
     # CEL cannot see the untyped value, so "exactly one" is an OpenAPI oneOf (accepted by kube-apiserver).
@@ -225,14 +235,10 @@ def pattern(spec_schema: dict[str, Any], path: str) -> re.Pattern[str]:
         (".resyncInterval", "5", False),
         (".resyncInterval", "5d", False),
         (".resyncInterval", "1.5h", False),
-        (".workspace.credentialsSecretRef.name", "guardrails-credentials", True),
-        (".workspace.credentialsSecretRef.name", "a.b-c", True),
-        (".workspace.credentialsSecretRef.name", "Bad_Name", False),
-        (".workspace.credentialsSecretRef.name", "-x", False),
-        (".workspace.url", "https://acme.cloud.turbot.com", True),
-        (".workspace.url", "acme.cloud.turbot.com", True),
-        (".workspace.url", "localhost:8443/api/v5", True),
-        (".workspace.url", "https://a b", False),
+        (".workspaceRef.name", "guardrails-credentials", True),
+        (".workspaceRef.name", "a.b-c", False),
+        (".workspaceRef.name", "Bad_Name", False),
+        (".workspaceRef.name", "-x", False),
         (".additionalSettings[].type", "tmod:@turbot/aws-ecr#/policy/types/ecrEnabled", True),
         (".additionalSettings[].type", "ecrEnabled", False),
         (".attachments[].resource", "arn:aws:::123456789012", True),

@@ -26,7 +26,9 @@ from ecr_privacy_operator.kube import (
     in_cluster,
 )
 from ecr_privacy_operator.metrics import Metrics
+from ecr_privacy_operator.crd.spec import WorkspaceKind
 from ecr_privacy_operator.reconcile.clients import ClientPool
+from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +62,19 @@ class CachingKube(Kube):
         self.patches.append(status)
 
 
+def team_workspace(kind: WorkspaceKind, namespace: str, name: str) -> WorkspaceObject | None:
+    """Every GuardrailsWorkspace of namespace "team" exists, named like its Secret, at an unreachable URL."""
+    if namespace != "team":
+        return None
+    spec = {"url": "http://127.0.0.1:9", "credentialsSecretRef": {"name": name}}
+    return WorkspaceObject(kind=kind, namespace=namespace, name=name, spec=spec)
+
+
+def runtime_for(kube: Kube, config: OperatorConfig | None = None) -> Runtime:
+    config = (config or OperatorConfig()).model_copy(update={"allowed_hosts": ("127.0.0.1",)})
+    return Runtime.build(config=config, kube=kube, pool=ClientPool(), metrics=Metrics(), find=team_workspace)
+
+
 def body(secret: str) -> kopf.Body:
     return kopf.Body(
         {
@@ -67,7 +82,7 @@ def body(secret: str) -> kopf.Body:
             "kind": "EcrPrivacyPolicy",
             "metadata": {"name": "p", "namespace": "team", "uid": "u-1", "generation": 1},
             "spec": {
-                "workspace": {"credentialsSecretRef": {"name": secret}},
+                "workspaceRef": {"name": secret},
                 "attachments": [{"resource": "arn:aws:::123456789012"}],
                 "suspend": False,
             },
@@ -78,7 +93,7 @@ def body(secret: str) -> kopf.Body:
 async def test_failed_pass_forgets_the_cached_secret() -> None:
     queue_kopf_events()
     kube = CachingKube({("team", "creds"): {"accessKey": "a"}})  # no secretKey: CredentialsNotFound
-    runtime = Runtime(config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = runtime_for(kube)
     logger = logging.getLogger("test")
 
     await runtime.sync(body("creds"), "create", logger)
@@ -210,7 +225,7 @@ async def test_api_server_outage_is_a_retryable_condition_retried_soon() -> None
     backoff cap rather than after a full resync."""
     queue_kopf_events()
     kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
-    runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = runtime_for(kube, OperatorConfig(max_backoff=4))
     logger = logging.getLogger("test")
 
     delay = await runtime.sync(body("creds"), "create", logger)
@@ -226,7 +241,7 @@ async def test_unwritten_status_is_retried_within_the_backoff_cap() -> None:
     queue_kopf_events()
     kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
     kube.down = False
-    runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = runtime_for(kube, OperatorConfig(max_backoff=4))
     suspended = kopf.Body({**body("creds"), "spec": {**body("creds")["spec"], "suspend": True}})
     logger = logging.getLogger("test")
 
@@ -262,7 +277,7 @@ async def test_a_spec_change_that_arrives_while_a_pass_waits_is_not_lost() -> No
     new spec: the pass after it runs on the new spec (the waiting pass must not put the old one back)."""
     queue_kopf_events()
     kube = CachingKube({("team", "creds"): {"accessKey": "a"}})  # no secretKey: CredentialsNotFound
-    runtime = Runtime(config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = runtime_for(kube)
     old = body("creds")
     runtime.request(old, "create")
     state = runtime.state("u-1")

@@ -103,7 +103,7 @@ async def test_stopping_the_runner_cancels_passes_in_flight() -> None:
 
 
 async def test_the_runtime_runs_as_many_passes_at_once_as_configured() -> None:
-    runtime = Runtime(
+    runtime = Runtime.build(
         config=OperatorConfig(max_concurrent_syncs=30),
         kube=CachingKube({}),
         pool=ClientPool(),

@@ -10,6 +10,8 @@ from ecr_privacy_operator.crd.spec import (
     SEED_APPROVED_TYPE,
     DriftPolicy,
     Enforcement,
+    WorkspaceKind,
+    WorkspaceRef,
     parse_duration,
     parse_spec,
 )
@@ -25,7 +27,7 @@ def test_empty_spec_is_the_seed_pack() -> None:
     assert spec.policy_pack.parent == "tmod:@turbot/turbot#/"
     assert spec.enforcement is Enforcement.CHECK
     assert spec.resync_seconds == 300
-    assert spec.workspace is None
+    assert spec.workspace_ref is None  # the CRD requires it; the model tolerates its absence
     assert spec.attachments == ()
     assert not spec.suspend
 
@@ -33,16 +35,16 @@ def test_empty_spec_is_the_seed_pack() -> None:
 def test_camel_case_aliases_and_unknown_fields() -> None:
     spec = parse_spec(
         {
-            "workspace": {"url": "https://x", "credentialsSecretRef": {"name": "creds"}},
+            "workspaceRef": {"kind": "ClusterGuardrailsWorkspace", "name": "prod"},
+            "workspace": {"url": "https://attacker.example"},  # the removed inline form: ignored
             "policyPack": {"akas": ["a", "b"], "adopt": True},
             "driftPolicy": "Report",
             "attachments": [{"resource": "arn:aws:::1"}, {"resource": "2"}],
             "futureField": 1,
         }
     )
-    assert spec.workspace is not None
-    assert spec.workspace.credentials_secret_ref is not None
-    assert spec.workspace.credentials_secret_ref.name == "creds"
+    assert spec.workspace_ref == WorkspaceRef(kind=WorkspaceKind.CLUSTER, name="prod")
+    assert not hasattr(spec, "workspace")
     assert spec.policy_pack.adopt
     assert spec.policy_pack.akas == ("a", "b")
     assert spec.drift_policy is DriftPolicy.REPORT

@@ -54,6 +54,19 @@ class Reason(StrEnum):
     DRIFT_CORRECTED = "DriftCorrected"
     NO_DRIFT = "NoDrift"
     DELETING = "Deleting"
+    # tenancy: the workspace a policy names, and what that workspace allows (checked before any write)
+    WORKSPACE_NOT_FOUND = "WorkspaceNotFound"
+    INVALID_WORKSPACE = "InvalidWorkspace"
+    HOST_NOT_ALLOWED = "HostNotAllowed"
+    WORKSPACE_NOT_ALLOWED = "WorkspaceNotAllowed"
+    TARGET_NOT_ALLOWED = "TargetNotAllowed"
+    ENFORCEMENT_NOT_ALLOWED = "EnforcementNotAllowed"
+    PARENT_NOT_ALLOWED = "ParentNotAllowed"
+    POLICY_TYPE_NOT_ALLOWED = "PolicyTypeNotAllowed"
+    ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
+    # workspace objects
+    CREDENTIALS_VALID = "CredentialsValid"
+    IN_USE = "InUse"
 
 
 class Condition(BaseModel):

@@ -86,17 +86,19 @@ class _SpecModel(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, alias_generator=to_camel, extra="ignore")
 
 
-class SecretRef(_SpecModel):
-    """A Secret in the object's namespace."""
+class WorkspaceKind(StrEnum):
+    """The kinds of workspace object a policy may name."""
 
+    NAMESPACED = "GuardrailsWorkspace"
+    CLUSTER = "ClusterGuardrailsWorkspace"
+
+
+class WorkspaceRef(_SpecModel):
+    """spec.workspaceRef: the workspace object holding the URL and keys (a namespaced one in the object's
+    namespace)."""
+
+    kind: WorkspaceKind = WorkspaceKind.NAMESPACED
     name: str
-
-
-class Workspace(_SpecModel):
-    """How to reach Guardrails; every part may come from operator-wide defaults."""
-
-    url: str | None = None
-    credentials_secret_ref: SecretRef | None = None
 
 
 class PolicyPackSpec(_SpecModel):
@@ -137,7 +139,7 @@ class Attachment(_SpecModel):
 class EcrPrivacyPolicySpec(_SpecModel):
     """The whole spec (``.spec`` of an EcrPrivacyPolicy)."""
 
-    workspace: Workspace | None = None
+    workspace_ref: WorkspaceRef | None = None  # required by the CRD; None only in objects made without it
     policy_pack: PolicyPackSpec = PolicyPackSpec()
     enforcement: Enforcement = Enforcement.CHECK
     usage: Usage = Usage.NOT_APPROVED

@@ -1,5 +1,6 @@
 """Kopf handlers for EcrPrivacyPolicy: start-up settings, create/update/resume, the resync schedule,
-deletion, and the liveness probes.
+deletion, and the liveness probes (the workspace kinds' handlers are in ``workspaces.py``, the indices in
+``directory.py``).
 
 Each handler is a few lines: it hands the object to the shared ``Runtime`` (in ``memo``), which owns
 credentials, the reconcile engine, status, Events and metrics.
@@ -16,6 +17,7 @@ import kopf
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
+from ecr_privacy_operator.handlers import workspaces as _workspace_handlers  # noqa: F401 (registers them)
 from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError
 from ecr_privacy_operator.kube import Kube, login
@@ -64,7 +66,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     )
     watchdog = Watchdog(wedged_after=config.wedged_after)
     METRICS.watch_passes(watchdog.oldest_age, lambda: watchdog.inflight)
-    runtime = Runtime(
+    runtime = Runtime.build(
         config=config,
         kube=Kube(credentials=lambda: login(logger=logger, settings=settings)),
         pool=pool,
@@ -89,8 +91,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
 @kopf.on.resume(*RESOURCE)
-async def sync(body: kopf.Body, reason: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+async def sync(body: kopf.Body, reason: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
     runtime: Runtime = memo.runtime
+    runtime.directory.bind(kwargs)  # Kopf's indices (handlers/directory.py)
     runtime.start_resyncs()  # from a resource handler: its context can post Events
     runtime.request(body, str(reason))
 
@@ -113,8 +116,9 @@ logging.getLogger("kopf.objects").addFilter(_not_gone_succeeded)
 
 
 @kopf.on.delete(*RESOURCE)
-async def delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+async def delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
     runtime: Runtime = memo.runtime
+    runtime.directory.bind(kwargs)
     await runtime.finalize(body, logger)
 
 

@@ -1,7 +1,8 @@
 """The per-process runtime behind the Kopf handlers: one pass for one object, with its Kubernetes side effects.
 
-A pass parses the object, resolves its credentials (a Secret in its namespace, else the operator's
-default), runs ``reconcile.engine`` under a per-object lock and a process-wide concurrency limit, then
+A pass parses the object, resolves the workspace it names (``reconcile.workspaces``: the workspace object, its
+Secret and, for a cluster workspace, what the namespace may do there; a refusal writes nothing to Guardrails),
+runs ``reconcile.engine`` under a per-object lock and a process-wide concurrency limit, then
 writes the status only if it changed, posts the Events, logs one line per Guardrails change and updates
 the metrics. It never raises for a bad object: failures become conditions and a retry delay (bounded
 exponential backoff with jitter, capped by the object's resync interval).
@@ -24,19 +25,17 @@ from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
+from ecr_privacy_operator.handlers.directory import Directory
 from ecr_privacy_operator.handlers.schedule import ResyncSchedule
+from ecr_privacy_operator.handlers.workspace_keeper import WorkspaceKeeper
 from ecr_privacy_operator.health import Watchdog
 from ecr_privacy_operator.kube import Kube, KubernetesUnavailableError, SecretNotFoundError
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.clients import (
-    ClientPool,
-    CredentialsError,
-    credentials_from_environment,
-    credentials_from_secret,
-)
+from ecr_privacy_operator.reconcile.clients import ClientPool, CredentialsError
 from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.targets import TargetLocks
+from ecr_privacy_operator.reconcile.workspaces import FindWorkspace, WorkspaceRefusedError, WorkspaceResolver
 
 DEFAULT_RESYNC = 300.0
 
@@ -114,6 +113,9 @@ class Runtime:
     kube: Kube
     pool: ClientPool
     metrics: Metrics
+    workspaces: WorkspaceResolver
+    directory: Directory
+    keeper: WorkspaceKeeper
     locks: TargetLocks = field(default_factory=TargetLocks)
     states: dict[str, ObjectState] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
@@ -122,6 +124,40 @@ class Runtime:
     schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)  # Kopf's, for loggers
     _resyncs: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        config: OperatorConfig,
+        kube: Kube,
+        pool: ClientPool,
+        metrics: Metrics,
+        find: FindWorkspace | None = None,
+        **fields: Any,
+    ) -> Runtime:
+        """A runtime with its workspace resolver and keeper, reading workspace objects from Kopf's indices
+        (``find``: another lookup, for tests)."""
+        directory = Directory()
+        resolver = WorkspaceResolver(
+            pool=pool,
+            read_secret=kube.read_secret,
+            allowed_hosts=config.allowed_hosts,
+            operator_namespace=config.operator_namespace,
+            find=find or directory.find,
+            namespace_labels=directory.namespace_labels,
+        )
+        keeper = WorkspaceKeeper(config=config, kube=kube, resolver=resolver, directory=directory)
+        return cls(
+            config=config,
+            kube=kube,
+            pool=pool,
+            metrics=metrics,
+            workspaces=resolver,
+            directory=directory,
+            keeper=keeper,
+            **fields,
+        )
 
     def start_resyncs(self) -> None:
         """Start the one task that runs every object's resync when it is due (once). Call it from a resource
@@ -159,6 +195,14 @@ class Runtime:
         state.pending = state.pending or trigger
         self.schedule.at(uid, 0)
 
+    def recheck(self, uids: list[str]) -> None:
+        """Run a pass now for each of these objects that this process serves (their workspace changed)."""
+        for uid in uids:
+            state = self.states.get(uid)
+            if state is not None and state.body is not None and not state.deleting:
+                state.pending = state.pending or "workspace"
+                self.schedule.at(uid, 0)
+
     async def resync(self, uid: str) -> None:
         """The object's scheduled pass, from its slim copy (nothing if it is gone or being deleted)."""
         state = self.states.get(uid)
@@ -173,31 +217,11 @@ class Runtime:
             logger.exception("resync pass failed")
             self.schedule.at(uid, min(state.next_delay, self.config.max_backoff))
 
-    # -- credentials --------------------------------------------------------------------------------------
-    def _secret_for(self, namespace: str, spec: EcrPrivacyPolicySpec) -> tuple[str, str] | None:
-        """The (namespace, name) of the Secret holding the object's credentials; None: the environment's."""
-        ref = spec.workspace.credentials_secret_ref if spec.workspace else None
-        if ref is not None:
-            return namespace, ref.name
-        if self.config.default_credentials_secret is not None:
-            return (
-                self.config.default_credentials_secret.namespace,
-                self.config.default_credentials_secret.name,
-            )
-        return None
-
-    async def _client_for(self, namespace: str, spec: EcrPrivacyPolicySpec) -> Any:
-        url = spec.workspace.url if spec.workspace else None
-        secret = self._secret_for(namespace, spec)
-        if secret is None:
-            return self.pool.get(credentials_from_environment(url))
-        data = await self.kube.read_secret(*secret)
-        return self.pool.get(credentials_from_secret(data, url, f"Secret {secret[0]}/{secret[1]}"))
-
+    # -- credentials ------------------------------------------------------------------------------------
     def _forget_credentials(self, namespace: str, spec: EcrPrivacyPolicySpec | None) -> None:
         """After a failed pass, read the Secret afresh next time: fixed or rotated keys apply on the next retry
         instead of after the Secret cache expires."""
-        secret = self._secret_for(namespace, spec) if spec is not None else None
+        secret = self.workspaces.secret_for(spec.workspace_ref, namespace) if spec is not None else None
         if secret is not None:
             self.kube.forget_secret(*secret)
 
@@ -229,12 +253,20 @@ class Runtime:
                 if spec.suspend:
                     result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
                 else:
-                    client = await self._client_for(ns, spec)
+                    workspace = await self.workspaces.resolve(spec.workspace_ref, ns)
                     async with self.limit:
                         with self.watchdog.track(f"{ns}/{name}"):
-                            result = await engine.sync(client, self.locks, spec, uid, generation, status, now)
+                            refusal = await self.workspaces.refusal(workspace, spec)
+                            if refusal is not None:  # checked before any write: Guardrails sees nothing
+                                result = engine.error_pass(refusal.outcome(), status, generation, now)
+                            else:
+                                result = await engine.sync(
+                                    workspace.client, self.locks, spec, uid, generation, status, now
+                                )
             except pydantic.ValidationError as exc:
                 result = engine.error_pass(_invalid_spec(exc), status, generation, now)
+            except WorkspaceRefusedError as exc:
+                result = engine.error_pass(exc.refusal.outcome(), status, generation, now)
             except (SecretNotFoundError, CredentialsError) as exc:
                 result = engine.error_pass(_credentials_outcome(str(exc)), status, generation, now)
             except KubernetesUnavailableError as exc:
@@ -322,9 +354,18 @@ class Runtime:
                 self.forget(uid, ns, name)
                 return
             try:
-                client = await self._client_for(ns, spec)
+                workspace = await self.workspaces.resolve(spec.workspace_ref, ns)
                 with self.watchdog.track(f"{ns}/{name}"):
-                    result = await engine.finalize(client, self.locks, spec, uid, generation, status, now)
+                    result = await engine.finalize(
+                        workspace.client, self.locks, spec, uid, generation, status, now
+                    )
+            except WorkspaceRefusedError as exc:
+                outcome = exc.refusal.outcome()
+                message = f"cannot delete the policy pack: {outcome.message}"
+                result = engine.error_pass(
+                    outcome.model_copy(update={"message": message}), status, generation, now
+                )
+                result.finished = False
             except (SecretNotFoundError, CredentialsError) as exc:
                 outcome = _credentials_outcome(f"cannot delete the policy pack: {exc}")
                 result = engine.error_pass(outcome, status, generation, now)

@@ -1,13 +1,15 @@
-"""Guardrails clients for objects: credentials from a Secret's data, and one pooled client per credential set.
+"""Guardrails clients for workspaces: credentials from a Secret's data, and one pooled client per credential set.
 
-A Secret holds ``accessKey`` and ``secretKey`` and optionally ``workspace`` (``spec.workspace.url`` wins
-over it). Objects that share credentials share one client (one connection pool). Secret values stay
-``SecretStr``; the pool key holds only a hash of the secret key.
+A Secret holds ``accessKey`` and ``secretKey``; the URL comes from the workspace object that names the Secret
+(never from the Secret or the policy). Workspaces that share a URL, keys and CA bundle share one client (one
+connection pool). Secret values stay ``SecretStr``; the pool key holds only hashes of the secret key and the
+CA bundle.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,40 +21,26 @@ from ecr_privacy_operator.guardrails.errors import ConfigurationError
 from ecr_privacy_operator.guardrails.retry import RetryPolicy
 from ecr_privacy_operator.guardrails.transport import RequestHook, RetryHook
 
-ACCESS_KEY, SECRET_KEY, WORKSPACE = "accessKey", "secretKey", "workspace"
+ACCESS_KEY, SECRET_KEY = "accessKey", "secretKey"
 
 
 class CredentialsError(Exception):
-    """The credentials of an object cannot be assembled (missing Secret key, no workspace)."""
+    """The credentials of a workspace cannot be assembled (a Secret key is missing, the URL is invalid)."""
 
 
-def credentials_from_secret(data: Mapping[str, SecretStr], url: str | None, source: str) -> Credentials:
-    """Build credentials from a Secret's decoded data; ``source`` names the Secret in error messages."""
+def credentials_from_secret(data: Mapping[str, SecretStr], url: str, source: str) -> Credentials:
+    """Build credentials for ``url`` from a Secret's decoded data; ``source`` names the Secret in messages."""
     missing = [k for k in (ACCESS_KEY, SECRET_KEY) if not data.get(k) or not data[k].get_secret_value()]
     if missing:
         raise CredentialsError(f"{source} has no {' or '.join(missing)} key")
-    workspace = url or (data[WORKSPACE].get_secret_value() if data.get(WORKSPACE) else None)
-    if not workspace:
-        raise CredentialsError(f"no workspace: set spec.workspace.url or a 'workspace' key in {source}")
     try:
         return load_credentials(
             access_key=data[ACCESS_KEY].get_secret_value(),
             secret_key=data[SECRET_KEY].get_secret_value(),
-            workspace=workspace,
+            workspace=url,
         )
     except ConfigurationError as exc:
         raise CredentialsError(f"{source}: {exc}") from None
-
-
-def credentials_from_environment(url: str | None) -> Credentials:
-    """The operator's own credentials (TURBOT_* variables or a profile file), with ``url`` overriding."""
-    try:
-        return load_credentials(workspace=url) if url else load_credentials()
-    except ConfigurationError as exc:
-        raise CredentialsError(
-            "the object names no credentialsSecretRef and the operator has no default credentials: "
-            + str(exc)
-        ) from None
 
 
 @dataclass
@@ -64,16 +52,24 @@ class ClientPool:
     retry: RetryPolicy | None = None
     on_request: RequestHook | None = None
     on_retry: RetryHook | None = None
-    _clients: dict[tuple[str, str, str], GuardrailsClient] = field(default_factory=dict)
+    _clients: dict[tuple[str, str, str, str], GuardrailsClient] = field(default_factory=dict)
 
-    def get(self, credentials: Credentials) -> GuardrailsClient:
+    def get(self, credentials: Credentials, ca_pem: str | None = None) -> GuardrailsClient:
+        """The client for these credentials; ``ca_pem`` (a workspace's caBundle) replaces the trust roots."""
         digest = hashlib.sha256(credentials.secret_key.get_secret_value().encode()).hexdigest()
-        key = (credentials.endpoint, credentials.access_key, digest)
+        ca_digest = hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else ""
+        key = (credentials.endpoint, credentials.access_key, digest, ca_digest)
         client = self._clients.get(key)
         if client is None:
+            verify: ssl.SSLContext | str | bool = self.ca_bundle or True
+            if ca_pem:
+                try:
+                    verify = ssl.create_default_context(cadata=ca_pem)
+                except (ssl.SSLError, ValueError):
+                    raise CredentialsError("caBundle holds no usable PEM certificate") from None
             client = GuardrailsClient(
                 credentials,
-                verify=self.ca_bundle or True,
+                verify=verify,
                 timeout=self.timeout,
                 retry=self.retry,
                 on_request=self.on_request,

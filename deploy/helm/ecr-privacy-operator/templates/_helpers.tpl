@@ -52,13 +52,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* Namespaces where the operator reads credential Secrets: credentials.secretNamespaces (default: the
-watchNamespaces) plus the release namespace when a default Secret is set. One per line, sorted, unique. */}}
+{{/* Namespaces where the operator reads workspace Secrets: credentials.secretNamespaces (default: the
+watchNamespaces) plus the release namespace (ClusterGuardrailsWorkspace Secrets). One per line, sorted, unique. */}}
 {{- define "ecr-privacy-operator.secretNamespaces" -}}
 {{- $namespaces := .Values.credentials.secretNamespaces | default .Values.watchNamespaces | default list }}
-{{- if .Values.credentials.defaultSecret.name }}
 {{- $namespaces = append $namespaces .Release.Namespace }}
-{{- end }}
 {{- range $namespaces | uniq | sortAlpha }}
 {{ . }}
 {{- end }}
