@@ -17,6 +17,7 @@ from kopf._core.engines import posting
 from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
+from ecr_privacy_operator.crd.spec import WorkspaceKind
 from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.kube import (
     Kube,
@@ -26,7 +27,6 @@ from ecr_privacy_operator.kube import (
     in_cluster,
 )
 from ecr_privacy_operator.metrics import Metrics
-from ecr_privacy_operator.crd.spec import WorkspaceKind
 from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
 
