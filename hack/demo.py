@@ -3,8 +3,9 @@
 1. builds (once, cached) and starts a local etcd + kube-apiserver, installs the CRD and the operator's RBAC
    (deploy/rbac, bound to a ServiceAccount: the operator runs with exactly the rights the chart grants);
 2. starts the Guardrails emulator and the operator (``python -m ecr_privacy_operator``) as that ServiceAccount;
-3. applies deploy/samples/ecrprivacypolicy.yaml with a credentials Secret, waits for Ready and shows the
-   compliance counts;
+3. creates the team's credentials Secret and the GuardrailsWorkspace of deploy/samples/guardrailsworkspace.yaml
+   (pointed at the emulator, whose host the operator's allowlist names), waits for it to be Ready, applies
+   deploy/samples/ecrprivacypolicy.yaml, waits for Ready and shows the compliance counts;
 4. switches the policy to Enforce, lets a new public repository appear in the emulator and shows Guardrails
    deleting it, and the counts changing;
 5. deletes the object (the operator detaches and deletes the pack) and stops every process it started.
@@ -31,6 +32,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -43,6 +46,8 @@ NAMESPACE = "demo"
 OPERATOR_NS = "ecr-privacy-operator"
 SERVICE_ACCOUNT = "ecr-privacy-operator"
 SAMPLE = ROOT / "deploy" / "samples" / "ecrprivacypolicy.yaml"
+WORKSPACE_SAMPLE = ROOT / "deploy" / "samples" / "guardrailsworkspace.yaml"
+CRD_PLURALS = ("ecrprivacypolicies", "guardrailsworkspaces", "clusterguardrailsworkspaces")
 NAME = "ecr-private"
 STARTED = time.monotonic()
 
@@ -99,6 +104,18 @@ class Demo:
         result: dict[str, Any] = self.policy().get("status", {}).get("compliance") or {}
         return result
 
+    def workspace_ready(self) -> bool:
+        out = self.kubectl(
+            "get",
+            "gws",
+            "guardrails",
+            "-n",
+            NAMESPACE,
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+        )
+        return out.strip() == "True"
+
     def counts(self) -> str:
         c = self.compliance()
         return ", ".join(f"{k}={c.get(k)}" for k in ("total", "ok", "alarm", "error", "skipped"))
@@ -119,10 +136,9 @@ class Demo:
         say(f"kube-apiserver {build.KUBERNETES_VERSION} ready at {self.cluster.server}")
         for crd in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
             self.kubectl("apply", "--server-side", "-f", str(crd))
-        self.kubectl(
-            "wait", "--for=condition=Established", "crd/ecrprivacypolicies.ecrprivacy.dev", "--timeout=60s"
-        )
-        say("CRD ecrprivacypolicies.ecrprivacy.dev installed and Established")
+        crds = [f"crd/{plural}.ecrprivacy.dev" for plural in CRD_PLURALS]
+        self.kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
+        say(f"CRDs {', '.join(CRD_PLURALS)} installed and Established")
 
     def install_rbac(self) -> Path:
         """The shipped ClusterRoles, bound to a ServiceAccount; Secrets readable in the demo namespace only."""
@@ -146,6 +162,9 @@ class Demo:
             KUBECONFIG=str(kubeconfig),
             ECR_PRIVACY_LOG_FORMAT="plain",
             ECR_PRIVACY_MAX_BACKOFF="5",
+            # a cluster admin names the workspace hosts keys may go to: here the emulator's
+            ECR_PRIVACY_ALLOWED_HOSTS="127.0.0.1",
+            ECR_PRIVACY_OPERATOR_NAMESPACE=OPERATOR_NS,
             PYTHONUNBUFFERED="1",
         )
         liveness = f"http://127.0.0.1:{self.liveness_port}/healthz"
@@ -179,9 +198,16 @@ class Demo:
         self.kubectl(
             "create", "secret", "generic", "guardrails-credentials", "-n", NAMESPACE,
             f"--from-literal=accessKey={access}", f"--from-literal=secretKey={secret}",
-            f"--from-literal=workspace={self.emulator.url}",
         )  # fmt: skip
-        say(f"Secret {NAMESPACE}/guardrails-credentials created (workspace {self.emulator.url})")
+        workspace = next(
+            d for d in yaml.safe_load_all(WORKSPACE_SAMPLE.read_text()) if d["kind"] == "GuardrailsWorkspace"
+        )
+        workspace["spec"]["url"] = self.emulator.url
+        show(self.kubectl("apply", "-n", NAMESPACE, "-f", "-", input_text=yaml.safe_dump(workspace)))
+        self.wait_until("the GuardrailsWorkspace Ready", self.workspace_ready)
+        say(
+            f"GuardrailsWorkspace {NAMESPACE}/guardrails Ready: its keys reach {self.emulator.url}, and only there"
+        )
         show(self.kubectl("apply", "-n", NAMESPACE, "-f", str(SAMPLE)))
         self.wait_until("Ready=True with compliance counts", self.ready_for_generation)
         status = self.policy()["status"]

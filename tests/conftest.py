@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.operator",
     "tests.fixtures.policies",
+    "tests.fixtures.tenancy",
 ]
 
 

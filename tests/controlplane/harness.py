@@ -172,6 +172,35 @@ class ControlPlane:
                     raise
                 time.sleep(0.5)
 
+    def start_controller_manager(self, binary: Path) -> None:
+        """Start kube-controller-manager with the controllers a namespace deletion needs (namespace, garbage
+        collector) and the one that fills aggregated ClusterRoles (the built-in admin/edit/view roles); returns
+        once namespace deletion works: the aggregated ``admin`` role has rules. ``stop()`` stops it too."""
+        if any(c.name == "kube-controller-manager" for c in self._children if c.proc.poll() is None):
+            return
+        d = self._dir
+        child = self._spawn(
+            "kube-controller-manager",
+            [
+                str(binary),
+                f"--kubeconfig={self.admin_kubeconfig}",
+                f"--authentication-kubeconfig={self.admin_kubeconfig}",
+                f"--authorization-kubeconfig={self.admin_kubeconfig}",
+                "--controllers=namespace,garbagecollector,clusterrole-aggregation",
+                "--leader-elect=false",
+                "--secure-port=0",
+                f"--service-account-private-key-file={d / 'sa.key'}",
+                f"--root-ca-file={d / 'serving-ca.crt'}",
+                "--concurrent-namespace-syncs=5",
+            ],
+        )
+
+        def aggregated() -> bool:
+            out = self.kubectl("get", "clusterrole", "admin", "-o", "jsonpath={.rules}", check=False)
+            return out.returncode == 0 and "ecrprivacy.dev" in out.stdout
+
+        self._wait(child, aggregated, "kube-controller-manager to aggregate the admin ClusterRole")
+
     def pids(self) -> list[int]:
         return [c.proc.pid for c in self._children]
 

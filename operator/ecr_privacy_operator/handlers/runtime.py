@@ -360,6 +360,11 @@ class Runtime:
                         workspace.client, self.locks, spec, uid, generation, status, now
                     )
             except WorkspaceRefusedError as exc:
+                if status.policy_pack is None and not status.attachments:
+                    # refused before any write on every pass: nothing of this object is in Guardrails
+                    logger.info("workspace refused (%s) and no pack was ever made: nothing to delete", exc)
+                    self.forget(uid, ns, name)
+                    return
                 outcome = exc.refusal.outcome()
                 message = f"cannot delete the policy pack: {outcome.message}"
                 result = engine.error_pass(
