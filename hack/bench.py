@@ -265,20 +265,39 @@ class Run:
         self.cluster.start()
         for crd in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
             self.cluster.kubectl("apply", "--server-side", "-f", str(crd))
-        self.cluster.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s")
+        crds = [
+            f"crd/{plural}.{GROUP}"
+            for plural in (PLURAL, "guardrailsworkspaces", "clusterguardrailsworkspaces")
+        ]
+        self.cluster.kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
         namespaces = [f"bench-{i}" for i in range(min(NAMESPACES, self.s.n))]
         kubeconfig = install_service_account(self.cluster, namespaces)
         self.api = k8s_config.new_client_from_config(config_file=str(self.cluster.admin_kubeconfig))
         self.api.configuration.connection_pool_maxsize = 16
         self.emulator.start()
         core = k8s.CoreV1Api(self.api)
-        for ns in namespaces:
-            data = {"accessKey": ADMIN_KEY[0], "secretKey": ADMIN_KEY[1], "workspace": self.emulator.url}
+        objects = k8s.CustomObjectsApi(self.api)
+        for ns in namespaces:  # each namespace: its Secret and the GuardrailsWorkspace that binds it
+            data = {"accessKey": ADMIN_KEY[0], "secretKey": ADMIN_KEY[1]}
             core.create_namespaced_secret(
                 ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="guardrails-credentials"), string_data=data)
             )
+            workspace = {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "GuardrailsWorkspace",
+                "metadata": {"name": "guardrails", "namespace": ns},
+                "spec": {
+                    "url": self.emulator.url,
+                    "credentialsSecretRef": {"name": "guardrails-credentials"},
+                },
+            }
+            objects.create_namespaced_custom_object(GROUP, VERSION, ns, "guardrailsworkspaces", workspace)
         cls = ProfiledOperator if self.s.profile else OperatorProcess
-        env = {"ECR_PRIVACY_MAX_BACKOFF": "30", "ECR_PRIVACY_LOG_FORMAT": "plain"}
+        env = {
+            "ECR_PRIVACY_MAX_BACKOFF": "30",
+            "ECR_PRIVACY_LOG_FORMAT": "plain",
+            "ECR_PRIVACY_ALLOWED_HOSTS": "127.0.0.1",
+        }
         self.operator = cls(kubeconfig=kubeconfig, workdir=self.workdir / "operator", env=env)
         if isinstance(self.operator, ProfiledOperator):
             self.operator.profile_out = self.profile_dir / f"profile-{self.s.n}.txt"
@@ -368,7 +387,7 @@ class Run:
                 "kind": "EcrPrivacyPolicy",
                 "metadata": {"name": name, "namespace": ns},
                 "spec": {
-                    "workspace": {"credentialsSecretRef": {"name": "guardrails-credentials"}},
+                    "workspaceRef": {"name": "guardrails"},
                     "policyPack": {"akas": [f"bench:{ns}:{name}"]},
                     "attachments": [{"resource": f"arn:aws:::{account(i % self.s.targets)}"}],
                     "resyncInterval": f"{self.resync}s",

@@ -184,3 +184,41 @@ def test_suspended_by_condition() -> None:
 def test_argocd_patch_embeds_the_script_verbatim() -> None:
     patch = yaml.safe_load((ROOT / "deploy" / "gitops" / "argocd" / "argocd-cm-patch.yaml").read_text())
     assert patch["data"]["resource.customizations.health.ecrprivacy.dev_EcrPrivacyPolicy"] == SCRIPT
+
+
+def test_argocd_patch_covers_the_workspace_kinds_with_the_same_script() -> None:
+    patch = yaml.safe_load((ROOT / "deploy" / "gitops" / "argocd" / "argocd-cm-patch.yaml").read_text())
+    for kind in ("GuardrailsWorkspace", "ClusterGuardrailsWorkspace"):
+        assert patch["data"][f"resource.customizations.health.ecrprivacy.dev_{kind}"] == SCRIPT
+
+
+def workspace(status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "ecrprivacy.dev/v1alpha1",
+        "kind": "ClusterGuardrailsWorkspace",
+        "metadata": {"name": "org", "generation": 2},
+        "spec": {"url": "https://acme.cloud.turbot.com", "credentialsSecretRef": {"name": "k"}},
+        "status": status,
+    }
+
+
+@pytest.mark.parametrize(
+    ("conditions", "expected"),
+    [
+        (
+            [cond("Ready", "True", "CredentialsValid", "ok"), cond("Stalled", "False", "CredentialsValid")],
+            "Healthy",
+        ),
+        (
+            [cond("Ready", "False", "HostNotAllowed", "no"), cond("Stalled", "True", "HostNotAllowed", "no")],
+            "Degraded",
+        ),
+        (
+            [cond("Ready", "False", "InUse", "waits"), cond("Reconciling", "True", "InUse", "waits")],
+            "Progressing",
+        ),
+    ],
+)
+def test_workspace_health(conditions: list[dict[str, Any]], expected: str) -> None:
+    status, _ = health(workspace({"observedGeneration": 2, "conditions": conditions, "policies": 3}))
+    assert status == expected

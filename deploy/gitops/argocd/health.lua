@@ -1,4 +1,5 @@
--- Argo CD health check for ecrprivacy.dev/EcrPrivacyPolicy (Lua 5.1, as Argo CD runs it).
+-- Argo CD health check for ecrprivacy.dev/EcrPrivacyPolicy, GuardrailsWorkspace and ClusterGuardrailsWorkspace
+-- (Lua 5.1, as Argo CD runs it; all three kinds report the same kstatus-style conditions).
 -- Maps the operator's kstatus-style status to Argo CD health:
 --   Suspended    spec.suspend is true
 --   Progressing  no status yet, status for an older generation, Reconciling=True while nothing failed,
@@ -35,7 +36,8 @@ local function describe(c, fallback)
 end
 
 -- Reasons of Ready=False that mean "work in progress", not a failure.
-local progressing_reasons = { Progressing = true, Deleting = true, Reconciling = true }
+-- InUse: a workspace whose deletion waits for the policies that still use it.
+local progressing_reasons = { Progressing = true, Deleting = true, Reconciling = true, InUse = true }
 
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
