@@ -16,7 +16,7 @@ from tests.chart.conftest import CHART, KUBE_VERSION, ROOT, Render, by_kind, one
 
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
 RBAC_SOURCE = ROOT / "deploy" / "rbac" / "operator-clusterrole.yaml"
-CRD_SOURCE = ROOT / "deploy" / "crds" / "ecrprivacy.dev_ecrprivacypolicies.yaml"
+CRD_SOURCE = ROOT / "deploy" / "crds"
 
 Triple = tuple[str, str, str]
 
@@ -45,19 +45,21 @@ def test_default_render_has_the_expected_objects(render: Render) -> None:
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
         [
-            "CustomResourceDefinition",
+            *["CustomResourceDefinition"] * 3,  # policies and the two workspace kinds
             "ServiceAccount",
-            "ClusterRole",
-            "ClusterRole",
+            *["ClusterRole"] * 5,  # crds, objects, credentials, and the aggregated edit and view
             "ClusterRoleBinding",
             "ClusterRoleBinding",
+            "RoleBinding",  # Secrets of the release namespace (cluster workspaces), nowhere else
             "Service",
             "Deployment",
         ]
-    ), "defaults: no Secret access, no ServiceMonitor, no NetworkPolicy"
+    ), "defaults: Secrets only in the release namespace, no ServiceMonitor, no NetworkPolicy"
     for obj in objects:
         if obj["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == "ecr-privacy-operator"
+    crds = {o["spec"]["names"]["kind"] for o in by_kind(objects, "CustomResourceDefinition")}
+    assert crds == {"EcrPrivacyPolicy", "GuardrailsWorkspace", "ClusterGuardrailsWorkspace"}
 
 
 def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> None:
@@ -89,6 +91,10 @@ def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> N
     assert env["ECR_PRIVACY_METRICS_PORT"] == "8080"
     assert env["ECR_PRIVACY_WEDGED_AFTER"] == "600"
     assert "ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET" not in env
+    assert env["ECR_PRIVACY_ALLOWED_HOSTS"] == "*.cloud.turbot.com"
+    assert env["ECR_PRIVACY_CREDENTIALS_BINDING"] == "ecr-privacy-operator-credentials"
+    namespace_env = next(e for e in container["env"] if e["name"] == "ECR_PRIVACY_OPERATOR_NAMESPACE")
+    assert namespace_env["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert (
         container["image"]
         == f"ecr-privacy-operator:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
@@ -100,13 +106,13 @@ def test_all_values_render_every_optional_part(render: Render) -> None:
     assert one(objects, "ServiceMonitor")["spec"]["endpoints"][0]["interval"] == "30s"
     policy = one(objects, "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    crd = one(objects, "CustomResourceDefinition")
-    assert "annotations" not in crd["metadata"], "crds.keep=false drops the keep annotation"
+    for crd in by_kind(objects, "CustomResourceDefinition"):
+        assert "annotations" not in crd["metadata"], "crds.keep=false drops the keep annotation"
     container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].endswith("@sha256:" + "0" * 64)
     assert {"--namespace=team-a", "--namespace=team-b"} <= set(container["args"])
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET"] == "ops/guardrails-default"
+    assert env["ECR_PRIVACY_ALLOWED_HOSTS"] == "*.cloud.turbot.com,guardrails.internal.example"
     assert env["ECR_PRIVACY_CA_BUNDLE"] == "/etc/ecr-privacy-operator/ca/bundle.pem"
     assert env["HTTPS_PROXY"] == "http://proxy.invalid:3128"
     bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in by_kind(objects, "RoleBinding")}
@@ -127,7 +133,7 @@ def test_secret_namespaces_default_to_watch_namespaces(render: Render) -> None:
         for b in by_kind(objects, "RoleBinding")
         if b["roleRef"]["name"].endswith("-credentials")
     )
-    assert secret_bindings == ["a", "b"]
+    assert secret_bindings == ["a", "b", "ecr-privacy-operator"]  # and the release namespace
 
 
 def test_crds_can_be_left_out(render: Render) -> None:
@@ -135,11 +141,14 @@ def test_crds_can_be_left_out(render: Render) -> None:
 
 
 def test_chart_crd_equals_deploy_crds(render: Render) -> None:
-    """The chart's CRD, as rendered, is the one source in deploy/crds plus Helm's keep annotation."""
-    rendered = one(render(), "CustomResourceDefinition")
-    source = yaml.safe_load(CRD_SOURCE.read_text())
-    assert rendered["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
-    assert rendered == source
+    """The chart's CRDs, as rendered, are the sources in deploy/crds plus Helm's keep annotation."""
+    rendered = {c["metadata"]["name"]: c for c in by_kind(render(), "CustomResourceDefinition")}
+    sources = [yaml.safe_load(path.read_text()) for path in sorted(CRD_SOURCE.glob("*.yaml"))]
+    assert set(rendered) == {s["metadata"]["name"] for s in sources}
+    for source in sources:
+        crd = rendered[source["metadata"]["name"]]
+        assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+        assert crd == source
 
 
 def test_generated_files_are_current() -> None:
@@ -230,12 +239,20 @@ def test_rbac_rules_match_deploy_rbac(render: Render) -> None:
     }
     name = "ecr-privacy-operator"
     assert roles[f"{name}-crds"] | roles[name] == source[name]
-    assert roles[f"{name}-credentials"] == source[f"{name}-credentials"]
-    assert len(roles) == 3
+    for role in ("credentials", "edit", "view"):
+        assert roles[f"{name}-{role}"] == source[f"{name}-{role}"], role
+    assert len(roles) == 5
+    rendered = {r["metadata"]["name"]: r for r in by_kind(render(), "ClusterRole")}
+    sources = {d["metadata"]["name"]: d for d in yaml.safe_load_all(RBAC_SOURCE.read_text())}
+    for role in ("edit", "view"):  # the aggregation labels, as in deploy/rbac
+        labels = sources[f"{name}-{role}"]["metadata"]["labels"]
+        assert labels.items() <= rendered[f"{name}-{role}"]["metadata"]["labels"].items()
+    binding_rule = next(r for r in rendered[f"{name}-credentials"]["rules"] if "rolebindings" in r["resources"])
+    assert binding_rule["resourceNames"] == [f"{name}-credentials"]
 
 
 def test_no_cluster_wide_secret_access(render: Render) -> None:
-    for values in ([], ["credentials.secretNamespaces={a,b}", "credentials.defaultSecret.name=x"]):
+    for values in ([], ["credentials.secretNamespaces={a,b}"]):
         objects = render(set_values=values)
         roles = {r["metadata"]["name"]: rule_triples(r["rules"]) for r in by_kind(objects, "ClusterRole")}
         for binding in by_kind(objects, "ClusterRoleBinding"):
