@@ -134,17 +134,11 @@ def cluster_wide(
     kube: ControlPlane, helm: Path, crd: dict[str, Any], api_client: k8s.ApiClient
 ) -> Iterator[dict[str, Any]]:
     """The chart installed cluster-wide; Secrets readable in ``team`` (listed) and the release namespace
-    (default Secret); ``other`` is a namespace with a Secret the operator must not read."""
+    (cluster workspaces); ``other`` is a namespace with a Secret the operator must not read."""
     suffix = uuid.uuid4().hex[:6]
     release_ns, team, other = f"op-{suffix}", f"team-{suffix}", f"other-{suffix}"
     ensure_namespaces(kube, team, other)
-    user = install_rbac(
-        kube,
-        helm,
-        release_ns,
-        f"credentials.secretNamespaces={{{team}}}",
-        "credentials.defaultSecret.name=default-creds",
-    )
+    user = install_rbac(kube, helm, release_ns, f"credentials.secretNamespaces={{{team}}}")
     core = k8s.CoreV1Api(api_client)
     for namespace in (team, other, release_ns):
         core.create_namespaced_secret(
@@ -165,7 +159,22 @@ def cluster_wide(
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "EcrPrivacyPolicy",
                 "metadata": {"name": "p"},
-                "spec": {},
+                "spec": {"workspaceRef": {"name": "w"}},
+            },
+        )
+        objects.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "guardrailsworkspaces",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "GuardrailsWorkspace",
+                "metadata": {"name": "w"},
+                "spec": {
+                    "url": "https://acme.cloud.turbot.com",
+                    "credentialsSecretRef": {"name": "guardrails-credentials"},
+                },
             },
         )
     as_operator = Impersonated(kube, user)
@@ -235,9 +244,27 @@ def test_service_account_may_make_every_call_the_operator_makes(cluster_wide: di
                 "source": {"component": "ecr-privacy-operator"},
             },
         )
-    # credentials: the listed namespace and the release namespace (default Secret)
+    # workspaces: both kinds watched, their status written, Kopf's finalizer on them
+    assert objects.list_cluster_custom_object(GROUP, VERSION, "guardrailsworkspaces")["items"]
+    objects.list_cluster_custom_object(GROUP, VERSION, "clusterguardrailsworkspaces")
+    objects.patch_namespaced_custom_object_status(
+        GROUP, VERSION, team, "guardrailsworkspaces", "w", {"status": {"policies": 1}}
+    )
+    k8s.CoreV1Api(sa.api).list_namespace()  # the namespace labels a cluster workspace selects on
+    # credentials: the listed namespace and the release namespace (cluster workspaces)
     assert core.read_namespaced_secret("guardrails-credentials", team).data["accessKey"]
     assert core.read_namespaced_secret("guardrails-credentials", release).data["accessKey"]
+    # in-use protection: the workspace's finalizer on its Secret and on the credentials RoleBinding
+    finalizer = {"metadata": {"finalizers": ["guardrailsworkspace.ecrprivacy.dev/w"]}}
+    core.patch_namespaced_secret("guardrails-credentials", team, finalizer)
+    core.patch_namespaced_secret("guardrails-credentials", team, {"metadata": {"finalizers": None}})
+    rbac = k8s.RbacAuthorizationV1Api(sa.api)
+    binding = "ecr-privacy-operator-credentials"
+    rbac.patch_namespaced_role_binding(binding, team, finalizer)
+    rbac.patch_namespaced_role_binding(binding, team, {"metadata": {"finalizers": None}})
+    with pytest.raises(k8s.ApiException) as other_binding:  # only the binding of that one name
+        rbac.read_namespaced_role_binding("tenant-admin", team)
+    assert other_binding.value.status == 403
     # ... but not a namespace that was not listed
     with pytest.raises(k8s.ApiException) as denied:
         core.read_namespaced_secret("guardrails-credentials", other)
@@ -295,7 +322,8 @@ def test_service_account_allowed_matrix(cluster_wide: dict[str, Any]) -> None:
 
 
 def test_watch_namespaces_narrow_the_rights(kube: ControlPlane, helm: Path, crd: dict[str, Any]) -> None:
-    """With watchNamespaces the object rights and Secret reads exist in the listed namespaces only."""
+    """With watchNamespaces the object rights and Secret reads exist in the listed namespaces (and, for Secrets,
+    the release namespace) only."""
     suffix = uuid.uuid4().hex[:6]
     watched, unwatched = f"w-{suffix}", f"u-{suffix}"
     ensure_namespaces(kube, watched, unwatched)
@@ -309,7 +337,9 @@ def test_watch_namespaces_narrow_the_rights(kube: ControlPlane, helm: Path, crd:
         assert not sa.can("list", "ecrprivacypolicies", "", GROUP), "no cluster-wide list"
         assert not sa.can("create", "events", unwatched)
         assert not sa.can("get", "secrets", unwatched)
-        assert not sa.can("get", "secrets", f"op-{suffix}"), "no default Secret, no release-namespace access"
+        assert sa.can("get", "secrets", f"op-{suffix}"), (
+            "cluster workspace Secrets live in the release namespace"
+        )
         assert sa.can("watch", "customresourcedefinitions", "", "apiextensions.k8s.io")
         assert sa.can("watch", "namespaces", ""), "Kopf watches namespaces also for exact names"
     finally:

@@ -247,7 +247,9 @@ def test_rbac_rules_match_deploy_rbac(render: Render) -> None:
     for role in ("edit", "view"):  # the aggregation labels, as in deploy/rbac
         labels = sources[f"{name}-{role}"]["metadata"]["labels"]
         assert labels.items() <= rendered[f"{name}-{role}"]["metadata"]["labels"].items()
-    binding_rule = next(r for r in rendered[f"{name}-credentials"]["rules"] if "rolebindings" in r["resources"])
+    binding_rule = next(
+        r for r in rendered[f"{name}-credentials"]["rules"] if "rolebindings" in r["resources"]
+    )
     assert binding_rule["resourceNames"] == [f"{name}-credentials"]
 
 

@@ -18,7 +18,7 @@ def policy(name: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "EcrPrivacyPolicy",
         "metadata": {"name": name},
-        "spec": spec,
+        "spec": {"workspaceRef": {"name": "guardrails"}, **spec},
     }
 
 
@@ -94,3 +94,21 @@ def test_printer_columns_through_kubectl(kube: ControlPlane, crd: dict[str, Any]
     out = kube.kubectl("get", "epp", "-n", ns).stdout.splitlines()
     assert out[0].split() == ["NAME", "READY", "ENFORCEMENT", "PACK", "DRIFT", "ALARMS", "AGE"]
     assert out[1].split()[:2] == ["shown", "Enforce"]  # no status yet: the status columns are blank
+
+
+def test_a_policy_must_name_its_workspace_and_cannot_move(
+    crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi, ns: str
+) -> None:
+    body = policy("no-workspace")
+    del body["spec"]["workspaceRef"]
+    assert "spec.workspaceRef: Required value" in rejection(custom_objects, ns, body)
+    body["spec"] = {}
+    assert "spec.workspaceRef: Required value" in rejection(custom_objects, ns, body)
+    created = create(custom_objects, ns, policy("named"))
+    assert created["spec"]["workspaceRef"] == {"kind": "GuardrailsWorkspace", "name": "guardrails"}
+    for change in ({"name": "other"}, {"kind": "ClusterGuardrailsWorkspace"}):
+        with pytest.raises(k8s.ApiException) as refused:
+            custom_objects.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, "named", {"spec": {"workspaceRef": change}}
+            )
+        assert "workspaceRef is immutable" in json.loads(refused.value.body)["message"]

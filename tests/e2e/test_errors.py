@@ -17,12 +17,9 @@ UNKNOWN_ACCOUNT = "arn:aws:::999999999999"
 
 # name -> (spec, reason, Stalled)
 BROKEN: dict[str, tuple[dict[str, Any], str, str]] = {
-    "no-secret": (
-        {"workspace": {"credentialsSecretRef": {"name": "created-later"}}},
-        "CredentialsNotFound",
-        "True",
-    ),
-    "bad-keys": ({"workspace": {"credentialsSecretRef": {"name": "wrong-keys"}}}, "Unauthorized", "True"),
+    "no-workspace": ({"workspaceRef": {"name": "made-later"}}, "WorkspaceNotFound", "False"),
+    "no-secret": ({"workspaceRef": {"name": "created-later"}}, "CredentialsNotFound", "True"),
+    "bad-keys": ({"workspaceRef": {"name": "wrong-keys"}}, "Unauthorized", "True"),
     "no-type": (
         {"additionalSettings": [{"type": UNKNOWN_TYPE, "value": "Enabled"}]},
         "PolicyTypeNotFound",
@@ -49,6 +46,9 @@ def test_errors_become_conditions_and_recover(
     operator_identity.credentials_secret(
         e2e_ns, name="wrong-keys", workspace=emulator.url, access_key=ADMIN_KEY[0], secret_key="not-the-key"
     )
+    operator_identity.workspace(
+        e2e_ns, "created-later", url=emulator.url, secret="created-later"
+    )  # no Secret
     healthy_uid = policies.create(e2e_ns, "healthy")["metadata"]["uid"]
     uids = {
         name: policies.create(e2e_ns, name, **spec)["metadata"]["uid"]
@@ -66,6 +66,7 @@ def test_errors_become_conditions_and_recover(
         policies.wait_event(e2e_ns, name, reason, "Warning")
     assert "not-the-key" not in operator.log()[log_mark:]
     gr = Guardrails.of(emulator)
+    assert gr.pack(uids["no-workspace"]) is None
     assert gr.pack(uids["no-secret"]) is None
     assert gr.pack(uids["bad-keys"]) is None
     assert gr.pack(uids["no-type"]) is None  # blocked by the plan before any write
@@ -77,6 +78,7 @@ def test_errors_become_conditions_and_recover(
     assert Guardrails.of(emulator).pack(healthy_uid) is not None
 
     # fix every cause; each object recovers on its own retry
+    operator_identity.emulator_credentials(e2e_ns, emulator, name="made-later")
     operator_identity.emulator_credentials(e2e_ns, emulator, name="created-later")
     operator_identity.emulator_credentials(e2e_ns, emulator, name="wrong-keys")  # the keys rotated
     policies.patch_spec(e2e_ns, "no-type", {"additionalSettings": []})

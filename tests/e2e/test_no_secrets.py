@@ -40,9 +40,13 @@ def everything_visible(
     objects = k8s.CustomObjectsApi(api_client).list_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL
     )
+    workspaces = k8s.CustomObjectsApi(api_client).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "guardrailsworkspaces"
+    )
     events = k8s.CoreV1Api(api_client).list_namespaced_event(namespace)
     places = {
         "objects (spec and status)": json.dumps(objects),
+        "workspace objects (spec and status)": json.dumps(workspaces),
         "events": json.dumps(api_client.sanitize_for_serialization(events)),
     }
     for index, operator in enumerate(operators):
@@ -75,15 +79,17 @@ def prepare(
         metadata=k8s.V1ObjectMeta(name="half"), data={"secretKey": base64.b64encode(SECRET.encode()).decode()}
     )
     k8s.CoreV1Api(api_client).create_namespaced_secret(ns, half)
+    identity.workspace(ns, "half", url=emulator.url, secret="half")
+    identity.workspace(ns, "absent", url=emulator.url, secret="absent")  # its Secret does not exist
 
 
 def create_objects(policies: Policies, ns: str) -> None:
     orphan = {"deletionPolicy": "Orphan"}
     policies.create(ns, "good", resyncInterval="10s")
-    policies.create(ns, "wrong-keys", workspace={"credentialsSecretRef": {"name": "wrong"}})
-    policies.create(ns, "no-secret", workspace={"credentialsSecretRef": {"name": "absent"}}, **orphan)
-    policies.create(ns, "half-secret", workspace={"credentialsSecretRef": {"name": "half"}}, **orphan)
-    policies.create(ns, "unreachable", workspace={"credentialsSecretRef": {"name": "unreachable"}}, **orphan)
+    policies.create(ns, "wrong-keys", workspaceRef={"name": "wrong"})
+    policies.create(ns, "no-secret", workspaceRef={"name": "absent"}, **orphan)
+    policies.create(ns, "half-secret", workspaceRef={"name": "half"}, **orphan)
+    policies.create(ns, "unreachable", workspaceRef={"name": "unreachable"}, **orphan)
 
 
 def test_no_secret_in_logs_events_status_or_metrics(

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("IMAGE", "ecr-privacy-operator:dev")
 LAUNCH = Path(__file__).with_name("launch.py")
 SAMPLE = ROOT / "deploy" / "samples" / "ecrprivacypolicy.yaml"
+WORKSPACE_SAMPLE = ROOT / "deploy" / "samples" / "guardrailsworkspace.yaml"
 RBAC_FILE = ROOT / "deploy" / "rbac" / "operator-clusterrole.yaml"
 SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"  # /var/run is a symlink to /run in the image
 SERVICE_ACCOUNT = "ecr-privacy-operator"
@@ -404,12 +405,17 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
     _kubectl(
         kube, "create", "secret", "generic", "guardrails-credentials", "-n", ns,
         f"--from-literal=accessKey={access}", f"--from-literal=secretKey={secret}",
-        f"--from-literal=workspace={emulator.url}",
     )  # fmt: skip
+    workspace = next(
+        d for d in yaml.safe_load_all(WORKSPACE_SAMPLE.read_text()) if d["kind"] == "GuardrailsWorkspace"
+    )
+    workspace["spec"]["url"] = emulator.url
+    _kubectl(kube, "apply", "-n", ns, "-f", "-", input_text=yaml.safe_dump(workspace))
 
     liveness, metrics = free_ports(2)
     api_port = kube.server.rsplit(":", 1)[1]
     env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": api_port}  # as the kubelet sets
+    env["ECR_PRIVACY_ALLOWED_HOSTS"] = "127.0.0.1"  # the emulator's host, as a cluster admin would allow it
     args = [
         f"--namespace={ns}",
         f"--liveness=http://127.0.0.1:{liveness}/healthz",

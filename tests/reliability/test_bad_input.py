@@ -116,13 +116,10 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
         setting(type=P_ECR_ENABLED, valueSource="x" * 65537),
         "spec.additionalSettings[0].valueSource: Too long",
     ),
-    "secret-name": (
-        {"workspace": {"credentialsSecretRef": {"name": "Bad_Name"}}},
-        "spec.workspace.credentialsSecretRef.name: Invalid value",
-    ),
-    "workspace-url-scheme": (
-        {"workspace": {"url": "javascript:alert(1)"}},
-        "spec.workspace.url: Invalid value",
+    "workspace-name": ({"workspaceRef": {"name": "Bad_Name"}}, "spec.workspaceRef.name: Invalid value"),
+    "workspace-kind": (
+        {"workspaceRef": {"kind": "Secret", "name": "guardrails-credentials"}},
+        "spec.workspaceRef.kind: Unsupported value",
     ),
 }
 
