@@ -127,7 +127,9 @@ def argocd_patch() -> str:
         "  name: argocd-cm\n"
         "  namespace: argocd\n"
         "data:\n"
-        + "".join(f"  resource.customizations.health.ecrprivacy.dev_{kind}: |\n" + body for kind in HEALTH_KINDS)
+        + "".join(
+            f"  resource.customizations.health.ecrprivacy.dev_{kind}: |\n" + body for kind in HEALTH_KINDS
+        )
     )
 
 

@@ -109,9 +109,21 @@ def main(argv: list[str] | None = None) -> int:
             clusterwide=not args.namespace,
             namespaces=list(args.namespace),
             liveness_endpoint=args.liveness or None,
+            settings=_settings(args.namespace),
         )
     )
     return 0
+
+
+def _settings(namespaces: list[str]) -> kopf.OperatorSettings:
+    """Kopf's settings before start-up. With exact namespace names (no glob), Kopf does not scan namespaces:
+    a scan skips a namespace that is being deleted, so an operator restarted while one of its namespaces is
+    Terminating would never serve it again and its finalizers would hold the deletion forever. The price:
+    a CRD created after start-up is noticed only after a restart (the chart installs the CRDs first)."""
+    settings = kopf.OperatorSettings()
+    if namespaces and not any(ch in ns for ns in namespaces for ch in "*?[!"):
+        settings.scanning.disabled = True
+    return settings
 
 
 if __name__ == "__main__":

@@ -51,9 +51,7 @@ def test_a_namespace_the_cluster_workspace_does_not_allow_is_refused_before_any_
     cluster_workspaces: ClusterWorkspaces,
     api_client: k8s.ApiClient,
 ) -> None:
-    org = cluster_workspaces.create(
-        emulator, allowedNamespaces={"names": ["another-team"]}, allowedTargets=["sandbox"]
-    )
+    org = cluster_workspaces.create(emulator, allow="another-team")
     policies.create(e2e_ns, "p", workspaceRef=cluster_ref(org))
     obj = refused(policies, e2e_ns, "p", "WorkspaceNotAllowed")
     assert e2e_ns in condition(obj, "Ready")["message"]  # type: ignore[index]
@@ -78,9 +76,7 @@ def test_targets_outside_the_allowed_ones_are_refused_and_descendants_accepted(
 ) -> None:
     sibling = emulator.add_resource(ROOT, "sibling", type="account", accountId="210987654321")
     sibling_aka = next(a for a in sibling["akas"] if a.startswith("arn:"))
-    org = cluster_workspaces.create(
-        emulator, allowedNamespaces={"names": [e2e_ns]}, allowedTargets=["sandbox"]
-    )
+    org = cluster_workspaces.create(emulator, allow=e2e_ns)
     ref = cluster_ref(org)
     policies.create(e2e_ns, "root", workspaceRef=ref, attachments=[{"resource": ROOT}])
     policies.create(e2e_ns, "sibling", workspaceRef=ref, attachments=[{"resource": sibling_aka}])
@@ -99,12 +95,7 @@ def test_targets_outside_the_allowed_ones_are_refused_and_descendants_accepted(
 def test_enforce_is_refused_where_only_check_is_allowed(
     e2e_ns: str, emulator: EmulatorProcess, policies: Policies, cluster_workspaces: ClusterWorkspaces
 ) -> None:
-    org = cluster_workspaces.create(
-        emulator,
-        allowedNamespaces={"names": [e2e_ns]},
-        allowedTargets=["sandbox"],
-        allowedEnforcement=["Check"],
-    )
+    org = cluster_workspaces.create(emulator, allow=e2e_ns, allowedEnforcement=["Check"])
     policies.create(e2e_ns, "p", workspaceRef=cluster_ref(org), enforcement="Enforce")
     refused(policies, e2e_ns, "p", "EnforcementNotAllowed")
     time.sleep(2)
@@ -166,18 +157,26 @@ def test_workspace_reports_ready_and_how_many_policies_use_it(
     assert "guardrailsworkspace.ecrprivacy.dev/guardrails-credentials" in (secret.metadata.finalizers or [])
 
 
+@pytest.fixture
+def shared_with_tenant(
+    e2e_ns: str,
+    emulator: EmulatorProcess,
+    cluster_workspaces: ClusterWorkspaces,
+    tenant: Callable[[str], k8s.ApiClient],
+    controller_manager: Any,
+) -> tuple[str, k8s.ApiClient]:
+    """The org's cluster workspace, shared with ``e2e_ns``, and that namespace's admin (an impersonated user
+    holding the aggregated admin role: kube-controller-manager aggregates it)."""
+    return cluster_workspaces.create(emulator, allow=e2e_ns), tenant(e2e_ns)
+
+
 def test_a_tenant_never_makes_a_listener_receive_keys_it_does_not_own(
     e2e_ns: str,
     emulator: EmulatorProcess,
     policies: Policies,
-    cluster_workspaces: ClusterWorkspaces,
-    tenant: Callable[[str], k8s.ApiClient],
-    controller_manager: Any,
+    shared_with_tenant: tuple[str, k8s.ApiClient],
 ) -> None:
-    org = cluster_workspaces.create(
-        emulator, allowedNamespaces={"names": [e2e_ns]}, allowedTargets=["sandbox"]
-    )
-    as_tenant = tenant(e2e_ns)
+    org, as_tenant = shared_with_tenant
     objects = k8s.CustomObjectsApi(as_tenant)
     core = k8s.CoreV1Api(as_tenant)
     with Listener() as listener:  # 127.0.0.1: an allowed host, so only the key checks stand in the way
@@ -249,16 +248,9 @@ def test_the_operators_environment_keys_are_never_a_default(
 
 
 def test_a_tenant_cannot_read_the_org_secret_nor_make_a_cluster_workspace(
-    e2e_ns: str,
-    emulator: EmulatorProcess,
-    cluster_workspaces: ClusterWorkspaces,
-    tenant: Callable[[str], k8s.ApiClient],
-    controller_manager: Any,
+    e2e_ns: str, shared_with_tenant: tuple[str, k8s.ApiClient]
 ) -> None:
-    org = cluster_workspaces.create(
-        emulator, allowedNamespaces={"names": [e2e_ns]}, allowedTargets=["sandbox"]
-    )
-    as_tenant = tenant(e2e_ns)
+    org, as_tenant = shared_with_tenant
     core, objects = k8s.CoreV1Api(as_tenant), k8s.CustomObjectsApi(as_tenant)
     for attempt in (
         lambda: core.read_namespaced_secret(org, OPERATOR_NAMESPACE),

@@ -46,20 +46,8 @@ class Store:
 @pytest.fixture
 def store() -> Store:
     found = Store()
-    found.add(
-        WorkspaceKind.NAMESPACED,
-        "team-a",
-        "mine",
-        url="http://127.0.0.1:1",
-        credentialsSecretRef={"name": "k"},
-    )
-    found.add(
-        WorkspaceKind.NAMESPACED,
-        "team-a",
-        "far",
-        url="https://attacker.example",
-        credentialsSecretRef={"name": "k"},
-    )
+    for name, url in (("mine", "http://127.0.0.1:1"), ("far", "https://attacker.example")):
+        found.add(WorkspaceKind.NAMESPACED, "team-a", name, url=url, credentialsSecretRef={"name": "k"})
     found.add(
         WorkspaceKind.CLUSTER,
         "",
