@@ -139,7 +139,8 @@ async def events(request: web.Request) -> web.Response:
 
 
 async def requests(request: web.Request) -> web.Response:
-    """GraphQL requests received since the last reset, by operationName ("-" when none); DELETE zeroes them."""
+    """GraphQL requests received since the last reset, by name (the operationName, else the document's
+    operation name, else its first root field; "-" when the body is unusable); DELETE zeroes them."""
     emu = _emulator(request)
     if request.method == "DELETE":
         emu.requests.clear()

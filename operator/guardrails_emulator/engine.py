@@ -14,10 +14,12 @@ from typing import Any
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     GraphQLError,
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
+    OperationDefinitionNode,
     build_schema,
     execute,
     parse,
@@ -73,6 +75,23 @@ def build() -> GraphQLSchema:
         scalar.parse_value = _identity  # type: ignore[method-assign]
         scalar.parse_literal = _literal  # type: ignore[method-assign]
     return schema
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def document_label(query: str) -> str:
+    """The name a request goes by when it has no ``operationName``: its operation's name, else the name of
+    its first root field (``{ policySetting(id: …) {…} }`` → ``policySetting``); ``-`` if it does not parse."""
+    try:
+        definitions = parse(query, no_location=True).definitions
+    except GraphQLError:
+        return "-"
+    operation = next((d for d in definitions if isinstance(d, OperationDefinitionNode)), None)
+    if operation is None:
+        return "-"
+    if operation.name is not None:
+        return operation.name.value
+    first = operation.selection_set.selections[0] if operation.selection_set.selections else None
+    return first.name.value if isinstance(first, FieldNode) else "-"
 
 
 class RequestError(Exception):

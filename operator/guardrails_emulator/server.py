@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .clock import Clock
 from .context import Context
-from .engine import Engine, RequestError
+from .engine import Engine, RequestError, document_label
 from .faults import Faults
 from .fixtures import build_workspace
 from .model import Key
@@ -42,7 +42,9 @@ class Emulator:
     log_requests: bool = False
     faults: Faults = field(default_factory=Faults)
     engine: Engine = field(default_factory=Engine)
-    requests: Counter[str] = field(default_factory=Counter)  # GraphQL requests received, by operationName
+    requests: Counter[str] = field(
+        default_factory=Counter
+    )  # GraphQL requests received, by name (operation or first field)
     ws: Workspace = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +104,19 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.
     )
 
 
+def _request_log(emu: Emulator, name: str, status: int, started: float, outcome: str) -> None:
+    """One line per GraphQL request under ``--log-requests``: its name, HTTP status, outcome and duration."""
+    if emu.log_requests:
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("graphql op=%s status=%s %s %.1fms", name, status, outcome, elapsed)
+
+
+def _rejected(emu: Emulator, name: str, started: float, status: int, body: dict[str, Any]) -> web.Response:
+    """Answer a request refused before execution, and log why (the first error's message, never a header)."""
+    _request_log(emu, name, status, started, f"rejected: {body['errors'][0]['message']}")
+    return _json(status, body)
+
+
 async def graphql_handler(request: web.Request) -> web.StreamResponse:
     emu: Emulator = request.app["emulator"]
     started = time.perf_counter()
@@ -110,44 +125,49 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-        return _json(400, {"errors": [{"message": "Bad Request: the body must be JSON with a query string"}]})
+        bad = {"errors": [{"message": "Bad Request: the body must be JSON with a query string"}]}
+        return _rejected(emu, "-", started, 400, bad)
     query: str = body["query"]
     variables = body.get("variables")
     operation_name = body.get("operationName") if isinstance(body.get("operationName"), str) else None
-    emu.requests[operation_name or "-"] += 1
-    decision = emu.faults.decide(operation_name, query)
+    name = operation_name or document_label(query)
+    emu.requests[name] += 1
+    decision = emu.faults.decide(name, query)
     if decision.latency_s > 0:
         await asyncio.sleep(decision.latency_s)
     if decision.drop:
         if request.transport is not None:
             request.transport.abort()
         log.info("fault: dropped a connection")
+        _request_log(emu, name, 0, started, "rejected: fault: connection dropped")
         return web.Response(status=502)  # never sent: the socket is already closed
     if decision.status is not None:
         text, content_type, headers = emu.faults.error_body(decision.status)
+        _request_log(emu, name, decision.status, started, f"rejected: fault: HTTP {decision.status}")
         return web.Response(status=decision.status, text=text, content_type=content_type, headers=headers)
     role = emu.authenticate(request.headers.get("Authorization"))
     if role is None:
+        why = "no Basic Authorization header" if not _basic(request) else "unknown key pair"
+        _request_log(emu, name, 401, started, f"rejected: Unauthorized: {why}")
         return _json(401, UNAUTHORIZED)
     if variables is not None and not isinstance(variables, dict):
-        return _json(400, {"errors": [{"message": "Bad Request: variables must be an object"}]})
+        return _rejected(
+            emu, name, started, 400, {"errors": [{"message": "Bad Request: variables must be an object"}]}
+        )
     try:
         doc = emu.engine.prepare(query)
     except RequestError as err:
-        return _json(400, {"errors": err.errors})
+        return _rejected(emu, name, started, 400, {"errors": err.errors})
     ctx = Context(emu.ws, emu.faults, role)
     status, payload = await emu.engine.run(doc, variables, operation_name, ctx)
     if ctx.mutated:
         emu.persist()
-    if emu.log_requests:
-        log.info(
-            "graphql op=%s status=%s errors=%d %.1fms",
-            operation_name or "-",
-            status,
-            len(payload.get("errors", [])),
-            (time.perf_counter() - started) * 1000,
-        )
+    _request_log(emu, name, status, started, f"errors={len(payload.get('errors', []))}")
     return _json(status, payload)
+
+
+def _basic(request: web.Request) -> bool:
+    return request.headers.get("Authorization", "").lower().startswith("basic ")
 
 
 async def health_handler(request: web.Request) -> web.Response:
