@@ -8,10 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
+from . import activities
 from .clock import parse_duration, parse_iso
 from .faults import FaultConfig
 from .fixtures import create_resource
-from .server import Emulator
+from .permissions import Permissions
+from .server import CONSOLE, Emulator
 from .views import ResourceView
 
 PREFIX = "/__emulator"
@@ -82,6 +84,8 @@ async def add_resource(request: web.Request) -> web.Response:
         res = create_resource(emu.ws, doc, parent)
     except (ValueError, KeyError) as err:
         return _bad(str(err))
+    for rid in [res.id, *emu.ws.descendants(res.id)]:
+        activities.record(emu.ws, "resource_created", emu.ws.resources[rid], None)
     emu.evaluate()
     emu.persist()
     return _json(_resource_json(emu, res.id), 201)
@@ -93,7 +97,7 @@ async def delete_resource(request: web.Request) -> web.Response:
     if res is None:
         return _json({"error": "no such resource"}, 404)
     for rid in [*reversed(emu.ws.descendants(res.id)), res.id]:
-        emu.ws.remove_resource(rid)
+        activities.remove(emu.ws, rid, None)
     emu.evaluate()
     emu.persist()
     return _json({"deleted": res.id})
@@ -147,6 +151,36 @@ async def requests(request: web.Request) -> web.Response:
     return _json({"total": sum(emu.requests.values()), "byOperation": dict(emu.requests)})
 
 
+async def permissions(request: web.Request) -> web.Response:
+    """``PUT`` root fields Forbidden per access key and Query fields the workspace lacks (permissions.py);
+    ``DELETE`` clears them."""
+    emu = _emulator(request)
+    if request.method == "PUT":
+        schema = emu.engine.schema
+        query = set(schema.query_type.fields) if schema.query_type else set()
+        mutation = set(schema.mutation_type.fields) if schema.mutation_type else set()
+        try:
+            emu.permissions = Permissions.from_json(await _body(request), query | mutation, query)
+        except ValueError as err:
+            return _bad(str(err))
+    elif request.method == "DELETE":
+        emu.permissions = Permissions()
+    return _json(emu.permissions.to_json())
+
+
+async def console(request: web.Request) -> web.Response:
+    """Run a GraphQL document as the Guardrails console would: an admin identity of its own (``Console``),
+    outside fault injection and the request counters."""
+    emu = _emulator(request)
+    doc = await _body(request)
+    query, variables = doc.get("query"), doc.get("variables")
+    if not isinstance(query, str) or not isinstance(variables, dict | None):
+        return _bad("expected {query, variables}")
+    name = doc.get("operationName") if isinstance(doc.get("operationName"), str) else None
+    status, payload = await emu.execute(query, variables, name, "admin", CONSOLE)
+    return _json(payload, status)
+
+
 async def state(request: web.Request) -> web.Response:
     emu = _emulator(request)
     return _json({**emu.ws.to_json(), "now": emu.ws.now(), "faults": emu.faults.snapshot()})
@@ -165,4 +199,8 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/events", events)
     app.router.add_get(f"{PREFIX}/state", state)
     app.router.add_get(f"{PREFIX}/requests", requests)
+    app.router.add_put(f"{PREFIX}/permissions", permissions)
+    app.router.add_get(f"{PREFIX}/permissions", permissions)
+    app.router.add_delete(f"{PREFIX}/permissions", permissions)
+    app.router.add_post(f"{PREFIX}/console/graphql", console)
     app.router.add_delete(f"{PREFIX}/requests", requests)

@@ -23,12 +23,15 @@ from .context import Context
 from .engine import Engine, RequestError, document_label
 from .faults import Faults
 from .fixtures import build_workspace
-from .model import Key
+from .model import Actor, Key
+from .permissions import Permissions
 from .workspace import Workspace
 
 log = logging.getLogger("guardrails_emulator")
 JSON_TYPE = "application/json; charset=utf-8"
 UNAUTHORIZED = {"errors": [{"message": "Unauthorized"}]}
+FIRST_IDENTITY_ID = 900000000000001
+CONSOLE = Actor("900000000000000", "Console")  # who writes through /__emulator/console/graphql
 
 
 @dataclass
@@ -42,12 +45,17 @@ class Emulator:
     log_requests: bool = False
     faults: Faults = field(default_factory=Faults)
     engine: Engine = field(default_factory=Engine)
-    requests: Counter[str] = field(
-        default_factory=Counter
-    )  # GraphQL requests received, by name (operation or first field)
+    # GraphQL requests received, by name (operation name, else first field)
+    requests: Counter[str] = field(default_factory=Counter)
+    permissions: Permissions = field(default_factory=Permissions)
+    identities: dict[str, Actor] = field(init=False)  # access key -> the identity its writes are recorded as
     ws: Workspace = field(init=False)
 
     def __post_init__(self) -> None:
+        self.identities = {
+            key.access_key: Actor(str(FIRST_IDENTITY_ID + i), key.access_key)
+            for i, key in enumerate(self.keys)
+        }
         if self.state_file is not None and self.state_file.exists():
             self.ws = Workspace.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
             log.info("state loaded from the state file")
@@ -60,6 +68,7 @@ class Emulator:
             fixture if fixture is not None else self.fixture, Clock(), self.workspace_version
         )
         self.faults.reset()
+        self.permissions = Permissions()
         self.requests.clear()
         self.persist()
 
@@ -83,8 +92,8 @@ class Emulator:
             enforcement_failure=cfg.enforcement_failure,
         )
 
-    def authenticate(self, header: str | None) -> str | None:
-        """The caller's role for a ``Basic`` Authorization header, or None."""
+    def authenticate(self, header: str | None) -> Key | None:
+        """The caller's key for a ``Basic`` Authorization header, or None."""
         if not header or not header.lower().startswith("basic "):
             return None
         try:
@@ -94,8 +103,30 @@ class Emulator:
         for key in self.keys:
             same_access = hmac.compare_digest(access.encode(), key.access_key.encode())
             if same_access and hmac.compare_digest(secret.encode(), key.secret_key.encode()):
-                return key.role
+                return key
         return None
+
+    async def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        role: str,
+        actor: Actor,
+        denied: frozenset[str] = frozenset(),
+    ) -> tuple[int, dict[str, Any]]:
+        """Validate and run one document as ``actor`` with ``role``; persist after a write. Returns (HTTP
+        status, body); a document that does not validate is HTTP 400."""
+        without = frozenset(self.permissions.unsupported)
+        try:
+            doc = self.engine.prepare(query, without)
+        except RequestError as err:
+            return 400, {"errors": err.errors}
+        ctx = Context(self.ws, self.faults, role, actor=actor, denied=denied)
+        status, payload = await self.engine.run(doc, variables, operation_name, ctx, without)
+        if ctx.mutated:
+            self.persist()
+        return status, payload
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -145,8 +176,8 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
         text, content_type, headers = emu.faults.error_body(decision.status)
         _request_log(emu, name, decision.status, started, f"rejected: fault: HTTP {decision.status}")
         return web.Response(status=decision.status, text=text, content_type=content_type, headers=headers)
-    role = emu.authenticate(request.headers.get("Authorization"))
-    if role is None:
+    key = emu.authenticate(request.headers.get("Authorization"))
+    if key is None:
         why = "no Basic Authorization header" if not _basic(request) else "unknown key pair"
         _request_log(emu, name, 401, started, f"rejected: Unauthorized: {why}")
         return _json(401, UNAUTHORIZED)
@@ -154,14 +185,10 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
         return _rejected(
             emu, name, started, 400, {"errors": [{"message": "Bad Request: variables must be an object"}]}
         )
-    try:
-        doc = emu.engine.prepare(query)
-    except RequestError as err:
-        return _rejected(emu, name, started, 400, {"errors": err.errors})
-    ctx = Context(emu.ws, emu.faults, role)
-    status, payload = await emu.engine.run(doc, variables, operation_name, ctx)
-    if ctx.mutated:
-        emu.persist()
+    actor, denied = emu.identities[key.access_key], emu.permissions.denied(key.access_key)
+    status, payload = await emu.execute(query, variables, operation_name, key.role, actor, denied)
+    if status == 400:
+        return _rejected(emu, name, started, 400, payload)
     _request_log(emu, name, status, started, f"errors={len(payload.get('errors', []))}")
     return _json(status, payload)
 

@@ -10,6 +10,7 @@ from .clock import Clock
 from .model import (
     ROOT_AKA,
     T_PACK,
+    Activity,
     Control,
     ControlType,
     PolicyType,
@@ -45,6 +46,7 @@ class Workspace:
         self.value_ids: dict[tuple[str, str], str] = {}
         self.value_keys: dict[str, tuple[str, str]] = {}
         self.events: list[dict[str, Any]] = []
+        self.activities: list[Activity] = []  # the activity feed, oldest first (activities.py)
         # attachment lag (fault): target id -> (list shown to readers, monotonic expiry)
         self.lagged: dict[str, tuple[list[str], float]] = {}
 
@@ -204,6 +206,7 @@ class Workspace:
             "controls": rows(self.controls.values()),
             "valueIds": [[t, r, v] for (t, r), v in self.value_ids.items()],
             "events": self.events,
+            "activities": rows(self.activities),
         }
 
     @classmethod
@@ -228,6 +231,7 @@ class Workspace:
             ws.value_ids[(type_uri, rid)] = vid
             ws.value_keys[vid] = (type_uri, rid)
         ws.events = list(doc.get("events", []))
+        ws.activities = [Activity.from_json(row) for row in doc.get("activities", [])]
         ws.root_id = doc["rootId"]
         ws.counter = int(doc["counter"])
         return ws
