@@ -3,6 +3,15 @@
 Public surface: :class:`GuardrailsClient`, :func:`load_credentials` / :class:`Credentials`,
 :class:`RetryPolicy`, the models and the error tree of ``errors.py``."""
 
+from .activities import (
+    APPROVED_CONTROL_TYPE_URI,
+    Activity,
+    ActivityPage,
+    ActivityQuery,
+    ActivityResource,
+    feed_timestamp,
+    policy_feed,
+)
 from .client import GuardrailsClient
 from .credentials import Credentials, load_credentials
 from .endpoint import graphql_endpoint, health_url
@@ -14,6 +23,7 @@ from .errors import (
     ForbiddenError,
     GuardrailsError,
     NotFoundError,
+    NotSupportedError,
     PolicyTypeNotFoundError,
     ProtocolError,
     TransientError,
@@ -44,8 +54,13 @@ from .settings import SettingWriteResult
 from .transport import RequestHook, RetryHook
 
 __all__ = [
+    "APPROVED_CONTROL_TYPE_URI",
     "PACK_TYPE_URI",
     "ROOT_AKA",
+    "Activity",
+    "ActivityPage",
+    "ActivityQuery",
+    "ActivityResource",
     "AttachmentNotVerifiedError",
     "AuthError",
     "ConfigurationError",
@@ -57,6 +72,7 @@ __all__ = [
     "GuardrailsClient",
     "GuardrailsError",
     "NotFoundError",
+    "NotSupportedError",
     "ObserveResult",
     "ObservedPack",
     "ObservedTarget",
@@ -79,7 +95,9 @@ __all__ = [
     "TransientError",
     "UnauthorizedError",
     "ValidationError",
+    "feed_timestamp",
     "graphql_endpoint",
     "health_url",
     "load_credentials",
+    "policy_feed",
 ]
