@@ -30,7 +30,7 @@ from . import views
 from .clock import parse_duration, parse_iso
 from .context import Context
 from .errors import bad_request
-from .listings import DEFAULT_LEVELS, control_dict, envelope
+from .listings import DEFAULT_LEVELS, control_dict, envelope, resource_type_ok
 from .model import Activity
 
 Args = dict[str, Any]
@@ -186,17 +186,8 @@ def _resource_predicate(ctx: Context, parsed: flt.Filter) -> Callable[[Activity]
     return check
 
 
-def _resource_type_predicate(ctx: Context, parsed: flt.Filter) -> Callable[[Activity], bool]:
-    terms = parsed.get("resourceType", "resourceTypeId")
-
-    def check(activity: Activity) -> bool:
-        for term in terms:
-            wanted = {ctx.ws.type_ids.get(v, v) for v in term.values}
-            if (activity.resource_type_uri in wanted) == term.negate:
-                return False
-        return True
-
-    return check
+def _resource_type_uri(activity: Activity) -> str:
+    return activity.resource_type_uri
 
 
 def notifications(ctx: Context, args: Args) -> Any:
@@ -206,7 +197,7 @@ def notifications(ctx: Context, args: Args) -> Any:
     type_ok = _type_predicate(parsed)
     time_ok = _time_predicate(parsed, ws.clock.now())
     res_ok = _resource_predicate(ctx, parsed)
-    res_type_ok = _resource_type_predicate(ctx, parsed)
+    res_type_ok = resource_type_ok(ctx, parsed, _resource_type_uri)
     policy_keys, control_keys = ("policyType", "policyTypeId"), ("controlType", "controlTypeId")
     policy_ok = flt.type_predicate(ws, parsed, policy_keys, "policyTypeLevel", DEFAULT_LEVELS)
     control_ok = flt.type_predicate(ws, parsed, control_keys, "controlTypeLevel", DEFAULT_LEVELS)

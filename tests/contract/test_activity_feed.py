@@ -67,6 +67,8 @@ async def test_policy_feed_since_a_watermark_in_one_request(
     renamed = found[4]
     assert renamed.resource is not None
     assert renamed.resource.title == "Renamed in the console"
+    assert renamed.resource.path is not None
+    assert renamed.resource.path.endswith(f".{pack}")
     assert renamed.timestamp >= watermark
     assert await gclient.read_activities(policy_feed([], [])) == []
     assert requests(emulator) == {}

@@ -8,7 +8,6 @@ from .activities import (
     Activity,
     ActivityPage,
     ActivityQuery,
-    ActivityResource,
     feed_timestamp,
     policy_feed,
 )
@@ -60,7 +59,6 @@ __all__ = [
     "Activity",
     "ActivityPage",
     "ActivityQuery",
-    "ActivityResource",
     "AttachmentNotVerifiedError",
     "AuthError",
     "ConfigurationError",

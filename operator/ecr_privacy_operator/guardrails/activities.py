@@ -16,14 +16,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .filters import LIMIT, quoted
-from .models import PolicySetting
+from .models import PolicySetting, ResourceInfo
 
 __all__ = [
     "APPROVED_CONTROL_TYPE_URI",
     "Activity",
     "ActivityPage",
     "ActivityQuery",
-    "ActivityResource",
     "feed_timestamp",
     "policy_feed",
 ]
@@ -100,28 +99,6 @@ def policy_feed(
     return queries
 
 
-class ActivityResource(_Model):
-    """The resource an activity concerns, as it was then."""
-
-    id: str
-    akas: list[str] = Field(default_factory=list)
-    title: str | None = None
-    parent_id: str | None = None
-    type_uri: str | None = None
-
-    @classmethod
-    def from_wire(cls, node: Mapping[str, Any]) -> ActivityResource:
-        turbot = _dict(node.get("turbot"))
-        akas = turbot.get("akas")
-        return cls(
-            id=turbot.get("id"),
-            akas=list(akas) if isinstance(akas, list) else [],
-            title=turbot.get("title"),
-            parent_id=turbot.get("parentId"),
-            type_uri=_dict(node.get("type")).get("uri"),
-        )
-
-
 class Activity(_Model):
     """One activity (a Guardrails notification). ``resource``/``setting``/``control_state`` are the versions
     after it (``None`` when it deleted them), ``old_*`` before it (``None`` when it created them); the
@@ -133,8 +110,8 @@ class Activity(_Model):
     timestamp: str
     actor_id: str | None = None
     resource_id: str | None = None
-    resource: ActivityResource | None = None
-    old_resource: ActivityResource | None = None
+    resource: ResourceInfo | None = None
+    old_resource: ResourceInfo | None = None
     resource_version_id: str | None = None
     old_resource_version_id: str | None = None
     setting_id: str | None = None
@@ -171,10 +148,8 @@ class Activity(_Model):
             timestamp=turbot.get("createTimestamp"),
             actor_id=_dict(identity.get("turbot")).get("id"),
             resource_id=turbot.get("resourceId"),
-            resource=ActivityResource.from_wire(resource) if isinstance(resource, Mapping) else None,
-            old_resource=ActivityResource.from_wire(old_resource)
-            if isinstance(old_resource, Mapping)
-            else None,
+            resource=ResourceInfo.from_wire(resource) if isinstance(resource, Mapping) else None,
+            old_resource=ResourceInfo.from_wire(old_resource) if isinstance(old_resource, Mapping) else None,
             resource_version_id=turbot.get("resourceNewVersionId"),
             old_resource_version_id=turbot.get("resourceOldVersionId"),
             setting_id=turbot.get("policySettingId"),
