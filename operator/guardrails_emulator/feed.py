@@ -27,7 +27,7 @@ from typing import Any
 
 from . import filters as flt
 from . import views
-from .clock import parse_duration, parse_iso
+from .clock import iso, parse_duration, parse_iso
 from .context import Context
 from .errors import bad_request
 from .listings import DEFAULT_LEVELS, control_dict, envelope, resource_type_ok
@@ -128,39 +128,46 @@ def _moment(text: str, now: dt.datetime, raw: str) -> dt.datetime:
 
 
 def _time_predicate(parsed: flt.Filter, now: dt.datetime) -> Callable[[Activity], bool]:
-    bounds: list[tuple[Callable[[Any, Any], bool], dt.datetime, bool]] = []
+    """Timestamps compare as text: both sides are ISO-8601 UTC with milliseconds, so text order is time order."""
+    bounds: list[tuple[Callable[[Any, Any], bool], str, bool]] = []
     for term in parsed.get("createTimestamp", "timestamp"):
         match = _COMPARISON.match(",".join(term.values))
         if match is None:
             raise bad_request(f'Unsupported filter "{term.raw}"')
-        moment = _moment(match.group(2), now, term.raw)
-        bounds.append((_OPERATORS[match.group(1) or "="], moment, term.negate))
+        bound = iso(_moment(match.group(2), now, term.raw))
+        bounds.append((_OPERATORS[match.group(1) or "="], bound, term.negate))
 
     def check(activity: Activity) -> bool:
-        if not bounds:
-            return True
-        moment = parse_iso(activity.create_ts)
-        return all(compare(moment, bound) != negate for compare, bound, negate in bounds)
+        return all(compare(activity.create_ts, bound) != negate for compare, bound, negate in bounds)
 
     return check
 
 
-def _known_path(ctx: Context, ref: str) -> list[str] | None:
-    """The path of a resource named by id or AKA: live, else as the newest activity about it saw it."""
-    live = ctx.ws.lookup(ref)
-    if live is not None:
-        return live.path
+def _known_paths(ctx: Context, refs: set[str]) -> dict[str, list[str]]:
+    """The paths of resources named by id or AKA: live ones, else as the newest activity about them saw them
+    (one pass over the log, and only when some are gone)."""
+    paths: dict[str, list[str]] = {}
+    for ref in refs:
+        live = ctx.ws.lookup(ref)
+        if live is not None:
+            paths[ref] = live.path
+    wanted = refs - set(paths)
     for activity in reversed(ctx.ws.activities):
+        if not wanted:
+            break
         res = activity.resource or activity.old_resource
-        if activity.resource_id == ref or (res is not None and ref in (res.akas or [])):
-            return activity.path
-    return None
+        names = {activity.resource_id, *((res.akas or []) if res else [])}
+        for ref in names & wanted:
+            paths[ref] = activity.path
+        wanted -= names
+    return paths
 
 
 def _resource_predicate(ctx: Context, parsed: flt.Filter) -> Callable[[Activity], bool]:
     terms = parsed.get("resource", "resourceId")
     levels = parsed.levels("level", DEFAULT_LEVELS)
-    scoped = [([p for p in (_known_path(ctx, v) for v in t.values) if p], t.negate) for t in terms]
+    paths = _known_paths(ctx, {v for t in terms for v in t.values})
+    scoped = [([paths[v] for v in t.values if v in paths], t.negate) for t in terms]
     ids = [{target[-1] for target in targets} for targets, _ in scoped]
 
     def related(path: list[str], targets: list[list[str]], target_ids: set[str]) -> bool:
