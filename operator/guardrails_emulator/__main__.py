@@ -87,7 +87,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--latency-ms", type=float, default=0.0, help="fixed latency added to every API request")
     p.add_argument(
-        "--log-requests", action="store_true", help="log one line per GraphQL request (no secrets)"
+        "--log-requests",
+        action="store_true",
+        help="log one line per GraphQL request: its name, status and outcome, or why it was refused (no secrets)",
     )
     p.add_argument(
         "--workspace-version",
