@@ -80,7 +80,8 @@ def parser() -> argparse.ArgumentParser:
         "--state-file",
         type=Path,
         metavar="PATH",
-        help="persist the state as JSON here after every write (atomically) and load it at start if present",
+        help="persist the state as JSON here after every write (atomically) and load it at start if present; "
+        "the activity log is appended to PATH.activities",
     )
     p.add_argument(
         "--faults", metavar="JSON", help='initial fault configuration, e.g. \'{"rate":0.1,"statuses":[503]}\''

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from typing import Any
@@ -181,6 +182,12 @@ async def console(request: web.Request) -> web.Response:
     return _json(payload, status)
 
 
+async def activity_log(request: web.Request) -> web.Response:
+    """The activity log, oldest first, as stored (the ``notifications`` query serves it to clients)."""
+    emu = _emulator(request)
+    return _json({"activities": [dataclasses.asdict(a) for a in emu.ws.activities]})
+
+
 async def state(request: web.Request) -> web.Response:
     emu = _emulator(request)
     return _json({**emu.ws.to_json(), "now": emu.ws.now(), "faults": emu.faults.snapshot()})
@@ -198,6 +205,7 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_delete(f"{PREFIX}/faults", faults)
     app.router.add_get(f"{PREFIX}/events", events)
     app.router.add_get(f"{PREFIX}/state", state)
+    app.router.add_get(f"{PREFIX}/activities", activity_log)
     app.router.add_get(f"{PREFIX}/requests", requests)
     app.router.add_put(f"{PREFIX}/permissions", permissions)
     app.router.add_get(f"{PREFIX}/permissions", permissions)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hmac
 import json
 import logging
@@ -23,7 +24,7 @@ from .context import Context
 from .engine import Engine, RequestError, document_label
 from .faults import Faults
 from .fixtures import build_workspace
-from .model import Actor, Key
+from .model import Activity, Actor, Key
 from .permissions import Permissions
 from .workspace import Workspace
 
@@ -50,6 +51,7 @@ class Emulator:
     permissions: Permissions = field(default_factory=Permissions)
     identities: dict[str, Actor] = field(init=False)  # access key -> the identity its writes are recorded as
     ws: Workspace = field(init=False)
+    persisted_activity: int = field(init=False, default=0)  # the newest activity id in the activity file
 
     def __post_init__(self) -> None:
         self.identities = {
@@ -58,6 +60,10 @@ class Emulator:
         }
         if self.state_file is not None and self.state_file.exists():
             self.ws = Workspace.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+            if self.activity_file is not None and self.activity_file.exists():
+                lines = self.activity_file.read_text(encoding="utf-8").splitlines()
+                self.ws.activities = [Activity.from_json(json.loads(line)) for line in lines if line.strip()]
+                self.persisted_activity = int(self.ws.activities[-1].id) if self.ws.activities else 0
             log.info("state loaded from the state file")
         else:
             self.reset(self.fixture)
@@ -70,17 +76,39 @@ class Emulator:
         self.faults.reset()
         self.permissions = Permissions()
         self.requests.clear()
+        if self.activity_file is not None:
+            self.activity_file.unlink(missing_ok=True)
+        self.persisted_activity = 0
         self.persist()
 
+    @property
+    def activity_file(self) -> Path | None:
+        """Where the activity log is kept next to the state file: one JSON line per activity, appended."""
+        return (
+            None
+            if self.state_file is None
+            else self.state_file.with_name(self.state_file.name + ".activities")
+        )
+
     def persist(self) -> None:
-        """Write the state file atomically (temp file + rename) when one is configured."""
-        if self.state_file is None:
+        """Write the state file atomically (temp file + rename) and append the activities recorded since the
+        last call to the activity file, when a state file is configured."""
+        if self.state_file is None or self.activity_file is None:
             return
         directory = self.state_file.parent
         fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(self.ws.to_json(), handle)
         os.replace(tmp, self.state_file)
+        new: list[Activity] = []
+        for activity in reversed(self.ws.activities):
+            if int(activity.id) <= self.persisted_activity:
+                break
+            new.append(activity)
+        if new:
+            with self.activity_file.open("a", encoding="utf-8") as log_file:
+                log_file.writelines(json.dumps(dataclasses.asdict(a)) + "\n" for a in reversed(new))
+            self.persisted_activity = int(new[0].id)
 
     def evaluate(self, force_sync: bool = False) -> int:
         from .policy import evaluate

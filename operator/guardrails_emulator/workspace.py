@@ -46,7 +46,8 @@ class Workspace:
         self.value_ids: dict[tuple[str, str], str] = {}
         self.value_keys: dict[str, tuple[str, str]] = {}
         self.events: list[dict[str, Any]] = []
-        self.activities: list[Activity] = []  # the activity feed, oldest first (activities.py)
+        # the activity feed, oldest first (activities.py); persisted apart from the rest (server.py)
+        self.activities: list[Activity] = []
         # attachment lag (fault): target id -> (list shown to readers, monotonic expiry)
         self.lagged: dict[str, tuple[list[str], float]] = {}
 
@@ -206,7 +207,6 @@ class Workspace:
             "controls": rows(self.controls.values()),
             "valueIds": [[t, r, v] for (t, r), v in self.value_ids.items()],
             "events": self.events,
-            "activities": rows(self.activities),
         }
 
     @classmethod
@@ -231,7 +231,6 @@ class Workspace:
             ws.value_ids[(type_uri, rid)] = vid
             ws.value_keys[vid] = (type_uri, rid)
         ws.events = list(doc.get("events", []))
-        ws.activities = [Activity.from_json(row) for row in doc.get("activities", [])]
         ws.root_id = doc["rootId"]
         ws.counter = int(doc["counter"])
         return ws
