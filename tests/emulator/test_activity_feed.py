@@ -202,6 +202,8 @@ def test_forbidden_and_unsupported_feed_and_faults(emulator: EmulatorProcess) ->
     assert emulator.data('{ resource(id: "sandbox") { title } }')  # not targeted
     assert emulator.graphql(FEED, {"filter": []}).status_code == 503
     assert len(feed(emulator)["items"]) == 3
+    for bad in ({"forbidden": {"*": ["noSuchField"]}}, {"unsupported": ["createSmartFolder"]}, {"other": 1}):
+        assert emulator.http.put("/__emulator/permissions", json=bad).status_code == 400
     emulator.set_permissions(forbidden={"*": ["notifications"]})
     emulator.reset()
     assert feed(emulator)["items"] == []  # a reset clears the switches and the log
