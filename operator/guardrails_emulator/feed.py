@@ -23,6 +23,7 @@ import datetime as dt
 import operator
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from . import filters as flt
@@ -88,9 +89,10 @@ def family(kind: str) -> str:
     return _FAMILY_PREFIXES.get(prefix, _camel(prefix))
 
 
-def _type_names(kind: str) -> set[str]:
+@lru_cache(maxsize=64)
+def _type_names(kind: str) -> frozenset[str]:
     """Every filter value that selects an activity of type ``kind``."""
-    return {kind, _camel(kind), family(kind)}
+    return frozenset({kind, _camel(kind), family(kind)})
 
 
 def _known_value(value: str, types_only: bool) -> bool:
@@ -109,7 +111,7 @@ def _type_predicate(parsed: flt.Filter) -> Callable[[Activity], bool]:
 
     def check(activity: Activity) -> bool:
         names = _type_names(activity.type)
-        return all(bool(names & set(t.values)) != t.negate for t in terms)
+        return all(names.isdisjoint(t.values) == t.negate for t in terms)
 
     return check
 
