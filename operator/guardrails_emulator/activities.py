@@ -64,6 +64,8 @@ def record(
         control=snapshot(control) if control is not None else None,
         old_control=old_control,
     )
+    if ws.activities and activity.create_ts < ws.activities[-1].create_ts:
+        ws.activities_in_order = False
     ws.activities.append(activity)
     if len(ws.activities) > MAX_ACTIVITIES:
         del ws.activities[: len(ws.activities) - MAX_ACTIVITIES]

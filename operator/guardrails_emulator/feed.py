@@ -129,8 +129,9 @@ def _moment(text: str, now: dt.datetime, raw: str) -> dt.datetime:
         raise bad_request(f'Unsupported filter "{raw}"') from None
 
 
-def _time_predicate(parsed: flt.Filter, now: dt.datetime) -> Callable[[Activity], bool]:
-    """Timestamps compare as text: both sides are ISO-8601 UTC with milliseconds, so text order is time order."""
+def _time_predicate(parsed: flt.Filter, now: dt.datetime) -> tuple[Callable[[Activity], bool], str | None]:
+    """The time terms' predicate, and the latest lower bound they set (``None``: none). Timestamps compare as
+    text: both sides are ISO-8601 UTC with milliseconds, so text order is time order."""
     bounds: list[tuple[Callable[[Any, Any], bool], str, bool]] = []
     for term in parsed.get("createTimestamp", "timestamp"):
         match = _COMPARISON.match(",".join(term.values))
@@ -142,17 +143,21 @@ def _time_predicate(parsed: flt.Filter, now: dt.datetime) -> Callable[[Activity]
     def check(activity: Activity) -> bool:
         return all(compare(activity.create_ts, bound) != negate for compare, bound, negate in bounds)
 
-    return check
+    floors = [b for compare, b, negate in bounds if compare in (operator.ge, operator.gt) and not negate]
+    return check, max(floors, default=None)
 
 
-def _known_paths(ctx: Context, refs: set[str]) -> dict[str, list[str]]:
+def _known_paths(ctx: Context, refs: set[str], whole_paths: bool) -> dict[str, list[str]]:
     """The paths of resources named by id or AKA: live ones, else as the newest activity about them saw them
-    (one pass over the log, and only when some are gone)."""
+    (one pass over the log, only for gone ones named by AKA, or by id when ``whole_paths`` are needed; else a
+    gone id stands for itself, which is all ``self``, ``children`` and ``descendant`` compare)."""
     paths: dict[str, list[str]] = {}
     for ref in refs:
         live = ctx.ws.lookup(ref)
         if live is not None:
             paths[ref] = live.path
+        elif ref.isdigit() and not whole_paths:
+            paths[ref] = [ref]
     wanted = refs - set(paths)
     for activity in reversed(ctx.ws.activities):
         if not wanted:
@@ -168,7 +173,7 @@ def _known_paths(ctx: Context, refs: set[str]) -> dict[str, list[str]]:
 def _resource_predicate(ctx: Context, parsed: flt.Filter) -> Callable[[Activity], bool]:
     terms = parsed.get("resource", "resourceId")
     levels = parsed.levels("level", DEFAULT_LEVELS)
-    paths = _known_paths(ctx, {v for t in terms for v in t.values})
+    paths = _known_paths(ctx, {v for t in terms for v in t.values}, bool(levels & {"ancestor", "all"}))
     scoped = [([paths[v] for v in t.values if v in paths], t.negate) for t in terms]
     ids = [{target[-1] for target in targets} for targets, _ in scoped]
 
@@ -204,7 +209,7 @@ def notifications(ctx: Context, args: Args) -> Any:
     ws = ctx.ws
     parsed = flt.parse(args.get("filter"), KEYS)
     type_ok = _type_predicate(parsed)
-    time_ok = _time_predicate(parsed, ws.clock.now())
+    time_ok, floor = _time_predicate(parsed, ws.clock.now())
     res_ok = _resource_predicate(ctx, parsed)
     res_type_ok = resource_type_ok(ctx, parsed, _resource_type_uri)
     policy_keys, control_keys = ("policyType", "policyTypeId"), ("controlType", "controlTypeId")
@@ -225,7 +230,12 @@ def notifications(ctx: Context, args: Args) -> Any:
             return False
         return type_ok(a) and time_ok(a) and res_ok(a) and res_type_ok(a) and actor_ok(a) and id_ok(a)
 
-    chosen = [a for a in reversed(ws.activities) if keep(a)]
+    chosen: list[Activity] = []
+    for activity in reversed(ws.activities):  # newest first
+        if floor is not None and ws.activities_in_order and activity.create_ts < floor:
+            break  # a poll since a watermark costs what its window holds, not the whole log
+        if keep(activity):
+            chosen.append(activity)
     getters: dict[str, Callable[[Activity], Any]] = {
         "id": lambda a: int(a.id),
         "createTimestamp": lambda a: a.create_ts,

@@ -63,6 +63,8 @@ class Emulator:
             if self.activity_file is not None and self.activity_file.exists():
                 lines = self.activity_file.read_text(encoding="utf-8").splitlines()
                 self.ws.activities = [Activity.from_json(json.loads(line)) for line in lines if line.strip()]
+                stamps = [a.create_ts for a in self.ws.activities]
+                self.ws.activities_in_order = stamps == sorted(stamps)
                 self.persisted_activity = int(self.ws.activities[-1].id) if self.ws.activities else 0
             log.info("state loaded from the state file")
         else:

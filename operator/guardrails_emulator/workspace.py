@@ -48,6 +48,7 @@ class Workspace:
         self.events: list[dict[str, Any]] = []
         # the activity feed, oldest first (activities.py); persisted apart from the rest (server.py)
         self.activities: list[Activity] = []
+        self.activities_in_order = True  # False once the clock went back between two activities
         # attachment lag (fault): target id -> (list shown to readers, monotonic expiry)
         self.lagged: dict[str, tuple[list[str], float]] = {}
 

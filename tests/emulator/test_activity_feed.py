@@ -222,3 +222,17 @@ def test_scoped_identity_sees_its_subtree_and_the_log_survives_a_restart(
     before = feed(emu, "limit:5000")["items"]
     emu.restart()
     assert feed(emu, "limit:5000")["items"] == before
+
+
+def test_a_time_window_still_finds_everything_after_the_clock_went_back(emulator: EmulatorProcess) -> None:
+    """Polls since a watermark stop scanning at the window's edge, unless the log is out of time order."""
+    start = emulator.advance_clock("0s")
+    first = create_pack(emulator, ["before"], "Before")
+    emulator.set_clock("2020-01-01T00:00:00.000Z")
+    create_pack(emulator, ["backdated"], "Backdated")  # appended last, stamped earliest
+    found = feed(emulator, f"createTimestamp:>='{start}'", "notificationType:resource")["items"]
+    assert [(i["notificationType"], i["turbot"]["resourceId"]) for i in found] == [
+        ("resource_created", first)
+    ]
+    everything = feed(emulator, "createTimestamp:>='2019-12-31T00:00:00.000Z'", "notificationType:resource")
+    assert len(everything["items"]) == 2
