@@ -64,7 +64,7 @@ def test_expected_documents_exist() -> None:
         "ReadPolicyPackIdentity", "ReadResource", "AttachSmartFolders", "DetachSmartFolders",
         "ReadAttachedPolicyPacks", "FindPolicyTypes", "ListPolicySettings", "ReadPolicySetting",
         "CreatePolicySetting", "UpdatePolicySetting", "DeletePolicySetting", "ReadPolicyValue",
-        "ControlSummariesByResource", "ObservePolicy",
+        "ControlSummariesByResource", "ObservePolicy", "ReadActivities",
     }  # fmt: skip
     assert expected <= set(NAMES)
 
