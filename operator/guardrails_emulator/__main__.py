@@ -80,14 +80,17 @@ def parser() -> argparse.ArgumentParser:
         "--state-file",
         type=Path,
         metavar="PATH",
-        help="persist the state as JSON here after every write (atomically) and load it at start if present",
+        help="persist the state as JSON here after every write (atomically) and load it at start if present; "
+        "the activity log is appended to PATH.activities",
     )
     p.add_argument(
         "--faults", metavar="JSON", help='initial fault configuration, e.g. \'{"rate":0.1,"statuses":[503]}\''
     )
     p.add_argument("--latency-ms", type=float, default=0.0, help="fixed latency added to every API request")
     p.add_argument(
-        "--log-requests", action="store_true", help="log one line per GraphQL request (no secrets)"
+        "--log-requests",
+        action="store_true",
+        help="log one line per GraphQL request: its name, status and outcome, or why it was refused (no secrets)",
     )
     p.add_argument(
         "--workspace-version",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from typing import Any
 
 from aiohttp import web
 
+from . import activities
 from .clock import parse_duration, parse_iso
 from .faults import FaultConfig
 from .fixtures import create_resource
-from .server import Emulator
+from .permissions import Permissions
+from .server import CONSOLE, Emulator
 from .views import ResourceView
 
 PREFIX = "/__emulator"
@@ -82,6 +85,8 @@ async def add_resource(request: web.Request) -> web.Response:
         res = create_resource(emu.ws, doc, parent)
     except (ValueError, KeyError) as err:
         return _bad(str(err))
+    for rid in [res.id, *emu.ws.descendants(res.id)]:
+        activities.record(emu.ws, "resource_created", emu.ws.resources[rid], None)
     emu.evaluate()
     emu.persist()
     return _json(_resource_json(emu, res.id), 201)
@@ -93,7 +98,7 @@ async def delete_resource(request: web.Request) -> web.Response:
     if res is None:
         return _json({"error": "no such resource"}, 404)
     for rid in [*reversed(emu.ws.descendants(res.id)), res.id]:
-        emu.ws.remove_resource(rid)
+        activities.remove(emu.ws, rid, None)
     emu.evaluate()
     emu.persist()
     return _json({"deleted": res.id})
@@ -139,11 +144,48 @@ async def events(request: web.Request) -> web.Response:
 
 
 async def requests(request: web.Request) -> web.Response:
-    """GraphQL requests received since the last reset, by operationName ("-" when none); DELETE zeroes them."""
+    """GraphQL requests received since the last reset, by name (the operationName, else the document's
+    operation name, else its first root field; "-" when the body is unusable); DELETE zeroes them."""
     emu = _emulator(request)
     if request.method == "DELETE":
         emu.requests.clear()
     return _json({"total": sum(emu.requests.values()), "byOperation": dict(emu.requests)})
+
+
+async def permissions(request: web.Request) -> web.Response:
+    """``PUT`` root fields Forbidden per access key and Query fields the workspace lacks (permissions.py);
+    ``DELETE`` clears them."""
+    emu = _emulator(request)
+    if request.method == "PUT":
+        schema = emu.engine.schema
+        query = set(schema.query_type.fields) if schema.query_type else set()
+        mutation = set(schema.mutation_type.fields) if schema.mutation_type else set()
+        try:
+            emu.permissions = Permissions.from_json(await _body(request), query | mutation, query)
+        except ValueError as err:
+            return _bad(str(err))
+    elif request.method == "DELETE":
+        emu.permissions = Permissions()
+    return _json(emu.permissions.to_json())
+
+
+async def console(request: web.Request) -> web.Response:
+    """Run a GraphQL document as the Guardrails console would: an admin identity of its own (``Console``),
+    outside fault injection and the request counters."""
+    emu = _emulator(request)
+    doc = await _body(request)
+    query, variables = doc.get("query"), doc.get("variables")
+    if not isinstance(query, str) or not isinstance(variables, dict | None):
+        return _bad("expected {query, variables}")
+    name = doc.get("operationName") if isinstance(doc.get("operationName"), str) else None
+    status, payload = await emu.execute(query, variables, name, "admin", CONSOLE)
+    return _json(payload, status)
+
+
+async def activity_log(request: web.Request) -> web.Response:
+    """The activity log, oldest first, as stored (the ``notifications`` query serves it to clients)."""
+    emu = _emulator(request)
+    return _json({"activities": [dataclasses.asdict(a) for a in emu.ws.activities]})
 
 
 async def state(request: web.Request) -> web.Response:
@@ -163,5 +205,10 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_delete(f"{PREFIX}/faults", faults)
     app.router.add_get(f"{PREFIX}/events", events)
     app.router.add_get(f"{PREFIX}/state", state)
+    app.router.add_get(f"{PREFIX}/activities", activity_log)
     app.router.add_get(f"{PREFIX}/requests", requests)
+    app.router.add_put(f"{PREFIX}/permissions", permissions)
+    app.router.add_get(f"{PREFIX}/permissions", permissions)
+    app.router.add_delete(f"{PREFIX}/permissions", permissions)
+    app.router.add_post(f"{PREFIX}/console/graphql", console)
     app.router.add_delete(f"{PREFIX}/requests", requests)

@@ -1,24 +1,29 @@
-"""Per-request execution context: the workspace, the caller's role and the evaluation/persistence hooks."""
+"""Per-request execution context: the workspace, the caller's role and identity, the root fields it may not
+use, and the write hooks (activity log, control evaluation)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import activities
 from .errors import forbidden
 from .faults import Faults
-from .model import Resource
+from .model import Activity, Actor, Resource, Setting
 from .policy import evaluate
 from .workspace import Workspace
 
 
 @dataclass
 class Context:
-    """What resolvers need: ``ws``, the caller's ``role``, the fault settings; ``mutated`` marks a write."""
+    """What resolvers need: ``ws``, the caller's ``role`` and ``actor``, the fault settings, the root fields
+    ``denied`` to the caller (answered Forbidden); ``mutated`` marks a write."""
 
     ws: Workspace
     faults: Faults
     role: str = "admin"
+    actor: Actor | None = None
+    denied: frozenset[str] = frozenset()
     mutated: bool = False
     on_write: list[Callable[[], None]] = field(default_factory=list)
 
@@ -46,6 +51,30 @@ class Context:
 
     def can_read_secrets(self) -> bool:
         return self.scope_id is None
+
+    def record(
+        self,
+        kind: str,
+        res: Resource,
+        *,
+        old_resource: Resource | None = None,
+        setting: Setting | None = None,
+        old_setting: Setting | None = None,
+    ) -> Activity:
+        """Record an activity of this caller about ``res`` (with the setting's versions for settings)."""
+        return activities.record(
+            self.ws,
+            kind,
+            res,
+            self.actor,
+            old_resource=old_resource,
+            setting=setting,
+            old_setting=old_setting,
+        )
+
+    def remove(self, res: Resource) -> None:
+        """Delete ``res`` as this caller, recording it (and its settings and controls) in the activity log."""
+        activities.remove(self.ws, res.id, self.actor)
 
     def changed(self) -> None:
         """Record a write and re-evaluate the controls (synchronously unless async evaluation is on)."""

@@ -14,11 +14,14 @@ from typing import Any
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     GraphQLError,
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
-    build_schema,
+    ObjectTypeDefinitionNode,
+    OperationDefinitionNode,
+    build_ast_schema,
     execute,
     parse,
     validate,
@@ -27,7 +30,7 @@ from graphql.pyutils import is_awaitable
 from graphql.utilities import value_from_ast_untyped
 
 from .context import Context
-from .errors import GuardrailsError
+from .errors import GuardrailsError, forbidden
 from .mutations import MutationResolvers
 from .queries import QueryResolvers
 
@@ -49,7 +52,10 @@ def _method(field_name: str) -> str:
 
 
 def field_resolver(source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
-    """Dicts answer by key; view objects by their ``f_<snake_case>`` method; anything else is null."""
+    """Dicts answer by key; view objects by their ``f_<snake_case>`` method; anything else is null. A root
+    field denied to the caller (``Context.denied``) is Forbidden."""
+    if info.path.prev is None and info.field_name in info.context.denied:
+        raise forbidden()
     if isinstance(source, dict):
         return source.get(info.field_name)
     method = getattr(source, _method(info.field_name), None)
@@ -64,8 +70,24 @@ def _literal(node: Any, variables: dict[str, Any] | None = None) -> Any:
     return value_from_ast_untyped(node, variables)
 
 
-def build() -> GraphQLSchema:
-    schema = build_schema(SCHEMA_FILE.read_text(encoding="utf-8"))
+def build(without: frozenset[str] = frozenset()) -> GraphQLSchema:
+    """The schema of ``schema.graphql``; ``without`` names ``Query`` fields left out (a workspace too old to
+    have them: documents selecting them fail validation, as they would there)."""
+    sdl = parse(SCHEMA_FILE.read_text(encoding="utf-8"))
+    if without:
+        definitions = []
+        for node in sdl.definitions:
+            if isinstance(node, ObjectTypeDefinitionNode) and node.name.value == "Query":
+                node = ObjectTypeDefinitionNode(
+                    name=node.name,
+                    description=node.description,
+                    interfaces=node.interfaces,
+                    directives=node.directives,
+                    fields=tuple(f for f in node.fields or () if f.name.value not in without),
+                )
+            definitions.append(node)
+        sdl = DocumentNode(definitions=tuple(definitions))
+    schema = build_ast_schema(sdl)
     for name in ("JSON", "Scalar"):
         scalar = schema.type_map[name]
         assert isinstance(scalar, GraphQLScalarType)
@@ -73,6 +95,23 @@ def build() -> GraphQLSchema:
         scalar.parse_value = _identity  # type: ignore[method-assign]
         scalar.parse_literal = _literal  # type: ignore[method-assign]
     return schema
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def document_label(query: str) -> str:
+    """The name a request goes by when it has no ``operationName``: its operation's name, else the name of
+    its first root field (``{ policySetting(id: …) {…} }`` → ``policySetting``); ``-`` if it does not parse."""
+    try:
+        definitions = parse(query, no_location=True).definitions
+    except GraphQLError:
+        return "-"
+    operation = next((d for d in definitions if isinstance(d, OperationDefinitionNode)), None)
+    if operation is None:
+        return "-"
+    if operation.name is not None:
+        return operation.name.value
+    first = operation.selection_set.selections[0] if operation.selection_set.selections else None
+    return first.name.value if isinstance(first, FieldNode) else "-"
 
 
 class RequestError(Exception):
@@ -101,31 +140,48 @@ class Engine:
 
     def __init__(self) -> None:
         self.schema = build()
-        self._cache: OrderedDict[str, DocumentNode] = OrderedDict()
+        self._cache: OrderedDict[tuple[frozenset[str], str], DocumentNode] = OrderedDict()
+        self._variants: dict[frozenset[str], GraphQLSchema] = {}
 
-    def prepare(self, query: str) -> DocumentNode:
-        doc = self._cache.get(query)
+    def schema_without(self, without: frozenset[str]) -> GraphQLSchema:
+        """The schema lacking the ``Query`` fields in ``without`` (built once per set)."""
+        if not without:
+            return self.schema
+        if without not in self._variants:
+            self._variants[without] = build(without)
+        return self._variants[without]
+
+    def prepare(self, query: str, without: frozenset[str] = frozenset()) -> DocumentNode:
+        """Parse and validate ``query`` (against the schema without the fields in ``without``)."""
+        key = (without, query)
+        doc = self._cache.get(key)
         if doc is not None:
-            self._cache.move_to_end(query)
+            self._cache.move_to_end(key)
             return doc
         try:
             doc = parse(query)
         except GraphQLError as err:
             raise RequestError([_format(err)]) from None
-        errors = validate(self.schema, doc)
+        errors = validate(self.schema_without(without), doc)
         if errors:
             raise RequestError([_format(e) for e in errors])
-        self._cache[query] = doc
+        self._cache[key] = doc
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return doc
 
     async def run(
-        self, doc: DocumentNode, variables: dict[str, Any] | None, operation_name: str | None, ctx: Context
+        self,
+        doc: DocumentNode,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        ctx: Context,
+        without: frozenset[str] = frozenset(),
     ) -> tuple[int, dict[str, Any]]:
-        """Execute; returns (HTTP status, response body). Variable errors -> 400."""
+        """Execute (a document ``prepare`` validated with the same ``without``); returns (HTTP status,
+        response body). Variable errors -> 400."""
         result: ExecutionResult | Awaitable[ExecutionResult] = execute(
-            self.schema,
+            self.schema_without(without),
             doc,
             root_value=Root(ctx),
             context_value=ctx,

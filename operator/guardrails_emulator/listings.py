@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from . import filters as flt
 from . import views
@@ -12,6 +12,7 @@ from .model import Control, Resource, Setting
 from .policy import materialized, resolve
 
 Args = dict[str, Any]
+T = TypeVar("T")
 STATES = ("ok", "alarm", "error", "invalid", "skipped", "tbd")
 STATE_ALIASES = {"active": ["ok", "alarm", "invalid", "error"]}
 RES_KEYS = {"resource", "resourceId", "level", "resourceType", "resourceTypeId", "resourceTypeLevel"}
@@ -58,13 +59,19 @@ def _res_getters() -> dict[str, Callable[[Resource], Any]]:
     }
 
 
-def _resource_type_ok(ctx: Context, parsed: flt.Filter) -> Callable[[Resource], bool]:
+def _type_uri(res: Resource) -> str:
+    return res.type_uri
+
+
+def resource_type_ok(ctx: Context, parsed: flt.Filter, type_uri: Callable[[T], str]) -> Callable[[T], bool]:
+    """Predicate for the ``resourceType[Id]`` terms (URIs or type ids) over items whose resource type
+    ``type_uri`` gives."""
     terms = parsed.get("resourceType", "resourceTypeId")
 
-    def check(res: Resource) -> bool:
+    def check(item: T) -> bool:
         for term in terms:
             wanted = {ctx.ws.type_ids.get(v, v) for v in term.values}
-            if (res.type_uri in wanted) == term.negate:
+            if (type_uri(item) in wanted) == term.negate:
                 return False
         return True
 
@@ -74,7 +81,7 @@ def _resource_type_ok(ctx: Context, parsed: flt.Filter) -> Callable[[Resource], 
 def resource_page(ctx: Context, items: list[Resource], args: Args) -> Any:
     parsed = flt.parse(args.get("filter"), RES_KEYS)
     in_res = flt.resource_predicate(ctx.ws, parsed, _RES_TERMS, "level", DEFAULT_LEVELS)
-    type_ok = _resource_type_ok(ctx, parsed)
+    type_ok = resource_type_ok(ctx, parsed, _type_uri)
     chosen = sorted((r for r in items if in_res(r) and type_ok(r) and ctx.in_scope(r)), key=_by_id)
     page, token = flt.page(chosen, parsed, args.get("paging"), _res_getters())
     return envelope([views.ResourceView(ctx, r) for r in page], token, len(chosen))
@@ -174,7 +181,7 @@ def _matching_controls(ctx: Context, parsed: flt.Filter, with_resource_terms: bo
     keys = ("controlType", "controlTypeId")
     type_ok = flt.type_predicate(ws, parsed, keys, "controlTypeLevel", DEFAULT_LEVELS)
     state_ok = flt.value_predicate(parsed, "state", lambda c: c.state, STATE_ALIASES)
-    res_type_ok = _resource_type_ok(ctx, parsed)
+    res_type_ok = resource_type_ok(ctx, parsed, _type_uri)
     out = []
     for control in ws.controls.values():
         res = ws.resources.get(control.resource_id)

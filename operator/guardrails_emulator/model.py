@@ -1,4 +1,4 @@
-"""Plain records of the emulated workspace: resources, types, settings, controls (no behaviour)."""
+"""Plain records of the emulated workspace: resources, types, settings, controls, activities (no behaviour)."""
 
 from __future__ import annotations
 
@@ -121,3 +121,50 @@ class Key:
     access_key: str
     secret_key: str
     role: str = "admin"  # admin | readonly | scoped:<resource id or AKA>
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The identity behind a write: one per key (and the admin surface's console); ``None`` = Guardrails
+    itself (discovery, control evaluation, enforcement)."""
+
+    id: str
+    title: str
+
+
+@dataclass
+class Activity:
+    """One entry of the activity feed (a Guardrails "notification"), with snapshots taken when it happened.
+
+    ``resource``/``setting``/``control`` are the versions after the event (``None`` when it deleted them),
+    ``old_*`` the versions before (``None`` when it created them). ``path`` and ``resource_type_uri`` describe
+    the resource the activity is about, even after it is gone."""
+
+    id: str
+    type: str  # notificationType, e.g. policy_setting_updated
+    create_ts: str
+    resource_id: str
+    path: list[str]
+    resource_type_uri: str
+    actor: Actor | None = None
+    resource: Resource | None = None
+    old_resource: Resource | None = None
+    setting: Setting | None = None
+    old_setting: Setting | None = None
+    control: Control | None = None
+    old_control: Control | None = None
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Activity:
+        """Rebuild from ``dataclasses.asdict`` output (the state file)."""
+        kinds: dict[str, Any] = {
+            "actor": Actor,
+            "resource": Resource,
+            "old_resource": Resource,
+            "setting": Setting,
+            "old_setting": Setting,
+            "control": Control,
+            "old_control": Control,
+        }
+        nested = {k: (kind(**row[k]) if row.get(k) else None) for k, kind in kinds.items()}
+        return cls(**{**row, **nested})

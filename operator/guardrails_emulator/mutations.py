@@ -1,4 +1,5 @@
-"""Root mutation resolvers: policy packs (smart folders), attachments, settings, deletes, runControl."""
+"""Root mutation resolvers: policy packs (smart folders), attachments, settings, deletes, runControl. Every
+write but an attachment records its activity (``activities.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .activities import snapshot
 from .clock import iso, parse_iso
 from .context import Context
 from .errors import NOT_ELIGIBLE, GuardrailsError, bad_request, conflict, not_found, validation_failed
@@ -84,6 +86,7 @@ class MutationResolvers:
             ws.new_id(),
         )
         ws.add_resource(res)
+        ctx.record("resource_created", res)
         ctx.changed()
         return ResourceView(ctx, res)
 
@@ -91,6 +94,7 @@ class MutationResolvers:
         ctx, ws, inp = self.ctx, self.ctx.ws, args["input"]
         ctx.check_write()
         res = self._pack(inp["id"])
+        old = snapshot(res)
         if "akas" in inp:
             ws.set_akas(res, self._akas(inp["akas"], res.id))
         if inp.get("title") is not None:
@@ -105,6 +109,7 @@ class MutationResolvers:
         if "tags" in inp:
             res.tags = self._tags(inp["tags"])
         ws.touch(res)
+        ctx.record("resource_updated", res, old_resource=old)
         ctx.changed()
         return ResourceView(ctx, res)
 
@@ -112,7 +117,7 @@ class MutationResolvers:
         count = self.ctx.ws.attached_count(res.id)
         if count:
             raise conflict(f"Policy pack is attached to {count} resource(s); detach it before deleting")
-        self.ctx.ws.remove_resource(res.id)
+        self.ctx.remove(res)
         self.ctx.changed()
         return ResourceView(self.ctx, res)
 
@@ -131,7 +136,7 @@ class MutationResolvers:
             return self._delete_pack(res)
         if ws.children.get(res.id):
             raise conflict("Resource has children")
-        ws.remove_resource(res.id)
+        ctx.remove(res)
         ctx.changed()
         return ResourceView(ctx, res)
 
@@ -279,6 +284,7 @@ class MutationResolvers:
             **content,
         )
         ws.add_setting(setting)
+        ctx.record("policy_setting_created", res, setting=setting)
         ctx.changed()
         return SettingView(ctx, setting)
 
@@ -293,6 +299,7 @@ class MutationResolvers:
         ctx, ws, inp = self.ctx, self.ctx.ws, args["input"]
         ctx.check_write()
         setting = self._setting(inp["id"])
+        old = snapshot(setting)
         ptype = ws.policy_types[setting.type_uri]
         content = self._content(ptype, inp, required=False)
         if content is not None:
@@ -309,6 +316,9 @@ class MutationResolvers:
                 setattr(setting, attr, self._timestamp(inp, key))
         setting.update_ts = ws.now()
         setting.version_id = ws.new_id()
+        ctx.record(
+            "policy_setting_updated", ws.resources[setting.resource_id], setting=setting, old_setting=old
+        )
         ctx.changed()
         return SettingView(ctx, setting)
 
@@ -316,6 +326,8 @@ class MutationResolvers:
         self.ctx.check_write()
         setting = self._setting(args["input"]["id"])
         self.ctx.ws.remove_setting(setting.id)
+        on = self.ctx.ws.resources[setting.resource_id]
+        self.ctx.record("policy_setting_deleted", on, old_setting=snapshot(setting))
         self.ctx.changed()
         return SettingView(self.ctx, setting)
 

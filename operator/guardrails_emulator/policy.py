@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from . import activities
 from .clock import parse_iso
 from .model import Control, ControlType, PolicyType, Resource, Setting
 from .workspace import Workspace
@@ -126,6 +127,7 @@ def outcome_for(ws: Workspace, ctype: ControlType, res: Resource) -> Outcome | N
 
 
 def _set_control(ws: Workspace, ctype: ControlType, res: Resource, outcome: Outcome) -> Control:
+    """Create or update the control; a new control or a new state is an activity (no actor)."""
     key = (ctype.uri, res.id)
     now = ws.now()
     control = ws.controls.get(key)
@@ -144,13 +146,17 @@ def _set_control(ws: Workspace, ctype: ControlType, res: Resource, outcome: Outc
         )
         ws.controls[key] = control
         ws.control_ids[control.id] = key
+        activities.record(ws, "control_created", res, None, control=control)
         return control
     if (control.state, control.reason, control.details) != (outcome.state, outcome.reason, outcome.details):
+        old = activities.snapshot(control)
         if control.state != outcome.state:
             control.state_change_ts = now
         control.state, control.reason, control.details = outcome.state, outcome.reason, outcome.details
         control.update_ts = now
         control.version_id = ws.new_id()
+        if old.state != control.state:
+            activities.record(ws, "control_updated", res, None, control=control, old_control=old)
     return control
 
 
@@ -172,6 +178,7 @@ def evaluate(ws: Workspace, *, async_mode: bool = False, enforcement_failure: bo
             if outcome is None:
                 if current is not None:
                     ws.control_ids.pop(ws.controls.pop(key).id, None)
+                    activities.record(ws, "control_deleted", res, None, old_control=current)
                     changes += 1
                 continue
             same = current is not None and (current.state, current.reason, current.details) == (
@@ -199,7 +206,7 @@ def evaluate(ws: Workspace, *, async_mode: bool = False, enforcement_failure: bo
                         "at": ws.now(),
                     }
                 )
-                ws.remove_resource(res.id)
+                activities.remove(ws, res.id, None)
             else:
                 _set_control(ws, ctype, res, outcome)
     return changes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import listings
+from . import feed, listings
 from .context import Context
 from .errors import GuardrailsError, not_found
 from .model import Resource
@@ -124,3 +124,6 @@ class QueryResolvers:
 
     def f_control_summaries_by_resource(self, args: Args) -> Any:
         return listings.summaries_by_resource(self.ctx, args)
+
+    def f_notifications(self, args: Args) -> Any:
+        return feed.notifications(self.ctx, args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hmac
 import json
 import logging
@@ -20,15 +21,18 @@ from aiohttp import web
 
 from .clock import Clock
 from .context import Context
-from .engine import Engine, RequestError
+from .engine import Engine, RequestError, document_label
 from .faults import Faults
 from .fixtures import build_workspace
-from .model import Key
+from .model import Activity, Actor, Key
+from .permissions import Permissions
 from .workspace import Workspace
 
 log = logging.getLogger("guardrails_emulator")
 JSON_TYPE = "application/json; charset=utf-8"
 UNAUTHORIZED = {"errors": [{"message": "Unauthorized"}]}
+FIRST_IDENTITY_ID = 900000000000001
+CONSOLE = Actor("900000000000000", "Console")  # who writes through /__emulator/console/graphql
 
 
 @dataclass
@@ -42,12 +46,26 @@ class Emulator:
     log_requests: bool = False
     faults: Faults = field(default_factory=Faults)
     engine: Engine = field(default_factory=Engine)
-    requests: Counter[str] = field(default_factory=Counter)  # GraphQL requests received, by operationName
+    # GraphQL requests received, by name (operation name, else first field)
+    requests: Counter[str] = field(default_factory=Counter)
+    permissions: Permissions = field(default_factory=Permissions)
+    identities: dict[str, Actor] = field(init=False)  # access key -> the identity its writes are recorded as
     ws: Workspace = field(init=False)
+    persisted_activity: int = field(init=False, default=0)  # the newest activity id in the activity file
 
     def __post_init__(self) -> None:
+        self.identities = {
+            key.access_key: Actor(str(FIRST_IDENTITY_ID + i), key.access_key)
+            for i, key in enumerate(self.keys)
+        }
         if self.state_file is not None and self.state_file.exists():
             self.ws = Workspace.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+            if self.activity_file is not None and self.activity_file.exists():
+                lines = self.activity_file.read_text(encoding="utf-8").splitlines()
+                self.ws.activities = [Activity.from_json(json.loads(line)) for line in lines if line.strip()]
+                stamps = [a.create_ts for a in self.ws.activities]
+                self.ws.activities_in_order = stamps == sorted(stamps)
+                self.persisted_activity = int(self.ws.activities[-1].id) if self.ws.activities else 0
             log.info("state loaded from the state file")
         else:
             self.reset(self.fixture)
@@ -58,18 +76,41 @@ class Emulator:
             fixture if fixture is not None else self.fixture, Clock(), self.workspace_version
         )
         self.faults.reset()
+        self.permissions = Permissions()
         self.requests.clear()
+        if self.activity_file is not None:
+            self.activity_file.unlink(missing_ok=True)
+        self.persisted_activity = 0
         self.persist()
 
+    @property
+    def activity_file(self) -> Path | None:
+        """Where the activity log is kept next to the state file: one JSON line per activity, appended."""
+        return (
+            None
+            if self.state_file is None
+            else self.state_file.with_name(self.state_file.name + ".activities")
+        )
+
     def persist(self) -> None:
-        """Write the state file atomically (temp file + rename) when one is configured."""
-        if self.state_file is None:
+        """Write the state file atomically (temp file + rename) and append the activities recorded since the
+        last call to the activity file, when a state file is configured."""
+        if self.state_file is None or self.activity_file is None:
             return
         directory = self.state_file.parent
         fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(self.ws.to_json(), handle)
         os.replace(tmp, self.state_file)
+        new: list[Activity] = []
+        for activity in reversed(self.ws.activities):
+            if int(activity.id) <= self.persisted_activity:
+                break
+            new.append(activity)
+        if new:
+            with self.activity_file.open("a", encoding="utf-8") as log_file:
+                log_file.writelines(json.dumps(dataclasses.asdict(a)) + "\n" for a in reversed(new))
+            self.persisted_activity = int(new[0].id)
 
     def evaluate(self, force_sync: bool = False) -> int:
         from .policy import evaluate
@@ -81,8 +122,8 @@ class Emulator:
             enforcement_failure=cfg.enforcement_failure,
         )
 
-    def authenticate(self, header: str | None) -> str | None:
-        """The caller's role for a ``Basic`` Authorization header, or None."""
+    def authenticate(self, header: str | None) -> Key | None:
+        """The caller's key for a ``Basic`` Authorization header, or None."""
         if not header or not header.lower().startswith("basic "):
             return None
         try:
@@ -92,14 +133,49 @@ class Emulator:
         for key in self.keys:
             same_access = hmac.compare_digest(access.encode(), key.access_key.encode())
             if same_access and hmac.compare_digest(secret.encode(), key.secret_key.encode()):
-                return key.role
+                return key
         return None
+
+    async def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        role: str,
+        actor: Actor,
+        denied: frozenset[str] = frozenset(),
+    ) -> tuple[int, dict[str, Any]]:
+        """Validate and run one document as ``actor`` with ``role``; persist after a write. Returns (HTTP
+        status, body); a document that does not validate is HTTP 400."""
+        without = frozenset(self.permissions.unsupported)
+        try:
+            doc = self.engine.prepare(query, without)
+        except RequestError as err:
+            return 400, {"errors": err.errors}
+        ctx = Context(self.ws, self.faults, role, actor=actor, denied=denied)
+        status, payload = await self.engine.run(doc, variables, operation_name, ctx, without)
+        if ctx.mutated:
+            self.persist()
+        return status, payload
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status, text=json.dumps(body), content_type="application/json", headers=headers
     )
+
+
+def _request_log(emu: Emulator, name: str, status: int, started: float, outcome: str) -> None:
+    """One line per GraphQL request under ``--log-requests``: its name, HTTP status, outcome and duration."""
+    if emu.log_requests:
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("graphql op=%s status=%s %s %.1fms", name, status, outcome, elapsed)
+
+
+def _rejected(emu: Emulator, name: str, started: float, status: int, body: dict[str, Any]) -> web.Response:
+    """Answer a request refused before execution, and log why (the first error's message, never a header)."""
+    _request_log(emu, name, status, started, f"rejected: {body['errors'][0]['message']}")
+    return _json(status, body)
 
 
 async def graphql_handler(request: web.Request) -> web.StreamResponse:
@@ -110,44 +186,45 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-        return _json(400, {"errors": [{"message": "Bad Request: the body must be JSON with a query string"}]})
+        bad = {"errors": [{"message": "Bad Request: the body must be JSON with a query string"}]}
+        return _rejected(emu, "-", started, 400, bad)
     query: str = body["query"]
     variables = body.get("variables")
     operation_name = body.get("operationName") if isinstance(body.get("operationName"), str) else None
-    emu.requests[operation_name or "-"] += 1
-    decision = emu.faults.decide(operation_name, query)
+    name = operation_name or document_label(query)
+    emu.requests[name] += 1
+    decision = emu.faults.decide(name, query)
     if decision.latency_s > 0:
         await asyncio.sleep(decision.latency_s)
     if decision.drop:
         if request.transport is not None:
             request.transport.abort()
         log.info("fault: dropped a connection")
+        _request_log(emu, name, 0, started, "rejected: fault: connection dropped")
         return web.Response(status=502)  # never sent: the socket is already closed
     if decision.status is not None:
         text, content_type, headers = emu.faults.error_body(decision.status)
+        _request_log(emu, name, decision.status, started, f"rejected: fault: HTTP {decision.status}")
         return web.Response(status=decision.status, text=text, content_type=content_type, headers=headers)
-    role = emu.authenticate(request.headers.get("Authorization"))
-    if role is None:
+    key = emu.authenticate(request.headers.get("Authorization"))
+    if key is None:
+        why = "no Basic Authorization header" if not _basic(request) else "unknown key pair"
+        _request_log(emu, name, 401, started, f"rejected: Unauthorized: {why}")
         return _json(401, UNAUTHORIZED)
     if variables is not None and not isinstance(variables, dict):
-        return _json(400, {"errors": [{"message": "Bad Request: variables must be an object"}]})
-    try:
-        doc = emu.engine.prepare(query)
-    except RequestError as err:
-        return _json(400, {"errors": err.errors})
-    ctx = Context(emu.ws, emu.faults, role)
-    status, payload = await emu.engine.run(doc, variables, operation_name, ctx)
-    if ctx.mutated:
-        emu.persist()
-    if emu.log_requests:
-        log.info(
-            "graphql op=%s status=%s errors=%d %.1fms",
-            operation_name or "-",
-            status,
-            len(payload.get("errors", [])),
-            (time.perf_counter() - started) * 1000,
+        return _rejected(
+            emu, name, started, 400, {"errors": [{"message": "Bad Request: variables must be an object"}]}
         )
+    actor, denied = emu.identities[key.access_key], emu.permissions.denied(key.access_key)
+    status, payload = await emu.execute(query, variables, operation_name, key.role, actor, denied)
+    if status == 400:
+        return _rejected(emu, name, started, 400, payload)
+    _request_log(emu, name, status, started, f"errors={len(payload.get('errors', []))}")
     return _json(status, payload)
+
+
+def _basic(request: web.Request) -> bool:
+    return request.headers.get("Authorization", "").lower().startswith("basic ")
 
 
 async def health_handler(request: web.Request) -> web.Response:

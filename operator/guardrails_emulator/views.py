@@ -111,8 +111,13 @@ class ResourceView:
         return self.meta()
 
     def f_get(self, args: Args) -> Any:
+        """A dotted path into ``{...data, "turbot": {...metadata}}``; an empty path is the whole object (the
+        provider's full read, ``data: get(path: "")``); a missing path is null."""
         node: Any = {**self.res.data, "turbot": self.meta()}
-        for part in str(args.get("path") or "").split("."):
+        path = str(args.get("path") or "")
+        if not path:
+            return node
+        for part in path.split("."):
             if not isinstance(node, dict) or part not in node:
                 return None
             node = node[part]

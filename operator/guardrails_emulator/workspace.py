@@ -10,6 +10,7 @@ from .clock import Clock
 from .model import (
     ROOT_AKA,
     T_PACK,
+    Activity,
     Control,
     ControlType,
     PolicyType,
@@ -45,6 +46,9 @@ class Workspace:
         self.value_ids: dict[tuple[str, str], str] = {}
         self.value_keys: dict[str, tuple[str, str]] = {}
         self.events: list[dict[str, Any]] = []
+        # the activity feed, oldest first (activities.py); persisted apart from the rest (server.py)
+        self.activities: list[Activity] = []
+        self.activities_in_order = True  # False once the clock went back between two activities
         # attachment lag (fault): target id -> (list shown to readers, monotonic expiry)
         self.lagged: dict[str, tuple[list[str], float]] = {}
 

@@ -161,7 +161,38 @@ def test_requests_are_counted_by_operation(emulator: EmulatorProcess) -> None:
     emulator.graphql("query ProbeOne { schema: __schema { queryType { name } } }", operation_name="ProbeOne")
     emulator.graphql("query ProbeOne { schema: __schema { queryType { name } } }", operation_name="ProbeOne")
     emulator.graphql("{ schema: __schema { queryType { name } } }")
+    emulator.graphql('{ policySetting(id: "1") { value } }')
+    emulator.graphql("query Named { __typename }")  # named in the document only
     counts = emulator.requests()
-    assert counts == {"total": 3, "byOperation": {"ProbeOne": 2, "-": 1}}
+    assert counts == {
+        "total": 5,
+        "byOperation": {"ProbeOne": 2, "__schema": 1, "policySetting": 1, "Named": 1},
+    }
     emulator.reset()
     assert emulator.requests()["total"] == 0
+
+
+def test_log_requests_names_every_request_and_says_why_one_was_rejected(
+    emulator_factory: Callable[..., EmulatorProcess],
+) -> None:
+    emu = emulator_factory(extra_args=["--log-requests"])
+    emu.graphql("{ schema: __schema { queryType { name } } }")  # anonymous: named by its first field
+    emu.http.post("/api/latest/graphql", content=b"not json")  # 400 before anything else
+    emu.graphql("query Broken { resource(id: 1) { xyzzy } }")  # 400: the schema has no such field
+    emu.graphql("query WrongKey { __typename }", auth=("emulator-access-key", "a-wrong-secret"))  # 401
+    emu.graphql("query NoKey { __typename }", auth=None)  # 401
+    emu.set_faults(nextN=1, statuses=[503])
+    emu.graphql("query Unlucky { __typename }")
+    deadline = time.monotonic() + 5
+    while "op=Unlucky" not in emu.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line.split("graphql ", 1)[1] for line in emu.log().splitlines() if " graphql op=" in line]
+    assert [line.rsplit(" ", 1)[0] for line in lines] == [
+        "op=__schema status=200 errors=0",
+        "op=- status=400 rejected: Bad Request: the body must be JSON with a query string",
+        "op=Broken status=400 rejected: Cannot query field 'xyzzy' on type 'Resource'.",
+        "op=WrongKey status=401 rejected: Unauthorized: unknown key pair",
+        "op=NoKey status=401 rejected: Unauthorized: no Basic Authorization header",
+        "op=Unlucky status=503 rejected: fault: HTTP 503",
+    ]
+    assert "a-wrong-secret" not in emu.log()

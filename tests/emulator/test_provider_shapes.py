@@ -218,3 +218,15 @@ def test_controls_summaries_and_directives(emulator: EmulatorProcess) -> None:
     assert directives == {"a": {"title": "Sandbox"}}
     unknown = emulator.graphql('{ controls(filter: "bogus:1") { items { state } } }')
     assert errors(unknown) == ['Bad Request: Unsupported filter "bogus:1"']
+
+
+FULL_READ = """{ resource(id:"%s") { data: get(path:"") akas: get(path:"turbot.akas") tags: get(path:"turbot.tags") turbot: get(path:"turbot") } }"""
+
+
+def test_full_read_get_with_an_empty_path_is_the_whole_resource(emulator: EmulatorProcess) -> None:
+    """The provider's ``ReadSerializableResource`` sends ``data: get(path: "")`` and drops ``turbot`` from it."""
+    read = emulator.data(FULL_READ % repo("web"))["resource"]
+    assert read["data"]["repositoryName"] == "web"
+    assert read["data"]["repositoryArn"] == repo("web")
+    assert read["data"]["turbot"] == read["turbot"]
+    assert read["akas"] == [repo("web")]

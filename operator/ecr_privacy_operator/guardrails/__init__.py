@@ -3,6 +3,14 @@
 Public surface: :class:`GuardrailsClient`, :func:`load_credentials` / :class:`Credentials`,
 :class:`RetryPolicy`, the models and the error tree of ``errors.py``."""
 
+from .activities import (
+    APPROVED_CONTROL_TYPE_URI,
+    Activity,
+    ActivityPage,
+    ActivityQuery,
+    feed_timestamp,
+    policy_feed,
+)
 from .client import GuardrailsClient
 from .credentials import Credentials, load_credentials
 from .endpoint import graphql_endpoint, health_url
@@ -14,6 +22,7 @@ from .errors import (
     ForbiddenError,
     GuardrailsError,
     NotFoundError,
+    NotSupportedError,
     PolicyTypeNotFoundError,
     ProtocolError,
     TransientError,
@@ -44,8 +53,12 @@ from .settings import SettingWriteResult
 from .transport import RequestHook, RetryHook
 
 __all__ = [
+    "APPROVED_CONTROL_TYPE_URI",
     "PACK_TYPE_URI",
     "ROOT_AKA",
+    "Activity",
+    "ActivityPage",
+    "ActivityQuery",
     "AttachmentNotVerifiedError",
     "AuthError",
     "ConfigurationError",
@@ -57,6 +70,7 @@ __all__ = [
     "GuardrailsClient",
     "GuardrailsError",
     "NotFoundError",
+    "NotSupportedError",
     "ObserveResult",
     "ObservedPack",
     "ObservedTarget",
@@ -79,7 +93,9 @@ __all__ = [
     "TransientError",
     "UnauthorizedError",
     "ValidationError",
+    "feed_timestamp",
     "graphql_endpoint",
     "health_url",
     "load_credentials",
+    "policy_feed",
 ]

@@ -2,8 +2,10 @@
 
 Each part names a template document from ``queries/`` whose operation has exactly one root field. The part's
 copy of that field gets the alias ``<alias>`` and its variables are renamed ``$<alias>`` (a template with one
-variable) or ``$<alias>_<name>`` (several), e.g. ``s0: createPolicySetting(input: $s0) {…}``. Values stay in
-variables; the composed text only depends on the templates and the aliases."""
+variable) or ``$<alias>_<name>`` (several), e.g. ``s0: createPolicySetting(input: $s0) {…}``. The fragments the
+templates use follow the composed operation once each, in name order (fragments hold no variables, so they
+need no renaming). Values stay in variables; the composed text only depends on the templates and the
+aliases."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     NameNode,
     OperationDefinitionNode,
     OperationType,
@@ -61,13 +64,15 @@ class _Renamer(Visitor):
 
 
 @cache  # parsed once per process: the templates are static files
-def _template(name: str) -> tuple[OperationDefinitionNode, FieldNode]:
-    operation = parse(document(name).text).definitions[0]
+def _template(name: str) -> tuple[OperationDefinitionNode, FieldNode, tuple[FragmentDefinitionNode, ...]]:
+    definitions = parse(document(name).text).definitions
+    operation = definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
     fields = operation.selection_set.selections
     if len(fields) != 1 or not isinstance(fields[0], FieldNode):
         raise ValueError(f"template {name} must have exactly one root field")
-    return operation, fields[0]
+    fragments = tuple(d for d in definitions if isinstance(d, FragmentDefinitionNode))
+    return operation, fields[0], fragments
 
 
 def compose_batch(name: str, parts: Sequence[BatchPart]) -> BatchDocument:
@@ -81,8 +86,10 @@ def compose_batch(name: str, parts: Sequence[BatchPart]) -> BatchDocument:
     definitions: list[VariableDefinitionNode] = []
     selections: list[FieldNode] = []
     variables: dict[str, Any] = {}
+    fragments: dict[str, FragmentDefinitionNode] = {}
     for part in parts:
-        operation, field = _template(part.template)
+        operation, field, used = _template(part.template)
+        fragments.update((f.name.value, f) for f in used)
         kinds.add(operation.operation)
         names = [d.variable.name.value for d in operation.variable_definitions or ()]
         mapping = {n: part.alias if len(names) == 1 else f"{part.alias}_{n}" for n in names}
@@ -104,5 +111,6 @@ def compose_batch(name: str, parts: Sequence[BatchPart]) -> BatchDocument:
         directives=(),
         selection_set=SelectionSetNode(selections=tuple(selections)),
     )
-    text = print_ast(DocumentNode(definitions=(composed,)))
+    shared = tuple(fragments[f] for f in sorted(fragments))
+    text = print_ast(DocumentNode(definitions=(composed, *shared)))
     return BatchDocument(name, text, variables, kind == OperationType.MUTATION)

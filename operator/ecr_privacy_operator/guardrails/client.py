@@ -3,7 +3,7 @@
 Methods take ids or AKAs as strings and return the frozen models of ``models.py``. "Absent" is a normal answer
 (``None`` or ``False``) where the issue asks for it; every other failure raises a class of ``errors.py``.
 Transport, retries and hooks live in ``transport.py``; setting operations (single and batched) in
-``settings.py``."""
+``settings.py``; activity feed reads in ``feed.py``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .errors import (
     UnauthorizedError,
     ValidationError,
 )
+from .feed import FeedOperations
 from .filters import control_summary_filter, policy_types_filter
 from .models import (
     PACK_TYPE_URI,
@@ -42,10 +43,11 @@ __all__ = ["GuardrailsClient"]
 _VERIFY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
 
-class GuardrailsClient(SettingOperations):
+class GuardrailsClient(SettingOperations, FeedOperations):
     """Async client for one Guardrails workspace. Use as ``async with GuardrailsClient(creds) as client:``.
 
-    Constructor arguments: see :class:`ClientBase`. Setting operations come from :class:`SettingOperations`.
+    Constructor arguments: see :class:`ClientBase`. Setting operations come from :class:`SettingOperations`,
+    activity feed reads from :class:`FeedOperations`.
     """
 
     # -- connection -----------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@
     │   │                               "… not eligible for attachment"
     │   └── PolicyTypeNotFoundError     a policy type is unknown (mod not installed)
     ├── ConflictError                   "Conflict…", "Protected…", "Locked…" (e.g. deleting an attached pack)
+    ├── NotSupportedError               the workspace's schema lacks a field the document selects ("Cannot query
+    │                                   field…", "Unknown argument…": an older Guardrails)
     ├── TransientError                  HTTP 429/502/503/504/529, connection errors, timeouts,
     │   │                               "Too many requests", "Try again later", "Unavailable", "Timeout"
     │   └── AttachmentNotVerifiedError  an attach/detach was accepted but the read-back never showed it
@@ -36,6 +38,7 @@ __all__ = [
     "ForbiddenError",
     "GuardrailsError",
     "NotFoundError",
+    "NotSupportedError",
     "PolicyTypeNotFoundError",
     "ProtocolError",
     "TransientError",
@@ -52,6 +55,7 @@ _VALIDATION_PREFIXES = ("bad request", "invalid input")
 _CONFLICT_PREFIXES = ("conflict", "protected", "locked")
 _TRANSIENT_PREFIXES = ("too many requests", "try again later", "unavailable", "timeout")
 _FORBIDDEN_PREFIXES = ("forbidden", "permission denied")
+_NOT_SUPPORTED = re.compile(r"cannot query field|unknown argument", re.IGNORECASE)
 
 
 class GuardrailsError(Exception):
@@ -137,6 +141,15 @@ class ConflictError(GuardrailsError):
     outcome = "conflict"
 
 
+class NotSupportedError(GuardrailsError):
+    """The workspace does not offer a query, field or argument the document uses (an older Guardrails).
+
+    Retrying cannot help; a caller with another way to the same answer (e.g. periodic reads instead of the
+    activity feed) falls back to it."""
+
+    outcome = "not_supported"
+
+
 class TransientError(GuardrailsError):
     """A failure that may succeed later: throttling, unavailability, network trouble, timeouts."""
 
@@ -180,6 +193,8 @@ def classify(
         cls = UnauthorizedError
     elif status == 403 or lowered.startswith(_FORBIDDEN_PREFIXES):
         cls = ForbiddenError
+    elif _NOT_SUPPORTED.search(message):
+        cls = NotSupportedError
     elif _NOT_FOUND.search(message):
         cls = NotFoundError
     elif _VALIDATION_SUBSTRINGS.search(message) or lowered.startswith(_VALIDATION_PREFIXES):

@@ -109,9 +109,11 @@ class ResourceInfo(ResourceRef):
 
 
 class Pack(ResourceRef):
-    """A policy pack (smart folder) as read back (O3), or as returned by create/update (fewer fields set)."""
+    """A policy pack (smart folder) as read back (O3), or as returned by create/update (fewer fields set).
+    ``version_id`` changes with every write (the activity feed names it: a writer can tell its own writes)."""
 
     parent_id: str | None = None
+    version_id: str | None = None
     title: str | None = None
     description: str | None = None
     filters: list[str] | None = None
@@ -125,6 +127,7 @@ class Pack(ResourceRef):
             id=turbot.get("id"),
             akas=_akas(turbot.get("akas")),
             parent_id=turbot.get("parentId"),
+            version_id=turbot.get("versionId"),
             title=node.get("title") or turbot.get("title"),
             description=node.get("description"),
             filters=[filters] if isinstance(filters, str) else filters,
@@ -148,9 +151,11 @@ class PolicySetting(_Model):
     """A policy setting on one resource (O10-O14).
 
     ``value_source_used`` is set by the client (not the server) when a write had to fall back to
-    ``valueSource``; compare drift against ``value_source`` then (contract §2.5)."""
+    ``valueSource``; compare drift against ``value_source`` then (contract §2.5). ``version_id`` changes with
+    every write (the activity feed names it: a writer can tell its own writes)."""
 
     id: str
+    version_id: str | None = None
     resource_id: str | None = None
     type_uri: str | None = None
     value: Any = None
@@ -168,6 +173,7 @@ class PolicySetting(_Model):
         turbot = _dict(node.get("turbot"))
         return cls(
             id=turbot.get("id"),
+            version_id=turbot.get("versionId"),
             resource_id=turbot.get("resourceId"),
             type_uri=_dict(node.get("type")).get("uri"),
             value=node.get("value"),

@@ -10,18 +10,21 @@ from graphql import (
     BooleanValueNode,
     FieldNode,
     FloatValueNode,
+    FragmentDefinitionNode,
     IntValueNode,
     ListValueNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     StringValueNode,
     VariableNode,
     Visitor,
     parse,
+    print_ast,
     visit,
 )
 
 from ecr_privacy_operator.guardrails.batch import BatchPart, compose_batch
-from ecr_privacy_operator.guardrails.documents import document, document_names
+from ecr_privacy_operator.guardrails.documents import document, document_names, fragment_names
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +64,7 @@ def test_expected_documents_exist() -> None:
         "ReadPolicyPackIdentity", "ReadResource", "AttachSmartFolders", "DetachSmartFolders",
         "ReadAttachedPolicyPacks", "FindPolicyTypes", "ListPolicySettings", "ReadPolicySetting",
         "CreatePolicySetting", "UpdatePolicySetting", "DeletePolicySetting", "ReadPolicyValue",
-        "ControlSummariesByResource", "ObservePolicy",
+        "ControlSummariesByResource", "ObservePolicy", "ReadActivities",
     }  # fmt: skip
     assert expected <= set(NAMES)
 
@@ -70,10 +73,50 @@ def test_expected_documents_exist() -> None:
 def test_one_named_operation(name: str) -> None:
     ast = parse(document(name).text)
     operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
-    assert len(ast.definitions) == 1
+    fragments = [d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)]
     assert len(operations) == 1
     assert operations[0].name is not None
     assert operations[0].name.value == name
+    assert len(operations) + len(fragments) == len(ast.definitions)
+    assert tuple(f.name.value for f in fragments) == document(name).fragments
+
+
+def _selection_sets(node: Any) -> list[str]:
+    """The printed selection sets of more than two selections under ``node``."""
+    found: list[str] = []
+
+    class Sets(Visitor):
+        def enter_selection_set(self, set_node: SelectionSetNode, *_: Any) -> None:
+            if len(set_node.selections) > 2:
+                found.append(print_ast(set_node))
+
+    visit(node, Sets())
+    return found
+
+
+def test_no_selection_set_is_written_twice() -> None:
+    """Shared selections live in queries/fragments/ (each document's own operation and each fragment once)."""
+    parsed = [parse(document(n).text).definitions for n in NAMES]
+    own = [definitions[0] for definitions in parsed]
+    fragments = {d.name.value: d for ds in parsed for d in ds if isinstance(d, FragmentDefinitionNode)}
+    sets = [s for node in [*own, *fragments.values()] for s in _selection_sets(node)]
+    repeated = {s for s in sets if sets.count(s) > 1}
+    assert repeated == set()
+    assert set(fragments) == set(fragment_names())  # every fragment file is used by some document
+
+
+def test_fragments_are_appended_once_with_the_fragments_they_use() -> None:
+    observe = document("ObservePolicy")
+    assert observe.fragments == (
+        "AttachedPacks",
+        "ControlSummaryFields",
+        "PackFields",
+        "PolicySettingFields",
+        "PolicyTypeFields",
+        "ResourceMetadata",  # through PackFields
+    )
+    assert observe.text.count("fragment PackFields on Resource") == 1
+    assert document("ValidateCredentials").fragments == ()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -153,3 +196,17 @@ def test_compose_batch_rejects_bad_parts() -> None:
         compose_batch("X", [BatchPart("DeletePolicySetting", "a", {"nope": 1})])
     with pytest.raises(ValueError, match="at least one"):
         compose_batch("X", [])
+
+
+def test_compose_batch_carries_the_templates_fragments_once() -> None:
+    batch = compose_batch(
+        "WritePolicySettings",
+        [
+            BatchPart("CreatePolicySetting", "s0", {"input": {}}),
+            BatchPart("UpdatePolicySetting", "s1", {"input": {}}),
+        ],
+    )
+    ast = parse(batch.text)
+    fragments = [d.name.value for d in ast.definitions if isinstance(d, FragmentDefinitionNode)]
+    assert fragments == ["PolicySettingFields"]
+    assert batch.text.count("...PolicySettingFields") == 2

@@ -10,6 +10,7 @@ from ecr_privacy_operator.guardrails import (
     ForbiddenError,
     GuardrailsError,
     NotFoundError,
+    NotSupportedError,
     TransientError,
     UnauthorizedError,
     ValidationError,
@@ -46,6 +47,9 @@ pytestmark = pytest.mark.unit
         (502, "Bad gateway thing", TransientError),
         (529, "whatever", TransientError),
         (200, "Internal Error", GuardrailsError),
+        (400, "Cannot query field 'notifications' on type 'Query'.", NotSupportedError),
+        (400, 'Cannot query field "notifications" on type "Query".', NotSupportedError),
+        (400, 'Unknown argument "dataSource" on field "Query.notifications".', NotSupportedError),
         # "not found" alone (no colon, not "resource not found") is no not-found error.
         (200, "Conflict: the thing was not found anywhere", ConflictError),
     ],
@@ -63,7 +67,8 @@ def test_classify(status: int, message: str, expected: type[GuardrailsError]) ->
 def test_tree() -> None:
     assert issubclass(UnauthorizedError, AuthError)
     assert issubclass(ForbiddenError, AuthError)
-    for cls in (NotFoundError, AuthError, ValidationError, ConflictError, TransientError):
+    assert not issubclass(NotSupportedError, AuthError | ValidationError | TransientError)
+    for cls in (NotFoundError, AuthError, ValidationError, ConflictError, TransientError, NotSupportedError):
         assert issubclass(cls, GuardrailsError)
 
 
