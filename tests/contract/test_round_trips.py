@@ -16,16 +16,17 @@ from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient, PackInput, SettingInput, SettingWrite
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.desired import ownership_aka
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
+from tests.fixtures.ownership import claim
 
 from .test_guardrails_client import APPROVED, CONTROL, OWNER, SEED, USAGE
 
 pytestmark = pytest.mark.contract
 
 UID = "5e1f0c2a-round-trips"
-OWNER_OF_UID = ownership_aka(UID)
+CLAIM = claim(UID)
+OWNER_OF_UID = CLAIM.owner.aka
 
 
 def requests(emulator: EmulatorProcess) -> dict[str, int]:
@@ -115,7 +116,9 @@ async def test_a_reconcile_pass_costs_what_the_budget_says(
     async def sync(
         spec: dict[str, object], status: EcrPrivacyPolicyStatus, generation: int
     ) -> engine.PassResult:
-        return await engine.sync(gclient, locks, parse_spec(spec), UID, generation, status, datetime.now(UTC))
+        return await engine.sync(
+            gclient, locks, parse_spec(spec), CLAIM, generation, status, datetime.now(UTC)
+        )
 
     requests(emulator)
     first = await sync(body, EcrPrivacyPolicyStatus(), 1)
@@ -151,7 +154,7 @@ async def test_adopting_a_pack_found_by_user_aka_reads_it_once_more(
     spec = parse_spec({"policyPack": {"akas": ["round-trips:adopt"], "adopt": True}})
     requests(emulator)
     result = await engine.sync(
-        gclient, TargetLocks(), spec, UID, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
+        gclient, TargetLocks(), spec, CLAIM, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
     )
     assert result.pack_id == existing.id
     counts = requests(emulator)
@@ -164,7 +167,7 @@ async def sync_new(gclient: GuardrailsClient, body: dict[str, object]) -> engine
     """A first pass of a new object (empty status)."""
     spec = parse_spec(body)
     return await engine.sync(
-        gclient, TargetLocks(), spec, UID, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
+        gclient, TargetLocks(), spec, CLAIM, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
     )
 
 
@@ -193,7 +196,7 @@ async def test_first_sync_to_a_missing_target_names_it_and_leaves_nothing(
         gclient,
         TargetLocks(),
         parse_spec({"attachments": [{"resource": missing}]}),
-        UID,
+        CLAIM,
         1,
         result.status,
         datetime.now(UTC),

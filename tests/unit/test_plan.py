@@ -33,12 +33,15 @@ from ecr_privacy_operator.reconcile.observed import (
     ObservedTarget,
     json_equal,
 )
-from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
+from ecr_privacy_operator.reconcile.ownership import Owner
+from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, owner_to_check, plan, plan_deletion
 
 pytestmark = pytest.mark.unit
 
 UID = "uid-1"
-OWNER = f"ecrprivacy.dev/owner/{UID}"
+CLUSTER = "cluster-1"
+ME = Owner(uid=UID, cluster=CLUSTER, namespace="team-a", name="ecr-private")
+OWNER = ME.aka
 PACK = "300000000000001"
 ECR_ENABLED = "tmod:@turbot/aws-ecr#/policy/types/ecrEnabled"
 YAML_TYPE = "tmod:@turbot/aws#/policy/types/regionsDefault"
@@ -60,7 +63,7 @@ FULL_SPEC: dict[str, Any] = {
 
 
 def desired(raw: dict[str, Any] | None = None) -> Desired:
-    return desired_from_spec(parse_spec(raw or {}), UID)
+    return desired_from_spec(parse_spec(raw or {}), ME)
 
 
 def tid(resource: str) -> str:
@@ -407,7 +410,86 @@ def test_pack_conflict(adopt: bool, ours: bool) -> None:
     assert problem.reason == "PackConflict"
     assert "aws_ecr_enforce_private_repositories" in problem.message
     assert "310" in problem.message
-    assert ("adopt" in problem.message) is not adopt
+    assert ("adopt" in problem.message) is (not adopt and not ours)  # suggested only where it would help
+
+
+# Rule 4: a pack another EcrPrivacyPolicy owns.
+RIVAL = Owner(uid="uid-2", cluster=CLUSTER, namespace="team-b", name="ecr-private")
+ELSEWHERE = Owner(uid="uid-3", cluster="cluster-2", namespace="team-a", name="ecr-private")
+LEGACY = Owner(uid="uid-4")
+
+
+def owned_pack(owner: Owner) -> ObservedPack:
+    return foreign_seed_pack().model_copy(
+        update={"akas": ("aws_ecr_enforce_private_repositories", owner.aka)}
+    )
+
+
+@pytest.mark.parametrize("owner", [RIVAL, ELSEWHERE, LEGACY])
+@pytest.mark.parametrize("adopt", [False, True])
+def test_a_pack_with_a_live_owner_is_never_adopted(owner: Owner, adopt: bool) -> None:
+    d = desired({"policyPack": {"adopt": adopt}, "enforcement": "Skip"})
+    observed = Observed(
+        foreign_pack=owned_pack(owner),
+        foreign_owner_exists=True if adopt and owner is RIVAL else None,
+        settings=(
+            ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value="Enforce: Delete unapproved if new"),
+        ),
+    )
+    result = plan(d, observed, CORRECT, Previous())
+    assert result.is_empty
+    (problem,) = result.problems
+    assert problem.reason == "PackConflict"
+    if owner.legacy:
+        assert "uid-4" in problem.message
+    else:  # the conflict names the owner: kind, namespace/name and cluster
+        assert f"EcrPrivacyPolicy {owner.namespace}/{owner.name} (UID {owner.uid})" in problem.message
+        where = "in this cluster" if owner is RIVAL else "in another cluster (cluster-2)"
+        assert where in problem.message
+
+
+def test_adopt_takes_back_a_pack_whose_owner_in_this_cluster_is_gone() -> None:
+    d = desired({"policyPack": {"adopt": True}})
+    observed = Observed(foreign_pack=owned_pack(RIVAL), foreign_owner_exists=False)
+    result = plan(d, observed, CORRECT, Previous())
+    assert not result.blocked
+    assert result.actions[0] == AdoptPack(pack_id="310", akas=("aws_ecr_enforce_private_repositories", OWNER))
+
+
+@pytest.mark.parametrize("owner", [ELSEWHERE, LEGACY])
+def test_a_pack_of_another_cluster_needs_the_separate_opt_in(owner: Owner) -> None:
+    d = desired({"policyPack": {"adopt": True, "adoptFromOtherClusters": True}})
+    result = plan(d, Observed(foreign_pack=owned_pack(owner)), CORRECT, Previous())
+    assert not result.blocked
+    assert result.actions[0] == AdoptPack(pack_id="310", akas=("aws_ecr_enforce_private_repositories", OWNER))
+    refused = plan(
+        desired({"policyPack": {"adopt": True}}), Observed(foreign_pack=owned_pack(owner)), CORRECT
+    )
+    assert "adoptFromOtherClusters" in refused.message()
+
+
+def test_the_owner_is_asked_about_only_when_it_decides_an_adoption() -> None:
+    adopt, no_adopt = desired({"policyPack": {"adopt": True}}), desired()
+    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(RIVAL))) == RIVAL
+    assert owner_to_check(no_adopt, Observed(foreign_pack=owned_pack(RIVAL))) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(ELSEWHERE))) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(LEGACY))) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=foreign_seed_pack())) is None
+    assert (
+        owner_to_check(adopt, in_sync(adopt).model_copy(update={"foreign_pack": owned_pack(RIVAL)})) is None
+    )
+
+
+@pytest.mark.parametrize("policy", [CORRECT, REPORT])
+def test_a_legacy_ownership_aka_is_rewritten_without_drift(policy: PlanPolicy) -> None:
+    d = desired()
+    legacy = ("aws_ecr_enforce_private_repositories", ME.legacy_aka)
+    observed = in_sync(d)
+    observed = observed.model_copy(update={"pack": observed.pack.model_copy(update={"akas": legacy})})  # type: ignore[union-attr]
+    result = plan(d, observed, policy, Previous(pack_id=PACK))
+    assert result.actions == (UpdatePack(pack_id=PACK, akas=("aws_ecr_enforce_private_repositories", OWNER)),)
+    assert result.drift == ()
+    assert plan(d, observed, OBSERVE, Previous(pack_id=PACK)).is_empty
 
 
 # Rule 8 and 10: problems block every write.

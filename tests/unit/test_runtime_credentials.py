@@ -27,6 +27,7 @@ from ecr_privacy_operator.kube import (
 )
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
+from tests.fixtures.ownership import ownership
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +79,9 @@ def body(secret: str) -> kopf.Body:
 async def test_failed_pass_forgets_the_cached_secret() -> None:
     queue_kopf_events()
     kube = CachingKube({("team", "creds"): {"accessKey": "a"}})  # no secretKey: CredentialsNotFound
-    runtime = Runtime(config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = Runtime(
+        config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics(), ownership=ownership()
+    )
     logger = logging.getLogger("test")
 
     await runtime.sync(body("creds"), "create", logger)
@@ -210,7 +213,13 @@ async def test_api_server_outage_is_a_retryable_condition_retried_soon() -> None
     backoff cap rather than after a full resync."""
     queue_kopf_events()
     kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
-    runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = Runtime(
+        config=OperatorConfig(max_backoff=4),
+        kube=kube,
+        pool=ClientPool(),
+        metrics=Metrics(),
+        ownership=ownership(),
+    )
     logger = logging.getLogger("test")
 
     delay = await runtime.sync(body("creds"), "create", logger)
@@ -226,7 +235,13 @@ async def test_unwritten_status_is_retried_within_the_backoff_cap() -> None:
     queue_kopf_events()
     kube = FlakyKube({("team", "creds"): {"accessKey": "a"}})
     kube.down = False
-    runtime = Runtime(config=OperatorConfig(max_backoff=4), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = Runtime(
+        config=OperatorConfig(max_backoff=4),
+        kube=kube,
+        pool=ClientPool(),
+        metrics=Metrics(),
+        ownership=ownership(),
+    )
     suspended = kopf.Body({**body("creds"), "spec": {**body("creds")["spec"], "suspend": True}})
     logger = logging.getLogger("test")
 
@@ -262,7 +277,9 @@ async def test_a_spec_change_that_arrives_while_a_pass_waits_is_not_lost() -> No
     new spec: the pass after it runs on the new spec (the waiting pass must not put the old one back)."""
     queue_kopf_events()
     kube = CachingKube({("team", "creds"): {"accessKey": "a"}})  # no secretKey: CredentialsNotFound
-    runtime = Runtime(config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics())
+    runtime = Runtime(
+        config=OperatorConfig(), kube=kube, pool=ClientPool(), metrics=Metrics(), ownership=ownership()
+    )
     old = body("creds")
     runtime.request(old, "create")
     state = runtime.state("u-1")

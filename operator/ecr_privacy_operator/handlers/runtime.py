@@ -36,6 +36,7 @@ from ecr_privacy_operator.reconcile.clients import (
     credentials_from_secret,
 )
 from ecr_privacy_operator.reconcile.engine import PassResult
+from ecr_privacy_operator.reconcile.ownership import Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 
 DEFAULT_RESYNC = 300.0
@@ -114,6 +115,7 @@ class Runtime:
     kube: Kube
     pool: ClientPool
     metrics: Metrics
+    ownership: Ownership
     locks: TargetLocks = field(default_factory=TargetLocks)
     states: dict[str, ObjectState] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
@@ -232,7 +234,15 @@ class Runtime:
                     client = await self._client_for(ns, spec)
                     async with self.limit:
                         with self.watchdog.track(f"{ns}/{name}"):
-                            result = await engine.sync(client, self.locks, spec, uid, generation, status, now)
+                            result = await engine.sync(
+                                client,
+                                self.locks,
+                                spec,
+                                self.ownership.claim(uid, ns, name),
+                                generation,
+                                status,
+                                now,
+                            )
             except pydantic.ValidationError as exc:
                 result = engine.error_pass(_invalid_spec(exc), status, generation, now)
             except (SecretNotFoundError, CredentialsError) as exc:
@@ -324,7 +334,9 @@ class Runtime:
             try:
                 client = await self._client_for(ns, spec)
                 with self.watchdog.track(f"{ns}/{name}"):
-                    result = await engine.finalize(client, self.locks, spec, uid, generation, status, now)
+                    result = await engine.finalize(
+                        client, self.locks, spec, self.ownership.claim(uid, ns, name), generation, status, now
+                    )
             except (SecretNotFoundError, CredentialsError) as exc:
                 outcome = _credentials_outcome(f"cannot delete the policy pack: {exc}")
                 result = engine.error_pass(outcome, status, generation, now)

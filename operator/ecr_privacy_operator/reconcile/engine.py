@@ -42,7 +42,8 @@ from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, apply
 from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
 from ecr_privacy_operator.reconcile.observe import compliance_counts, observe, observe_compliance
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed
-from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
+from ecr_privacy_operator.reconcile.ownership import Claim
+from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, owner_to_check, plan, plan_deletion
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 
 
@@ -232,11 +233,23 @@ async def _undo_first_write(
     return (await apply(client, locks, undo, desired.pack.ownership_aka)).error is None
 
 
+async def _observe(
+    client: GuardrailsClient, desired: Desired, claim: Claim, targets: tuple[str, ...]
+) -> Observed:
+    """Observe, and when the object may adopt a pack another object of this cluster owns, ask Kubernetes
+    whether that owner still exists (only then may it be taken back)."""
+    observed = await observe(client, desired, targets)
+    rival = owner_to_check(desired, observed)
+    if rival is not None:
+        observed = observed.model_copy(update={"foreign_owner_exists": await claim.owner_exists(rival)})
+    return observed
+
+
 async def sync(
     client: GuardrailsClient,
     locks: TargetLocks,
     spec: EcrPrivacyPolicySpec,
-    uid: str,
+    claim: Claim,
     generation: int,
     status: EcrPrivacyPolicyStatus,
     now: datetime,
@@ -248,7 +261,7 @@ async def sync(
     once the generation has been applied in full. A first sync writes before it reads (``_write_first``):
     create the pack with its settings, attach, and verify, three round trips.
     """
-    desired = desired_from_spec(spec, uid)
+    desired = desired_from_spec(spec, claim.owner)
     observing = spec.management_policy is ManagementPolicy.OBSERVE
     previous = Previous.from_status(status)
     policy = PlanPolicy.from_spec(spec, spec_changed=status.applied_generation != generation)
@@ -260,7 +273,7 @@ async def sync(
         if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
             observed, earlier = None, applied.changes
     if observed is None:
-        observed = await observe(client, desired, previous.targets)
+        observed = await _observe(client, desired, claim, previous.targets)
         the_plan = plan(desired, observed, policy, previous)
         if the_plan.blocked and await _undo_first_write(client, locks, desired, observed, earlier):
             earlier = []
@@ -310,13 +323,14 @@ async def finalize(
     client: GuardrailsClient,
     locks: TargetLocks,
     spec: EcrPrivacyPolicySpec,
-    uid: str,
+    claim: Claim,
     generation: int,
     status: EcrPrivacyPolicyStatus,
     now: datetime,
 ) -> PassResult:
-    """Detach the pack everywhere and delete it (Delete), or leave it (Orphan / Observe)."""
-    desired = desired_from_spec(spec, uid)
+    """Detach the pack everywhere and delete it (Delete), or leave it (Orphan / Observe). Only the object's
+    own pack (by its ownership AKA) is ever deleted: never one that it found but did not adopt."""
+    desired = desired_from_spec(spec, claim.owner)
     targets = tuple(dict.fromkeys([*desired.targets, *status.applied_targets]))
     observed = await observe(client, desired.model_copy(update={"targets": targets}), ())
     the_plan = plan_deletion(

@@ -102,6 +102,8 @@ class Observed(_Frozen):
     - ``pack``: the pack holding our ownership AKA, or None.
     - ``foreign_pack``: another pack holding one of the desired *user* AKAs (not ours): adopted when
       ``policyPack.adopt`` is true, else a PackConflict.
+    - ``foreign_owner_exists``: whether the object that owns ``foreign_pack`` (by its ownership AKA) still
+      exists in this cluster; None when not asked (no adopt, no owner, or an owner of another cluster).
     - ``settings``: the settings on ``pack``; when ``pack`` is None, those on ``foreign_pack`` (so an adoption
       plans its setting changes in the same pass).
     - ``targets``: one entry per desired target and per previously applied target, by resource as given.
@@ -111,6 +113,7 @@ class Observed(_Frozen):
 
     pack: ObservedPack | None = None
     foreign_pack: ObservedPack | None = None
+    foreign_owner_exists: bool | None = None
     settings: tuple[ObservedSetting, ...] = ()
     targets: tuple[ObservedTarget, ...] = ()
     policy_types: frozenset[str] | None = None

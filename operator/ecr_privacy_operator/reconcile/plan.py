@@ -13,9 +13,14 @@ Rules:
 3. ``managementPolicy: Manage`` -> pending work is always planned; drift is planned back (``corrected``)
    only with ``driftPolicy: Correct`` and otherwise only reported (Report). First creation therefore
    happens under Report.
-4. Identity: our pack is the one holding the ownership AKA (``Observed.pack``). Another pack holding one of
-   the user AKAs (``Observed.foreign_pack``) is adopted (AdoptPack: its AKAs become the desired ones) when
-   ``policyPack.adopt`` is true and we have no pack yet; otherwise it is a PackConflict problem.
+4. Identity: our pack is the one holding the ownership AKA, or its legacy form (``Observed.pack``; a legacy
+   AKA is rewritten to the current form whenever the operator may write, never reported as drift). Another
+   pack holding one of the user AKAs (``Observed.foreign_pack``) is adopted (AdoptPack: its AKAs become the
+   desired ones) only when ``policyPack.adopt`` is true, we have no pack yet, and the pack is either owned by
+   no EcrPrivacyPolicy, or owned by an object of this cluster that no longer exists
+   (``Observed.foreign_owner_exists`` is False: a cluster rebuilt from Git), or owned by another cluster (or
+   by a legacy AKA, which names no cluster) and ``policyPack.adoptFromOtherClusters`` is true. Otherwise it
+   is a PackConflict problem whose message names the owner.
 5. Our pack missing although the status recorded one -> drift (deleted outside the operator); recreated (with
    settings and attachments) only with Correct.
 6. Pack attributes: title, description and AKAs (compared as sets) are updated; ``parent`` is immutable in the
@@ -60,6 +65,7 @@ from ecr_privacy_operator.reconcile.actions import (
 )
 from ecr_privacy_operator.reconcile.desired import Desired, DesiredSetting
 from ecr_privacy_operator.reconcile.observed import Observed, ObservedPack, ObservedSetting, json_equal
+from ecr_privacy_operator.reconcile.ownership import Owner
 
 PACK = "policyPack"
 
@@ -200,21 +206,60 @@ def _identify(b: _Builder, desired: Desired, observed: Observed) -> tuple[Observ
     ours, foreign = observed.pack, observed.foreign_pack
     if foreign is None or (ours is not None and foreign.id == ours.id):
         return ours, False
-    if ours is None and desired.pack.adopt:
+    refusal = _adoption_refusal(desired, observed, foreign) if ours is None else ""
+    if refusal is None:
         return foreign, True
     held = sorted(set(foreign.akas) & set(desired.pack.user_akas)) or list(desired.pack.user_akas)
-    hint = (
-        ""
-        if desired.pack.adopt
-        else "; set policyPack.adopt: true to take it over, or change policyPack.akas"
+    owner = Owner.holding(foreign.akas)
+    whose = (
+        "not owned by any EcrPrivacyPolicy"
+        if owner is None
+        else f"owned by {owner.describe(desired.pack.owner.cluster or '')}"
     )
     b.problems.append(
         Problem(
             reason=Reason.PACK_CONFLICT,
-            message=f"AKA {', '.join(held)} is held by pack {foreign.id}, not owned by this object{hint}",
+            message=f"AKA {', '.join(held)} is held by pack {foreign.id}, {whose}{refusal}",
         )
     )
     return ours, False
+
+
+def owner_to_check(desired: Desired, observed: Observed) -> Owner | None:
+    """The owner object whose existence decides an adoption (rule 4), or None when nothing needs asking: the
+    object may adopt, has no pack yet, and the pack holding its AKA is owned by another object of this cluster."""
+    if not desired.pack.adopt or observed.pack is not None or observed.foreign_pack is None:
+        return None
+    owner = Owner.holding(observed.foreign_pack.akas)
+    if owner is None or owner.cluster != desired.pack.owner.cluster or owner.uid == desired.pack.owner.uid:
+        return None
+    return owner
+
+
+def _adoption_refusal(desired: Desired, observed: Observed, foreign: ObservedPack) -> str | None:
+    """None when this object may adopt ``foreign``; else the end of the PackConflict message, saying why not
+    and what would help."""
+    pack = desired.pack
+    owner = Owner.holding(foreign.akas)
+    here = owner is not None and owner.cluster == pack.owner.cluster
+    if not pack.adopt:
+        if owner is None:
+            return "; set policyPack.adopt: true to take it over, or change policyPack.akas"
+        if here:
+            return "; change policyPack.akas (if that object no longer exists, policyPack.adopt: true takes it back)"
+        return "; change policyPack.akas"
+    if owner is None:
+        return None
+    if here:
+        if observed.foreign_owner_exists is False:
+            return None
+        return "; adopt takes a pack only from an owner object that no longer exists"
+    if pack.adopt_from_other_clusters:
+        return None
+    return (
+        "; policyPack.adoptFromOtherClusters: true would take it (dangerous: the other owner cannot be"
+        " checked, see the documentation)"
+    )
 
 
 def _plan_missing_pack(b: _Builder, desired: Desired, observed: Observed, prev: Previous) -> None:
@@ -243,12 +288,17 @@ def _plan_pack_attributes(
     want = desired.pack
     title = want.title if subject.title != want.title else None
     description = want.description if (subject.description or "") != want.description else None
-    akas = want.akas if not adopting and set(subject.akas) != set(want.akas) else None
+    user_akas = {a for a in subject.akas if not want.owner.names_me(a)}
+    akas = want.akas if not adopting and user_akas != set(want.user_akas) else None
     fix_title = title is not None and b.difference(applied, PACK, "title", want.title, subject.title)
     fix_desc = description is not None and b.difference(
         applied, PACK, "description", want.description, subject.description
     )
     fix_akas = akas is not None and b.difference(applied, PACK, "akas", list(want.akas), list(subject.akas))
+    if not fix_akas and not adopting and b.policy.manage and want.ownership_aka not in subject.akas:
+        # found under an older form of its ownership AKA: rewrite it (housekeeping, never drift)
+        akas = (*(a for a in subject.akas if not want.owner.names_me(a)), want.ownership_aka)
+        fix_akas = True
     if fix_title or fix_desc or fix_akas:
         b.pack.append(
             UpdatePack(
