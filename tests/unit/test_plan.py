@@ -34,7 +34,14 @@ from ecr_privacy_operator.reconcile.observed import (
     json_equal,
 )
 from ecr_privacy_operator.reconcile.ownership import Owner
-from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, owner_to_check, plan, plan_deletion
+from ecr_privacy_operator.reconcile.plan import (
+    PlanPolicy,
+    Previous,
+    applied_values,
+    owner_to_check,
+    plan,
+    plan_deletion,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -50,6 +57,7 @@ A1, A2 = "arn:aws:::111111111111", "arn:aws:::222222222222"
 CORRECT = PlanPolicy()
 REPORT = PlanPolicy(drift_policy=DriftPolicy.REPORT)
 OBSERVE = PlanPolicy(management_policy=ManagementPolicy.OBSERVE)
+# a new generation (resyncInterval, description, ... edited): with a record of applied values it changes nothing
 CHANGED = PlanPolicy(spec_changed=True)
 REPORT_CHANGED = PlanPolicy(drift_policy=DriftPolicy.REPORT, spec_changed=True)
 
@@ -97,7 +105,18 @@ def in_sync(d: Desired, **changes: Any) -> Observed:
 
 
 def applied(d: Desired) -> Previous:
-    return Previous(pack_id=PACK, setting_types=frozenset(d.setting_types), targets=d.targets)
+    """What the status says after ``d`` was applied in full (with its record of applied values)."""
+    return Previous(
+        pack_id=PACK,
+        setting_types=frozenset(d.setting_types),
+        targets=d.targets,
+        applied_values={(o, f): v for o, f, v in applied_values(d)},
+    )
+
+
+def applied_before_the_record(d: Desired) -> Previous:
+    """The same, as an earlier version wrote the status: no record of applied values."""
+    return applied(d).model_copy(update={"applied_values": None})
 
 
 def with_pack(o: Observed, **changes: Any) -> Observed:
@@ -173,38 +192,77 @@ def test_crash_after_create_finds_pack_by_ownership_and_finishes_without_drift()
     assert result.drift == ()
 
 
-# Rules 3 and 7: a console edit of a setting.
+# Rules 3 and 7: a console edit of a setting, and a spec change of it.
+CHECK, ENFORCE = "Check: Approved", "Enforce: Delete unapproved if new"
+
+
 @pytest.mark.parametrize(
-    ("policy", "updates", "drift", "corrected"),
+    ("policy", "last_applied", "updates", "drift", "corrected"),
     [
-        (CORRECT, True, True, True),
-        (REPORT, False, True, False),
-        (OBSERVE, False, True, False),
-        (CHANGED, True, False, False),  # a spec change is pending work, not drift
-        (REPORT_CHANGED, True, False, False),
+        (CORRECT, "Enforce", True, True, True),  # edited in the console
+        (REPORT, "Enforce", False, True, False),
+        (OBSERVE, "Enforce", False, True, False),
+        (CHANGED, "Enforce", True, True, True),
+        # Report is strict: another spec edit (a new generation) does not write a field it did not change
+        (REPORT_CHANGED, "Enforce", False, True, False),
+        (CORRECT, "Check", True, False, False),  # the spec changed this value: pending work, not drift
+        (REPORT, "Check", True, False, False),
     ],
 )
-def test_setting_value_changed(policy: PlanPolicy, updates: bool, drift: bool, corrected: bool) -> None:
+def test_setting_value_changed(
+    policy: PlanPolicy, last_applied: str, updates: bool, drift: bool, corrected: bool
+) -> None:
     d = desired({"enforcement": "Enforce"})
-    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value="Check: Approved")
-    result = plan(d, observed, policy, applied(d))
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value=CHECK)
+    result = plan(d, observed, policy, applied(desired({"enforcement": last_applied})))
     expected_action = UpdateSetting(
-        setting_id="50",
-        type=SEED_APPROVED_TYPE,
-        value="Enforce: Delete unapproved if new",
-        precedence="REQUIRED",
-        fields=("value",),
+        setting_id="50", type=SEED_APPROVED_TYPE, value=ENFORCE, precedence="REQUIRED", fields=("value",)
     )
     assert result.actions == ((expected_action,) if updates else ())
     expected_drift = DriftItem(
         object=f"setting:{SEED_APPROVED_TYPE}",
         field="value",
-        desired="Enforce: Delete unapproved if new",
-        actual="Check: Approved",
+        desired=ENFORCE,
+        actual=CHECK,
         corrected=corrected,
     )
     assert result.drift == ((expected_drift,) if drift else ())
     assert result.drift_remaining == (1 if drift and not corrected else 0)
+
+
+def test_report_writes_only_the_fields_whose_desired_value_changed() -> None:
+    """Usage and the Approved setting's precedence were edited in the console; the spec then changes
+    enforcement: only the Approved value is written, the rest stays reported."""
+    before, d = desired(), desired({"enforcement": "Enforce"})
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value=CHECK, precedence="RECOMMENDED")
+    observed = with_setting(observed, d.settings[1].type, value="Approved")
+    result = plan(d, observed, REPORT_CHANGED, applied(before))
+    (update,) = result.actions
+    assert isinstance(update, UpdateSetting)
+    assert (update.type, update.fields) == (SEED_APPROVED_TYPE, ("value",))
+    assert {(x.object, x.field) for x in result.drift if not x.corrected} == {
+        (f"setting:{SEED_APPROVED_TYPE}", "precedence"),
+        (f"setting:{d.settings[1].type}", "value"),
+    }
+
+
+@pytest.mark.parametrize(("policy", "updates"), [(REPORT_CHANGED, True), (REPORT, False)])
+def test_a_status_without_the_record_falls_back_to_the_generation(policy: PlanPolicy, updates: bool) -> None:
+    d = desired({"enforcement": "Enforce"})
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value=CHECK)
+    result = plan(d, observed, policy, applied_before_the_record(d))
+    assert (not result.is_empty) is updates
+
+
+def test_the_record_holds_every_applied_field() -> None:
+    d = desired(FULL_SPEC)
+    record = {(o, f): v for o, f, v in applied_values(d)}
+    assert record[("policyPack", "akas")] == sorted(d.pack.akas)
+    assert record[(f"setting:{SEED_APPROVED_TYPE}", "value")] == CHECK
+    assert record[(f"setting:{YAML_TYPE}", "valueSource")] == "- us-east-1\n"
+    assert record[(f"setting:{ECR_ENABLED}", "note")] == "keep on"
+    assert record[(f"attachment:{A2}", "attached")] is True
+    assert (f"setting:{YAML_TYPE}", "value") not in record
 
 
 @pytest.mark.parametrize(
@@ -306,13 +364,20 @@ def test_extra_setting(policy: PlanPolicy, previously_ours: bool, deletes: bool,
 
 # Rule 6: pack attributes.
 @pytest.mark.parametrize(
-    ("policy", "update", "drift"),
-    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, True, False)],
+    ("policy", "title_was", "update", "drift"),
+    [
+        (CORRECT, None, True, True),
+        (REPORT, None, False, True),
+        (OBSERVE, None, False, True),
+        (REPORT_CHANGED, None, False, True),  # another field of the spec changed: the title stays reported
+        (REPORT_CHANGED, "X", True, False),  # the spec changed the title
+    ],
 )
-def test_pack_title_changed(policy: PlanPolicy, update: bool, drift: bool) -> None:
+def test_pack_title_changed(policy: PlanPolicy, title_was: str | None, update: bool, drift: bool) -> None:
     d = desired()
     observed = with_pack(in_sync(d), title="X")
-    result = plan(d, observed, policy, applied(d))
+    before = desired({"policyPack": {"title": title_was}}) if title_was else d
+    result = plan(d, observed, policy, applied(before))
     assert result.actions == ((UpdatePack(pack_id=PACK, title=d.pack.title),) if update else ())
     assert len(result.drift) == (1 if drift else 0)
 
@@ -321,7 +386,7 @@ def test_aka_change_in_spec_updates_akas_only() -> None:
     d = desired({"policyPack": {"akas": ["new_aka"]}})
     old = desired()
     observed = with_pack(in_sync(d), akas=old.pack.akas)
-    result = plan(d, observed, CHANGED, applied(d))
+    result = plan(d, observed, REPORT_CHANGED, applied(old))
     assert result.actions == (UpdatePack(pack_id=PACK, akas=("new_aka", OWNER)),)
     assert result.drift == ()
     reordered = with_pack(in_sync(d), akas=(OWNER, "new_aka"))
@@ -522,7 +587,7 @@ def test_missing_target_blocks(pack_exists: bool) -> None:
 # Rule 9: attachments.
 @pytest.mark.parametrize(
     ("policy", "attaches", "drift"),
-    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, True, False)],
+    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, False, True)],
 )
 def test_attachment_removed_in_console(policy: PlanPolicy, attaches: bool, drift: bool) -> None:
     d = desired(FULL_SPEC)

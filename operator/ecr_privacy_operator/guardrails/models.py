@@ -336,7 +336,7 @@ class SettingInput(_Model):
 
     value: Any = None
     value_source: str | None = None
-    precedence: Precedence = "REQUIRED"
+    precedence: Precedence | None = "REQUIRED"  # None: not sent (an update keeps the setting's precedence)
     template: str | None = None
     template_input: Any = None
     note: str | None = None

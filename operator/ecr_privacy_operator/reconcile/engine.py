@@ -19,6 +19,7 @@ from ecr_privacy_operator.crd.spec import (
     ManagementPolicy,
 )
 from ecr_privacy_operator.crd.status import (
+    AppliedValue,
     AttachmentStatus,
     ComplianceStatus,
     DriftStatus,
@@ -43,7 +44,14 @@ from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
 from ecr_privacy_operator.reconcile.observe import compliance_counts, observe, observe_compliance
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed
 from ecr_privacy_operator.reconcile.ownership import Claim
-from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, owner_to_check, plan, plan_deletion
+from ecr_privacy_operator.reconcile.plan import (
+    PlanPolicy,
+    Previous,
+    applied_values,
+    owner_to_check,
+    plan,
+    plan_deletion,
+)
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 
 
@@ -295,9 +303,15 @@ async def sync(
     succeeded = outcome.kind is OutcomeKind.SUCCEEDED
     in_line = succeeded and not outcome.drift_remaining
     was_ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions)
+    applied_now = succeeded and not observing
     new = EcrPrivacyPolicyStatus(
         observed_generation=generation,
-        applied_generation=generation if succeeded and not observing else status.applied_generation,
+        applied_generation=generation if applied_now else status.applied_generation,
+        applied_values=(
+            tuple(AppliedValue(object=o, field=f, value=v) for o, f, v in applied_values(desired))
+            if applied_now
+            else status.applied_values
+        ),
         conditions=tuple(
             derive_conditions(status.conditions, outcome, observed_generation=generation, now=now)
         ),

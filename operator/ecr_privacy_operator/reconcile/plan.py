@@ -1,10 +1,13 @@
 """The planner: Desired x Observed x policy -> Plan (pure). This is where the operator's behaviour lives.
 
 Vocabulary. A difference between Desired and Observed is either *pending work* (the spec asks for something
-the operator has not applied yet: first creation, a spec change, an entry never applied before) or *drift*
-(something the operator applied, or never asked for, was changed in Guardrails by someone else). ``Previous``
-(from the status) and ``PlanPolicy.spec_changed`` (``metadata.generation`` != ``status.observedGeneration``)
-tell them apart.
+the operator has not applied yet: first creation, a new desired value of that very field, an entry never
+applied before) or *drift* (something the operator applied, or never asked for, was changed in Guardrails by
+someone else). ``Previous`` (from the status) tells them apart: it holds the desired value last applied for
+each field (``status.appliedValues``, written by ``applied_values``), so a spec change makes pending work of
+exactly the fields whose desired value it changed; under Report every other drifted field stays reported.
+Only a status written before that record existed falls back to ``PlanPolicy.spec_changed``
+(``metadata.generation`` != ``status.appliedGeneration``: every field counts as changed).
 
 Rules:
 
@@ -77,7 +80,7 @@ class PlanPolicy(BaseModel):
 
     drift_policy: DriftPolicy = DriftPolicy.CORRECT
     management_policy: ManagementPolicy = ManagementPolicy.MANAGE
-    spec_changed: bool = False
+    spec_changed: bool = False  # only for a status without ``appliedValues`` (written by an earlier version)
 
     @classmethod
     def from_spec(cls, spec: EcrPrivacyPolicySpec, *, spec_changed: bool) -> PlanPolicy:
@@ -93,42 +96,93 @@ class PlanPolicy(BaseModel):
         """True when the operator may write."""
         return self.management_policy is ManagementPolicy.MANAGE
 
-    def classify(self, previously_applied: bool, *, external: bool = False) -> tuple[bool, bool]:
+    def classify(
+        self, previously_applied: bool, *, desired_changed: bool, external: bool = False
+    ) -> tuple[bool, bool]:
         """(is drift, plan a fix) for one difference.
 
-        ``previously_applied``: the operator applied this part before (so a difference without a spec change
-        is drift). ``external``: the difference is something the spec never asked for (always drift).
+        ``previously_applied``: the operator applied this part before; ``desired_changed``: the spec changed
+        this field's desired value since (so the difference is pending work, not drift). ``external``: the
+        difference is something the spec never asked for (always drift).
         """
         if not self.manage:
             return True, False
-        is_drift = external or (previously_applied and not self.spec_changed)
+        is_drift = external or (previously_applied and not desired_changed)
         return is_drift, (not is_drift) or self.drift_policy is DriftPolicy.CORRECT
 
 
+Field = tuple[str, str]  # (object, field) as in a DriftItem
+
+
 class Previous(BaseModel):
-    """What earlier passes applied, read from the status (the planner's memory)."""
+    """What earlier passes applied, read from the status (the planner's memory). ``applied_values``: the
+    desired value last applied per (object, field); None when the status has no such record."""
 
     model_config = ConfigDict(frozen=True)
 
     pack_id: str | None = None
     setting_types: frozenset[str] = frozenset()
     targets: tuple[str, ...] = ()
+    applied_values: dict[Field, JsonValue] | None = None
 
     @classmethod
     def from_status(cls, status: EcrPrivacyPolicyStatus) -> Previous:
-        """Read the previously applied pack, setting types and targets from the status."""
+        """Read the previously applied pack, setting types, targets and desired values from the status."""
+        recorded = status.applied_values
         return cls(
             pack_id=status.policy_pack.id if status.policy_pack else None,
             setting_types=status.applied_setting_types,
             targets=status.applied_targets,
+            applied_values=None if recorded is None else {(v.object, v.field): v.value for v in recorded},
         )
+
+    def desired_changed(self, key: Field, desired: JsonValue, spec_changed: bool) -> bool:
+        """True when ``desired`` is not the value last applied to that field (never applied counts as changed).
+        Without a record, every field counts as changed exactly when the spec did."""
+        if self.applied_values is None:
+            return spec_changed
+        return key not in self.applied_values or not json_equal(
+            self.applied_values[key], _comparable(key, desired)
+        )
+
+
+def _comparable(key: Field, value: JsonValue) -> JsonValue:
+    """A desired value as recorded and compared: AKAs are a set (sorted)."""
+    if key[1] != "akas" or not isinstance(value, list):
+        return value
+    akas: list[JsonValue] = [*sorted(str(a) for a in value)]
+    return akas
+
+
+def applied_values(desired: Desired) -> tuple[tuple[str, str, JsonValue], ...]:
+    """(object, field, desired value) of every field a successful pass has applied: what ``Previous`` reads
+    back from ``status.appliedValues`` to tell a spec change from drift, field by field."""
+    pack = desired.pack
+    values: list[tuple[str, str, JsonValue]] = [
+        (PACK, "exists", True),
+        (PACK, "title", pack.title),
+        (PACK, "description", pack.description),
+        (PACK, "akas", _comparable((PACK, "akas"), list(pack.akas))),
+    ]
+    for setting in desired.settings:
+        obj = f"setting:{setting.type}"
+        values.append((obj, "exists", True))
+        if setting.value_source is not None:
+            values.append((obj, "valueSource", setting.value_source))
+        else:
+            values.append((obj, "value", setting.value))
+        values.append((obj, "precedence", setting.precedence))
+        values.append((obj, "note", setting.note))
+    values.extend((f"attachment:{resource}", "attached", True) for resource in desired.targets)
+    return tuple(values)
 
 
 class _Builder:
     """Collects actions, drift and problems for one plan."""
 
-    def __init__(self, policy: PlanPolicy) -> None:
+    def __init__(self, policy: PlanPolicy, prev: Previous) -> None:
         self.policy = policy
+        self.prev = prev
         self.pack: list[Action] = []
         self.settings_delete: list[Action] = []
         self.settings_update: list[Action] = []
@@ -149,7 +203,8 @@ class _Builder:
         external: bool = False,
     ) -> bool:
         """Record a difference; return True when it should be fixed."""
-        is_drift, fix = self.policy.classify(previously_applied, external=external)
+        changed = self.prev.desired_changed((obj, field), desired, self.policy.spec_changed)
+        is_drift, fix = self.policy.classify(previously_applied, desired_changed=changed, external=external)
         if is_drift:
             self.drift.append(
                 DriftItem(object=obj, field=field, desired=desired, actual=actual, corrected=fix)
@@ -174,7 +229,7 @@ class _Builder:
 def plan(desired: Desired, observed: Observed, policy: PlanPolicy, previous: Previous | None = None) -> Plan:
     """Plan one reconcile pass (see the module docstring for the rules)."""
     prev = previous or Previous()
-    b = _Builder(policy)
+    b = _Builder(policy, prev)
     _check_policy_types(b, desired, observed)
     subject, adopting = _identify(b, desired, observed)
     if subject is None:
