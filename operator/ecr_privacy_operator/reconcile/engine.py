@@ -241,12 +241,21 @@ async def _undo_first_write(
     return (await apply(client, locks, undo, desired.pack.ownership_aka)).error is None
 
 
+def _learn_targets(locks: TargetLocks, observed: Observed) -> None:
+    """Tell the target locks every name of the targets just read, so that a write to a target holds one lock
+    whether it names the target by id or by AKA."""
+    for target in observed.targets:
+        if target.id is not None:
+            locks.learn(target.resource, target.id, *target.akas)
+
+
 async def _observe(
-    client: GuardrailsClient, desired: Desired, claim: Claim, targets: tuple[str, ...]
+    client: GuardrailsClient, locks: TargetLocks, desired: Desired, claim: Claim, targets: tuple[str, ...]
 ) -> Observed:
     """Observe, and when the object may adopt a pack another object of this cluster owns, ask Kubernetes
     whether that owner still exists (only then may it be taken back)."""
     observed = await observe(client, desired, targets)
+    _learn_targets(locks, observed)
     rival = owner_to_check(desired, observed)
     if rival is not None:
         observed = observed.model_copy(update={"foreign_owner_exists": await claim.owner_exists(rival)})
@@ -281,7 +290,7 @@ async def sync(
         if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
             observed, earlier = None, applied.changes
     if observed is None:
-        observed = await _observe(client, desired, claim, previous.targets)
+        observed = await _observe(client, locks, desired, claim, previous.targets)
         the_plan = plan(desired, observed, policy, previous)
         if the_plan.blocked and await _undo_first_write(client, locks, desired, observed, earlier):
             earlier = []
@@ -347,6 +356,7 @@ async def finalize(
     desired = desired_from_spec(spec, claim.owner)
     targets = tuple(dict.fromkeys([*desired.targets, *status.applied_targets]))
     observed = await observe(client, desired.model_copy(update={"targets": targets}), ())
+    _learn_targets(locks, observed)
     the_plan = plan_deletion(
         observed, deletion_policy=spec.deletion_policy, management_policy=spec.management_policy
     )

@@ -72,6 +72,7 @@ def to_observed(
             ObservedTarget(
                 resource=resource,
                 id=found.id if found else None,
+                akas=tuple(found.akas) if found else (),
                 attached_pack_ids=tuple(p.id for p in found.attached_packs) if found else (),
             )
         )

@@ -80,10 +80,12 @@ class ObservedSetting(_Frozen):
 
 
 class ObservedTarget(_Frozen):
-    """One attachment target (desired or previously applied): its id (None: not found) and attached packs."""
+    """One attachment target (desired or previously applied): its id (None: not found), its AKAs and its
+    attached packs."""
 
     resource: str
     id: str | None = None
+    akas: tuple[str, ...] = ()
     attached_pack_ids: tuple[str, ...] = ()
 
     @property
