@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ecr_privacy_operator.crd.spec import parse_spec
-from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
+from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, PolicyPackStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient, PackInput, SettingInput, SettingWrite
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.targets import TargetLocks
@@ -216,6 +216,30 @@ async def test_first_sync_with_an_unknown_policy_type_stalls_and_says_so(gclient
     assert unknown in result.outcome.message
     assert await gclient.find_pack(OWNER_OF_UID) is None  # the blind write is undone
     assert await gclient.list_attached_packs(ACCOUNT_AKA) == []
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-sync", "recreate"])
+async def test_a_rejected_value_undoes_the_pack_the_same_pass_created(
+    gclient: GuardrailsClient, first: bool
+) -> None:
+    body = {
+        "additionalSettings": [{"type": "tmod:@turbot/aws-ecr#/policy/types/ecrEnabled", "value": "Nope"}],
+        "attachments": [{"resource": ACCOUNT_AKA}],
+    }
+    # first-sync: a blind first write; recreate: the status knows a pack (deleted in the console since)
+    status = (
+        EcrPrivacyPolicyStatus()
+        if first
+        else EcrPrivacyPolicyStatus(policy_pack=PolicyPackStatus(id="100000000000999"), applied_generation=1)
+    )
+    result = await engine.sync(gclient, TargetLocks(), parse_spec(body), CLAIM, 2, status, datetime.now(UTC))
+    assert result.outcome.reason == "InvalidValue"
+    assert not result.outcome.retryable
+    assert await gclient.find_pack(OWNER_OF_UID) is None  # no half-made pack left behind
+    assert await gclient.list_attached_packs(ACCOUNT_AKA) == []
+    assert result.status is not None
+    assert result.status.policy_pack is None
+    assert "PackCreated" not in {e.reason for e in result.events}
 
 
 async def test_first_sync_takes_over_its_own_pack_from_a_pass_whose_status_was_lost(

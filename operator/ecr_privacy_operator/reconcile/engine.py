@@ -226,14 +226,24 @@ def _write_first(spec: EcrPrivacyPolicySpec, status: EcrPrivacyPolicyStatus) -> 
     )
 
 
-async def _undo_first_write(
-    client: GuardrailsClient, locks: TargetLocks, desired: Desired, observed: Observed, made: list[Change]
+async def _undo_created_pack(
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    desired: Desired,
+    made: list[Change],
+    observed: Observed | None = None,
 ) -> bool:
-    """Delete the pack that this pass's blind first write created, now that the informed plan is blocked by
-    a problem (an unknown policy type, a missing target): the object leaves nothing in Guardrails, exactly
-    as if it had observed first. True when the pack is gone."""
+    """Delete the pack that this very pass created, now that the pass cannot finish it: its informed plan is
+    blocked by a problem (an unknown policy type, a missing target), or Guardrails refused a write for a
+    reason retrying cannot cure (a rejected value). The object then leaves nothing half-made in Guardrails,
+    exactly as if it had observed first. ``observed``: what the pass read after creating it (else it is read
+    now, to find where it is attached). True when the pack is gone."""
     created = next((c.guardrails_id for c in made if c.reason == "PackCreated"), None)
-    if created is None or observed.pack is None or observed.pack.id != created:
+    if created is None:
+        return False
+    if observed is None:
+        observed = await observe(client, desired, desired.targets)
+    if observed.pack is None or observed.pack.id != created:
         return False
     undo = plan_deletion(
         observed, deletion_policy=DeletionPolicy.DELETE, management_policy=ManagementPolicy.MANAGE
@@ -292,12 +302,19 @@ async def sync(
     if observed is None:
         observed = await _observe(client, locks, desired, claim, previous.targets)
         the_plan = plan(desired, observed, policy, previous)
-        if the_plan.blocked and await _undo_first_write(client, locks, desired, observed, earlier):
+        if the_plan.blocked and await _undo_created_pack(client, locks, desired, earlier, observed):
             earlier = []
             observed = observed.model_copy(update={"pack": None, "settings": ()})
             the_plan = plan(desired, observed, policy, previous)
         applied, outcome = await _execute(client, locks, the_plan, desired, observing)
         applied.changes[:0] = earlier
+        if (
+            applied.error is not None
+            and not outcome.retryable
+            and await _undo_created_pack(client, locks, desired, applied.changes)
+        ):  # e.g. a rejected value: the pack made in this pass goes again, with what was written on it
+            applied = ApplyResult(pack_id=None, error=applied.error)
+            observed = observed.model_copy(update={"pack": None, "settings": ()})
     compliance = observed.compliance
     if applied.changes and desired.targets and applied.error is None:
         compliance = (
