@@ -231,13 +231,15 @@ async def _run(
         if isinstance(action, Attach) and action is plan.actions[-1] and compliance_targets:
             await _attachment(client, locks, result, action, compliance_targets)  # + compliance, one read
             continue
-        await _one(client, locks, action, owner_aka, result)
+        await _apply_action(client, locks, action, owner_aka, result)
     await flush_settings()
 
 
-async def _one(
+async def _apply_action(
     client: GuardrailsClient, locks: TargetLocks, action: Action, owner_aka: str, result: ApplyResult
 ) -> None:
+    """One action that is not batched with others: a pack update or adoption, an attach or detach, a pack
+    deletion."""
     if isinstance(action, UpdatePack | AdoptPack):
         akas = list(action.akas) if action.akas is not None else None
         if isinstance(action, AdoptPack):

@@ -23,6 +23,14 @@ from ecr_privacy_operator.guardrails.errors import ConfigurationError
 from ecr_privacy_operator.guardrails.retry import RetryPolicy
 from ecr_privacy_operator.guardrails.transport import RequestHook, RetryHook
 
+__all__ = [
+    "ClientPool",
+    "CredentialsError",
+    "GuardrailsClient",  # re-exported: the handlers name the client type through this module
+    "credentials_from_environment",
+    "credentials_from_secret",
+]
+
 ACCESS_KEY, SECRET_KEY, WORKSPACE = "accessKey", "secretKey", "workspace"
 
 

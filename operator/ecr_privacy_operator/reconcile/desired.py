@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
 from ecr_privacy_operator.crd.spec import (
     OWNERSHIP_AKA_PREFIX,
@@ -19,6 +19,7 @@ from ecr_privacy_operator.crd.spec import (
     Precedence,
     Usage,
 )
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
 from ecr_privacy_operator.reconcile.ownership import Owner
 
 GuardrailsPrecedence = Literal["REQUIRED", "RECOMMENDED"]
@@ -39,11 +40,7 @@ PRECEDENCE_VALUES: dict[Precedence, GuardrailsPrecedence] = {
 }
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class DesiredPack(_Frozen):
+class DesiredPack(FrozenModel):
     """The pack: ``akas`` = the user's AKAs followed by the ownership AKA of ``owner``."""
 
     title: str
@@ -61,7 +58,7 @@ class DesiredPack(_Frozen):
         return self.owner.aka
 
 
-class DesiredSetting(_Frozen):
+class DesiredSetting(FrozenModel):
     """One setting on the pack; exactly one of ``value`` / ``value_source`` is meaningful."""
 
     type: str
@@ -81,7 +78,7 @@ class DesiredSetting(_Frozen):
         return self.value_source if self.value_source is not None else self.value
 
 
-class Desired(_Frozen):
+class Desired(FrozenModel):
     """Everything the object asks of Guardrails."""
 
     pack: DesiredPack

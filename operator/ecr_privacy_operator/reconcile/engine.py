@@ -110,17 +110,17 @@ def failure_outcome(exc: Exception) -> Outcome:
     )
 
 
-def blocked_outcome(the_plan: Plan) -> Outcome:
+def blocked_outcome(planned: Plan) -> Outcome:
     """The outcome of a plan blocked by problems: the first problem's reason, Stalled exactly as
     ``failure_outcome`` decides for that reason (TargetNotFound retries whether the plan or Guardrails found it)."""
-    problem = the_plan.problems[0]
+    problem = planned.problems[0]
     return Outcome(
         kind=OutcomeKind.FAILED,
         reason=problem.reason,
-        message=the_plan.message(),
+        message=planned.message(),
         retryable=problem.reason in _RETRYABLE_REASONS,
-        drift_found=len(the_plan.drift),
-        drift_remaining=the_plan.drift_remaining,
+        drift_found=len(planned.drift),
+        drift_remaining=planned.drift_remaining,
     )
 
 
@@ -129,16 +129,14 @@ def _compliance(
 ) -> ComplianceStatus | None:
     if not found_any:
         return previous
-    total = ComplianceCounts()
-    for item in counts.values():
-        total = total + item
+    total = ComplianceCounts.sum(counts.values())
     fresh = ComplianceStatus(control_type=SEED_CONTROL_TYPE, **total.model_dump())
     if previous is not None and previous.model_copy(update={"checked_at": None}) == fresh:
         return previous  # unchanged counts keep their checkedAt: no status write on an idle resync
     return fresh.model_copy(update={"checked_at": format_time(now)})
 
 
-def _drift(plan_: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tuple[DriftStatus, ...]:
+def _drift(planned: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tuple[DriftStatus, ...]:
     known = {(d.object, d.field): d.detected_at for d in previous.drift}
     return tuple(
         DriftStatus(
@@ -149,14 +147,14 @@ def _drift(plan_: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tupl
             corrected=d.corrected,
             detected_at=known.get((d.object, d.field)) or format_time(now),
         )
-        for d in plan_.drift
+        for d in planned.drift
     )
 
 
-def _drift_events(plan_: Plan, previous: EcrPrivacyPolicyStatus) -> list[Event]:
+def _drift_events(planned: Plan, previous: EcrPrivacyPolicyStatus) -> list[Event]:
     known = {(d.object, d.field) for d in previous.drift}
     events = []
-    for d in plan_.drift:
+    for d in planned.drift:
         if (d.object, d.field) in known and not d.corrected:
             continue
         what = f"{d.object} {d.field}: spec wants {d.desired!r}, Guardrails has {d.actual!r}"
@@ -198,13 +196,13 @@ def _finish(previous: EcrPrivacyPolicyStatus, new: EcrPrivacyPolicyStatus) -> Ec
 
 
 async def _execute(
-    client: GuardrailsClient, locks: TargetLocks, the_plan: Plan, desired: Desired, observing: bool
+    client: GuardrailsClient, locks: TargetLocks, planned: Plan, desired: Desired, observing: bool
 ) -> tuple[ApplyResult, Outcome]:
     """Apply the plan unless it is blocked; the outcome carries the drift counts for the conditions."""
-    drift = {"drift_found": len(the_plan.drift), "drift_remaining": the_plan.drift_remaining}
-    if the_plan.blocked:
-        return ApplyResult(pack_id=the_plan.pack_id), blocked_outcome(the_plan)
-    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka, desired.targets)
+    drift = {"drift_found": len(planned.drift), "drift_remaining": planned.drift_remaining}
+    if planned.blocked:
+        return ApplyResult(pack_id=planned.pack_id), blocked_outcome(planned)
+    applied = await apply(client, locks, planned, desired.pack.ownership_aka, desired.targets)
     if applied.error is not None:
         return applied, failure_outcome(applied.error).model_copy(update=drift)
     return applied, Outcome(kind=OutcomeKind.SUCCEEDED, observing=observing, **drift)
@@ -295,18 +293,18 @@ async def sync(
     observed = Observed.nothing_yet(desired.targets) if _write_first(spec, status) else None
     earlier: list[Change] = []
     if observed is not None:
-        the_plan = plan(desired, observed, policy, previous)
-        applied, outcome = await _execute(client, locks, the_plan, desired, observing)
+        planned = plan(desired, observed, policy, previous)
+        applied, outcome = await _execute(client, locks, planned, desired, observing)
         if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
             observed, earlier = None, applied.changes
     if observed is None:
         observed = await _observe(client, locks, desired, claim, previous.targets)
-        the_plan = plan(desired, observed, policy, previous)
-        if the_plan.blocked and await _undo_created_pack(client, locks, desired, earlier, observed):
+        planned = plan(desired, observed, policy, previous)
+        if planned.blocked and await _undo_created_pack(client, locks, desired, earlier, observed):
             earlier = []
             observed = observed.model_copy(update={"pack": None, "settings": ()})
-            the_plan = plan(desired, observed, policy, previous)
-        applied, outcome = await _execute(client, locks, the_plan, desired, observing)
+            planned = plan(desired, observed, policy, previous)
+        applied, outcome = await _execute(client, locks, planned, desired, observing)
         applied.changes[:0] = earlier
         if (
             applied.error is not None
@@ -322,7 +320,7 @@ async def sync(
             if applied.summaries is not None
             else await observe_compliance(client, desired.targets)
         )
-    events = _drift_events(the_plan, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
+    events = _drift_events(planned, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
     pack_id = applied.pack_id
     pack_written = any(c.reason in _PACK_WRITES for c in applied.changes)
     pack_akas = observed.pack.akas if observed.pack and not pack_written else desired.pack.akas
@@ -345,7 +343,7 @@ async def sync(
         policy_pack=PolicyPackStatus(id=pack_id, akas=tuple(pack_akas)) if pack_id else None,
         settings=_settings_status(desired, observed, applied) if pack_id else (),
         attachments=_attachments_status(desired, observed, pack_id, applied),
-        drift=_drift(the_plan, status, now),
+        drift=_drift(planned, status, now),
         compliance=_compliance(compliance, status.compliance, now, bool(compliance) or bool(desired.targets)),
         last_sync_time=format_time(now)
         if in_line and (applied.changes or not was_ready)
@@ -374,10 +372,10 @@ async def finalize(
     targets = tuple(dict.fromkeys([*desired.targets, *status.applied_targets]))
     observed = await observe(client, desired.model_copy(update={"targets": targets}), ())
     _learn_targets(locks, observed)
-    the_plan = plan_deletion(
+    planned = plan_deletion(
         observed, deletion_policy=spec.deletion_policy, management_policy=spec.management_policy
     )
-    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
+    applied = await apply(client, locks, planned, desired.pack.ownership_aka)
     events = [Event("Normal", c.reason, c.message) for c in applied.changes]
     if applied.error is None:
         return PassResult(
@@ -385,7 +383,7 @@ async def finalize(
             outcome=Outcome(kind=OutcomeKind.SUCCEEDED),
             events=events,
             changes=applied.changes,
-            pack_id=the_plan.pack_id,
+            pack_id=planned.pack_id,
             finished=True,
         )
     failed = failure_outcome(applied.error)
@@ -407,7 +405,7 @@ async def finalize(
         outcome=outcome,
         events=events,
         changes=applied.changes,
-        pack_id=the_plan.pack_id,
+        pack_id=planned.pack_id,
         finished=False,
     )
 

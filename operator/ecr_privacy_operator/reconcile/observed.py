@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
+from pydantic import JsonValue, field_validator
 
 from ecr_privacy_operator.guardrails.models import ControlCounts
 from ecr_privacy_operator.reconcile.desired import GuardrailsPrecedence
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
 
 _PRECEDENCE_ALIASES: dict[str, GuardrailsPrecedence] = {
     "REQUIRED": "REQUIRED",
@@ -48,11 +49,7 @@ def json_equal(a: JsonValue, b: JsonValue) -> bool:
     return type(a) is type(b) and a == b
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class ObservedPack(_Frozen):
+class ObservedPack(FrozenModel):
     """A pack as read; ``attached_to``: ids of resources it is attached to (pack side), None if not read."""
 
     id: str
@@ -63,7 +60,7 @@ class ObservedPack(_Frozen):
     attached_to: tuple[str, ...] | None = None
 
 
-class ObservedSetting(_Frozen):
+class ObservedSetting(FrozenModel):
     """A setting on the pack as read."""
 
     id: str
@@ -79,7 +76,7 @@ class ObservedSetting(_Frozen):
         return normalize_precedence(raw) if raw is None or isinstance(raw, str) else raw
 
 
-class ObservedTarget(_Frozen):
+class ObservedTarget(FrozenModel):
     """One attachment target (desired or previously applied): its id (None: not found), its AKAs and its
     attached packs."""
 
@@ -98,7 +95,7 @@ ComplianceCounts = ControlCounts
 """Control state counts of the seed control type under one target (the client's model, reused)."""
 
 
-class Observed(_Frozen):
+class Observed(FrozenModel):
     """Everything observe read.
 
     - ``pack``: the pack holding our ownership AKA, or None.
@@ -135,11 +132,3 @@ class Observed(_Frozen):
     def setting(self, type_uri: str) -> ObservedSetting | None:
         """The setting of that policy type, or None."""
         return next((s for s in self.settings if s.type == type_uri), None)
-
-    @property
-    def total_compliance(self) -> ComplianceCounts:
-        """Counts summed over all targets."""
-        total = ComplianceCounts()
-        for counts in self.compliance.values():
-            total = total + counts
-        return total

@@ -17,16 +17,13 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
-
 from ecr_privacy_operator.crd.spec import KIND, OWNERSHIP_AKA_PREFIX
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
 
 
-class Owner(BaseModel):
+class Owner(FrozenModel):
     """An owner object as an ownership AKA names it. ``cluster``, ``namespace`` and ``name`` are None for the
     legacy form, which names only the UID."""
-
-    model_config = ConfigDict(frozen=True)
 
     uid: str
     cluster: str | None = None

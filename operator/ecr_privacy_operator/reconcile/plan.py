@@ -46,7 +46,7 @@ nothing for Orphan, for Observe, or when the pack is already gone.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
 from ecr_privacy_operator.crd.conditions import Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, DriftPolicy, EcrPrivacyPolicySpec, ManagementPolicy
@@ -67,16 +67,15 @@ from ecr_privacy_operator.reconcile.actions import (
     UpdateSetting,
 )
 from ecr_privacy_operator.reconcile.desired import Desired, DesiredSetting
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
 from ecr_privacy_operator.reconcile.observed import Observed, ObservedPack, ObservedSetting, json_equal
 from ecr_privacy_operator.reconcile.ownership import Owner
 
 PACK = "policyPack"
 
 
-class PlanPolicy(BaseModel):
+class PlanPolicy(FrozenModel):
     """How differences are treated: from the spec, plus whether the spec changed since the last pass."""
-
-    model_config = ConfigDict(frozen=True)
 
     drift_policy: DriftPolicy = DriftPolicy.CORRECT
     management_policy: ManagementPolicy = ManagementPolicy.MANAGE
@@ -114,11 +113,9 @@ class PlanPolicy(BaseModel):
 Field = tuple[str, str]  # (object, field) as in a DriftItem
 
 
-class Previous(BaseModel):
+class Previous(FrozenModel):
     """What earlier passes applied, read from the status (the planner's memory). ``applied_values``: the
     desired value last applied per (object, field); None when the status has no such record."""
-
-    model_config = ConfigDict(frozen=True)
 
     pack_id: str | None = None
     setting_types: frozenset[str] = frozenset()
@@ -192,7 +189,7 @@ class _Builder:
         self.drift: list[DriftItem] = []
         self.problems: list[Problem] = []
 
-    def difference(
+    def should_fix(
         self,
         previously_applied: bool,
         obj: str,
@@ -202,7 +199,7 @@ class _Builder:
         *,
         external: bool = False,
     ) -> bool:
-        """Record a difference; return True when it should be fixed."""
+        """Record a difference (as drift, when it is drift); True when the plan should fix it."""
         changed = self.prev.desired_changed((obj, field), desired, self.policy.spec_changed)
         is_drift, fix = self.policy.classify(previously_applied, desired_changed=changed, external=external)
         if is_drift:
@@ -319,7 +316,7 @@ def _adoption_refusal(desired: Desired, observed: Observed, foreign: ObservedPac
 
 def _plan_missing_pack(b: _Builder, desired: Desired, observed: Observed, prev: Previous) -> None:
     """Rules 2, 3, 5: create everything, or report the missing pack."""
-    if not b.difference(prev.pack_id is not None, PACK, "exists", True, False):
+    if not b.should_fix(prev.pack_id is not None, PACK, "exists", True, False):
         return
     pack = desired.pack
     b.pack.append(
@@ -345,11 +342,11 @@ def _plan_pack_attributes(
     description = want.description if (subject.description or "") != want.description else None
     user_akas = {a for a in subject.akas if not want.owner.names_me(a)}
     akas = want.akas if not adopting and user_akas != set(want.user_akas) else None
-    fix_title = title is not None and b.difference(applied, PACK, "title", want.title, subject.title)
-    fix_desc = description is not None and b.difference(
+    fix_title = title is not None and b.should_fix(applied, PACK, "title", want.title, subject.title)
+    fix_desc = description is not None and b.should_fix(
         applied, PACK, "description", want.description, subject.description
     )
-    fix_akas = akas is not None and b.difference(applied, PACK, "akas", list(want.akas), list(subject.akas))
+    fix_akas = akas is not None and b.should_fix(applied, PACK, "akas", list(want.akas), list(subject.akas))
     if not fix_akas and not adopting and b.policy.manage and want.ownership_aka not in subject.akas:
         # found under an older form of its ownership AKA: rewrite it (housekeeping, never drift)
         akas = (*(a for a in subject.akas if not want.owner.names_me(a)), want.ownership_aka)
@@ -373,20 +370,20 @@ def _plan_settings(b: _Builder, desired: Desired, observed: Observed, pack_id: s
             continue
         # Set by us before and since removed from the spec: pending work; anything else: drift.
         applied_by_us = found.type in prev.setting_types
-        if b.difference(False, f"setting:{found.type}", "exists", False, True, external=not applied_by_us):
+        if b.should_fix(False, f"setting:{found.type}", "exists", False, True, external=not applied_by_us):
             b.settings_delete.append(DeleteSetting(setting_id=found.id, type=found.type))
     for setting in desired.settings:
         obj = f"setting:{setting.type}"
         applied = setting.type in prev.setting_types
         current = observed.setting(setting.type)
         if current is None:
-            if b.difference(applied, obj, "exists", True, False):
+            if b.should_fix(applied, obj, "exists", True, False):
                 b.settings_create.append(_create(setting, pack_id))
             continue
         fixes = [
             field
             for field, want, have in _setting_differences(setting, current)
-            if b.difference(applied, obj, field, want, have)
+            if b.should_fix(applied, obj, field, want, have)
         ]
         if fixes:
             b.settings_update.append(
@@ -431,7 +428,7 @@ def _plan_attachments(
         desired_ids.add(target.id)
         if subject.id in target.attached_pack_ids:
             continue
-        if b.difference(resource in prev.targets, f"attachment:{resource}", "attached", True, False):
+        if b.should_fix(resource in prev.targets, f"attachment:{resource}", "attached", True, False):
             b.attach.append(Attach(target=resource, target_id=target.id, pack_id=subject.id))
     handled: set[str] = set(desired_ids)
     for resource in prev.targets:
@@ -441,7 +438,7 @@ def _plan_attachments(
         if target is None or target.id is None or target.id in handled:
             continue
         handled.add(target.id)
-        if subject.id in target.attached_pack_ids and b.difference(
+        if subject.id in target.attached_pack_ids and b.should_fix(
             False, f"attachment:{resource}", "attached", False, True
         ):
             b.detach.append(Detach(target=resource, target_id=target.id, pack_id=subject.id))
@@ -449,7 +446,7 @@ def _plan_attachments(
         if target_id in handled:
             continue
         handled.add(target_id)
-        if b.difference(False, f"attachment:{target_id}", "attached", False, True, external=True):
+        if b.should_fix(False, f"attachment:{target_id}", "attached", False, True, external=True):
             b.detach.append(Detach(target=target_id, target_id=target_id, pack_id=subject.id))
 
 
