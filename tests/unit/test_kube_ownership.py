@@ -12,7 +12,7 @@ import pytest
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.handlers.policy import _ownership
-from ecr_privacy_operator.kube import KubernetesError
+from ecr_privacy_operator.kube import KubernetesError, KubernetesUnavailableError
 from ecr_privacy_operator.reconcile.ownership import Owner
 from tests.unit.test_runtime_credentials import kube_answering
 
@@ -64,6 +64,16 @@ async def test_startup_reads_the_cluster_id_unless_it_is_set() -> None:
     assert await ownership.owner_exists(live)
     assert not await ownership.owner_exists(live.model_copy(update={"uid": "other"}))
     assert await ownership.owner_exists(Owner(uid="legacy"))  # cannot be looked up: never taken on a guess
+    await kube.aclose()
+
+
+async def test_an_owner_that_cannot_be_looked_up_is_a_retryable_kubernetes_problem() -> None:
+    kube = kube_answering(
+        lambda request: httpx.Response(403, json={"kind": "Status", "message": "forbidden"})
+    )
+    ownership = await _ownership(OperatorConfig(cluster_id="c1"), kube)
+    with pytest.raises(KubernetesUnavailableError, match="team-a/live, the owner of the pack"):
+        await ownership.owner_exists(Owner(uid="u", cluster="c1", namespace="team-a", name="live"))
     await kube.aclose()
 
 

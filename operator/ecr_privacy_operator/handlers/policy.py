@@ -50,7 +50,12 @@ async def _ownership(config: OperatorConfig, kube: Kube) -> Ownership:
     async def owner_exists(owner: Owner) -> bool:
         if owner.namespace is None or owner.name is None:
             return True  # a legacy owner cannot be looked up: count it as alive (never taken on a guess)
-        return await kube.policy_exists(owner.namespace, owner.name, owner.uid)
+        try:
+            return await kube.policy_exists(owner.namespace, owner.name, owner.uid)
+        except KubernetesError as exc:  # e.g. forbidden: say so in a condition and retry, never guess
+            raise KubernetesUnavailableError(
+                f"cannot tell whether {owner.namespace}/{owner.name}, the owner of the pack, still exists: {exc}"
+            ) from None
 
     cluster_id = config.cluster_id
     if cluster_id is None:

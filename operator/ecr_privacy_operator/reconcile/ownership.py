@@ -94,12 +94,6 @@ class Claim:
     owner: Owner
     owner_exists: OwnerExists
 
-    @property
-    def cluster(self) -> str:
-        """The identity of the cluster the operator runs in."""
-        assert self.owner.cluster is not None
-        return self.owner.cluster
-
 
 @dataclass(frozen=True)
 class Ownership:
