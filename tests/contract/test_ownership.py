@@ -12,7 +12,7 @@ from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, PolicyPackStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.ownership import Claim
+from ecr_privacy_operator.reconcile.ownership import Claim, Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA
 from tests.fixtures.ownership import claim
@@ -89,3 +89,20 @@ async def test_a_legacy_pack_is_found_by_its_owner_and_given_the_current_aka(
     assert set(pack.akas) == {*user_akas, me.owner.aka}
     assert result.status is not None
     assert result.status.drift == (), result.status.drift
+
+
+async def test_a_changed_cluster_id_keeps_the_pack(gclient: GuardrailsClient) -> None:
+    """ECR_PRIVACY_CLUSTER_ID set on a running cluster: the pack (no user AKA to find it by) carries the
+    old cluster's AKA, which the status recorded; the object finds it there and rewrites the AKA."""
+    before = Ownership("old-cluster-id", claim(FIRST).owner_exists).claim(FIRST, "tests", "ecr-private")
+    first = await sync(gclient, before, policyPack={"akas": []})
+    assert first.status is not None
+    assert first.status.ownership_aka == before.owner.aka
+    after = claim(FIRST)
+    result = await sync(gclient, after, first.status, policyPack={"akas": []})
+    assert result.outcome.kind.value == "Succeeded", result.outcome
+    assert result.pack_id == first.pack_id  # no second pack
+    assert first.pack_id is not None
+    pack = await gclient.read_pack(first.pack_id)
+    assert pack is not None
+    assert pack.akas == [after.owner.aka]

@@ -257,12 +257,21 @@ def _learn_targets(locks: TargetLocks, observed: Observed) -> None:
             locks.learn(target.resource, target.id, *target.akas)
 
 
+def _earlier_owner_akas(status: EcrPrivacyPolicyStatus) -> tuple[str, ...]:
+    """The ownership AKA the status recorded (the pack still carries it if the cluster id changed since)."""
+    return (status.ownership_aka,) if status.ownership_aka else ()
+
+
 async def _observe(
-    client: GuardrailsClient, locks: TargetLocks, desired: Desired, claim: Claim, targets: tuple[str, ...]
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    desired: Desired,
+    claim: Claim,
+    status: EcrPrivacyPolicyStatus,
 ) -> Observed:
     """Observe, and when the object may adopt a pack another object of this cluster owns, ask Kubernetes
     whether that owner still exists (only then may it be taken back)."""
-    observed = await observe(client, desired, targets)
+    observed = await observe(client, desired, status.applied_targets, _earlier_owner_akas(status))
     _learn_targets(locks, observed)
     rival = owner_to_check(desired, observed)
     if rival is not None:
@@ -298,7 +307,7 @@ async def sync(
         if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
             observed, earlier = None, applied.changes
     if observed is None:
-        observed = await _observe(client, locks, desired, claim, previous.targets)
+        observed = await _observe(client, locks, desired, claim, status)
         planned = plan(desired, observed, policy, previous)
         if planned.blocked and await _undo_created_pack(client, locks, desired, earlier, observed):
             earlier = []
@@ -370,7 +379,9 @@ async def finalize(
     own pack (by its ownership AKA) is ever deleted: never one that it found but did not adopt."""
     desired = desired_from_spec(spec, claim.owner)
     targets = tuple(dict.fromkeys([*desired.targets, *status.applied_targets]))
-    observed = await observe(client, desired.model_copy(update={"targets": targets}), ())
+    observed = await observe(
+        client, desired.model_copy(update={"targets": targets}), (), _earlier_owner_akas(status)
+    )
     _learn_targets(locks, observed)
     planned = plan_deletion(
         observed, deletion_policy=spec.deletion_policy, management_policy=spec.management_policy

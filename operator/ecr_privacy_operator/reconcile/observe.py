@@ -92,21 +92,32 @@ def to_observed(
     )
 
 
-async def observe(client: GuardrailsClient, desired: Desired, previous_targets: Sequence[str]) -> Observed:
-    """Read Guardrails for ``desired`` (and the targets applied before, so removed ones can be detached)."""
+async def observe(
+    client: GuardrailsClient,
+    desired: Desired,
+    previous_targets: Sequence[str],
+    earlier_owner_akas: Sequence[str] = (),
+) -> Observed:
+    """Read Guardrails for ``desired`` (and the targets applied before, so removed ones can be detached).
+
+    Our pack is also looked for under the legacy ownership AKA and under ``earlier_owner_akas`` (the one the
+    status recorded, should the cluster id have changed since), in the same request."""
     targets = _unique([*desired.targets, *previous_targets])
     types = desired.setting_types
     owner = desired.pack.owner
+    ours = _unique(
+        [owner.legacy_aka, *(a for a in earlier_owner_akas if owner.names_me(a) and a != owner.aka)]
+    )
     result = await client.observe(
         owner.aka,
         targets=targets,
         policy_type_uris=types,
         control_type_uri=SEED_CONTROL_TYPE,
-        claimed_akas=(*desired.pack.user_akas, owner.legacy_aka),
+        claimed_akas=(*desired.pack.user_akas, *ours),
     )
     if result.pack is not None:
         return to_observed(result, targets)
-    holder = next(filter(None, map(result.claimed_pack, (owner.legacy_aka, *desired.pack.user_akas))), None)
+    holder = next(filter(None, map(result.claimed_pack, (*ours, *desired.pack.user_akas))), None)
     if holder is None:
         return to_observed(result, targets)
     found = await client.observe(holder.id)
