@@ -535,14 +535,28 @@ def test_a_pack_of_another_cluster_needs_the_separate_opt_in(owner: Owner) -> No
 
 def test_the_owner_is_asked_about_only_when_it_decides_an_adoption() -> None:
     adopt, no_adopt = desired({"policyPack": {"adopt": True}}), desired()
-    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(RIVAL))) == RIVAL
-    assert owner_to_check(no_adopt, Observed(foreign_pack=owned_pack(RIVAL))) is None
-    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(ELSEWHERE))) is None
-    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(LEGACY))) is None
-    assert owner_to_check(adopt, Observed(foreign_pack=foreign_seed_pack())) is None
-    assert (
-        owner_to_check(adopt, in_sync(adopt).model_copy(update={"foreign_pack": owned_pack(RIVAL)})) is None
+    rival = Observed(foreign_pack=owned_pack(RIVAL))
+    assert owner_to_check(adopt, rival, CORRECT) == RIVAL
+    assert owner_to_check(adopt, rival, OBSERVE) is None  # Observe compares whoever owns the pack
+    assert owner_to_check(no_adopt, rival, CORRECT) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(ELSEWHERE)), CORRECT) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(LEGACY)), CORRECT) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=foreign_seed_pack()), CORRECT) is None
+    ours = in_sync(adopt).model_copy(update={"foreign_pack": owned_pack(RIVAL)})
+    assert owner_to_check(adopt, ours, CORRECT) is None
+
+
+@pytest.mark.parametrize("owner", [RIVAL, ELSEWHERE, LEGACY])
+def test_observe_compares_a_pack_whoever_owns_it(owner: Owner) -> None:
+    d = desired({"policyPack": {"adopt": True}, "enforcement": "Enforce"})
+    observed = Observed(
+        foreign_pack=owned_pack(owner),
+        settings=(ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value=CHECK),),
     )
+    result = plan(d, observed, OBSERVE)
+    assert not result.blocked
+    assert result.is_empty
+    assert (f"setting:{SEED_APPROVED_TYPE}", "value") in {(x.object, x.field) for x in result.drift}
 
 
 @pytest.mark.parametrize("policy", [CORRECT, REPORT])

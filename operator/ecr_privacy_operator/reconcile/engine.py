@@ -268,12 +268,13 @@ async def _observe(
     desired: Desired,
     claim: Claim,
     status: EcrPrivacyPolicyStatus,
+    policy: PlanPolicy,
 ) -> Observed:
     """Observe, and when the object may adopt a pack another object of this cluster owns, ask Kubernetes
     whether that owner still exists (only then may it be taken back)."""
     observed = await observe(client, desired, status.applied_targets, _earlier_owner_akas(status))
     _learn_targets(locks, observed)
-    rival = owner_to_check(desired, observed)
+    rival = owner_to_check(desired, observed, policy)
     if rival is not None:
         observed = observed.model_copy(update={"foreign_owner_exists": await claim.owner_exists(rival)})
     return observed
@@ -307,7 +308,7 @@ async def sync(
         if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
             observed, earlier = None, applied.changes
     if observed is None:
-        observed = await _observe(client, locks, desired, claim, status)
+        observed = await _observe(client, locks, desired, claim, status, policy)
         planned = plan(desired, observed, policy, previous)
         if planned.blocked and await _undo_created_pack(client, locks, desired, earlier, observed):
             earlier = []

@@ -23,7 +23,8 @@ Rules:
    no EcrPrivacyPolicy, or owned by an object of this cluster that no longer exists
    (``Observed.foreign_owner_exists`` is False: a cluster rebuilt from Git), or owned by another cluster (or
    by a legacy AKA, which names no cluster) and ``policyPack.adoptFromOtherClusters`` is true. Otherwise it
-   is a PackConflict problem whose message names the owner.
+   is a PackConflict problem whose message names the owner. Under Observe, ``adopt`` compares the pack
+   holding the AKA whoever owns it (Observe never writes, nor deletes on deletion).
 5. Our pack missing although the status recorded one -> drift (deleted outside the operator); recreated (with
    settings and attachments) only with Correct.
 6. Pack attributes: title, description and AKAs (compared as sets) are updated; ``parent`` is immutable in the
@@ -258,7 +259,12 @@ def _identify(b: _Builder, desired: Desired, observed: Observed) -> tuple[Observ
     ours, foreign = observed.pack, observed.foreign_pack
     if foreign is None or (ours is not None and foreign.id == ours.id):
         return ours, False
-    refusal = _adoption_refusal(desired, observed, foreign) if ours is None else ""
+    if ours is not None:
+        refusal: str | None = ""
+    elif not b.policy.manage and desired.pack.adopt:
+        refusal = None  # Observe never writes or deletes: it may compare a pack whoever owns it
+    else:
+        refusal = _adoption_refusal(desired, observed, foreign)
     if refusal is None:
         return foreign, True
     held = sorted(set(foreign.akas) & set(desired.pack.user_akas)) or list(desired.pack.user_akas)
@@ -277,10 +283,14 @@ def _identify(b: _Builder, desired: Desired, observed: Observed) -> tuple[Observ
     return ours, False
 
 
-def owner_to_check(desired: Desired, observed: Observed) -> Owner | None:
+def owner_to_check(desired: Desired, observed: Observed, policy: PlanPolicy) -> Owner | None:
     """The owner object whose existence decides an adoption (rule 4), or None when nothing needs asking: the
     object may adopt, has no pack yet, and the pack holding its AKA is owned by another object of this cluster."""
-    if not desired.pack.adopt or observed.pack is not None or observed.foreign_pack is None:
+    if (
+        not (policy.manage and desired.pack.adopt)
+        or observed.pack is not None
+        or observed.foreign_pack is None
+    ):
         return None
     owner = Owner.holding(observed.foreign_pack.akas)
     if owner is None or owner.cluster != desired.pack.owner.cluster or owner.uid == desired.pack.owner.uid:
