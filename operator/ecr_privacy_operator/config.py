@@ -13,6 +13,7 @@
 | ``ECR_PRIVACY_MAX_CONCURRENT_SYNCS`` | objects reconciled at once | 20 |
 | ``ECR_PRIVACY_KUBE_MAX_REQUESTS`` | Kubernetes API calls Kopf makes at once (watch streams not counted) | 20 |
 | ``ECR_PRIVACY_WEDGED_AFTER`` | seconds a pass may run before the liveness probe reports the operator wedged | 600 |
+| ``ECR_PRIVACY_CLUSTER_ID`` | this cluster in ownership AKAs (1-63 of ``A-Za-z0-9._-``); keep it across rebuilds | UID of ``kube-system`` |
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ecr_privacy_operator.reconcile.ownership import CLUSTER_ID_PATTERN
 
 ENV_PREFIX = "ECR_PRIVACY_"
 
@@ -57,6 +60,7 @@ class OperatorConfig(BaseModel):
     max_concurrent_syncs: int = Field(default=20, ge=1)
     kube_max_requests: int = Field(default=20, ge=1)
     wedged_after: float = Field(default=600.0, gt=0)
+    cluster_id: str | None = Field(default=None, pattern=CLUSTER_ID_PATTERN)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -80,6 +84,7 @@ class OperatorConfig(BaseModel):
             "max_concurrent_syncs": "MAX_CONCURRENT_SYNCS",
             "kube_max_requests": "KUBE_MAX_REQUESTS",
             "wedged_after": "WEDGED_AFTER",
+            "cluster_id": "CLUSTER_ID",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

@@ -1,5 +1,6 @@
-"""The operator's own Kubernetes calls besides Kopf's: read credential Secrets, patch object status, and keep
-the finalizers that protect a workspace's Secret (and the RoleBinding that lets the operator read it).
+"""The operator's own Kubernetes calls besides Kopf's: read credential Secrets, patch object status, keep the
+finalizers that protect a workspace's Secret (and the RoleBinding that lets the operator read it), and the two
+reads behind pack ownership (the cluster's identity, whether an owner object still exists).
 
 Kopf owns watching, its own finalizers and events; this module covers the calls a long-running daemon makes
 outside a handler's patch. They go over one async httpx client with the credentials Kopf logs in with
@@ -235,6 +236,30 @@ class Kube:
             _raise_for(response, f"update the finalizers of {what}")
             return True
         raise KubernetesUnavailableError(f"cannot update the finalizers of {what}: it keeps changing")
+
+    async def namespace_uid(self, name: str) -> str:
+        """The UID of a namespace (``kube-system``: the cluster's identity). Read with ``list`` and a field
+        selector, which the operator may already do for Kopf, so it needs no ``get`` on namespaces."""
+        what = f"read the UID of namespace {name}"
+        response = await self._request(
+            "GET", "/api/v1/namespaces", what, params={"fieldSelector": f"metadata.name={name}"}
+        )
+        _raise_for(response, what)
+        items = response.json().get("items") or []
+        if not items:
+            raise KubernetesError(404, f"cannot {what}: it does not exist")
+        return str(items[0]["metadata"]["uid"])
+
+    async def policy_exists(self, namespace: str, name: str, uid: str) -> bool:
+        """True when the EcrPrivacyPolicy ``namespace/name`` exists with this UID (a namesake made later, with
+        another UID, is not it)."""
+        what = f"read {namespace}/{name}"
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+        response = await self._request("GET", path, what)
+        if response.status_code == 404:
+            return False
+        _raise_for(response, what)
+        return bool(response.json().get("metadata", {}).get("uid") == uid)
 
     async def aclose(self) -> None:
         """Close the connection pool (the next call connects again with fresh credentials)."""

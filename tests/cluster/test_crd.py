@@ -73,6 +73,10 @@ def test_cel_rules_are_enforced(crd: dict[str, Any], custom_objects: k8s.CustomO
     duplicate = [{"resource": "arn:aws:::123456789012"}, {"resource": "arn:aws:::123456789012"}]
     assert "unique" in rejection(custom_objects, ns, policy("dup", attachments=duplicate)).lower()
     assert "resyncInterval" in rejection(custom_objects, ns, policy("fast", resyncInterval="1s"))
+    alone = {"akas": ["x"], "adoptFromOtherClusters": True}
+    assert "adoptFromOtherClusters requires adopt" in rejection(
+        custom_objects, ns, policy("cross", policyPack=alone)
+    )
 
 
 def test_parent_cannot_change_after_creation(

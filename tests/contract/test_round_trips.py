@@ -13,19 +13,20 @@ from datetime import UTC, datetime
 import pytest
 
 from ecr_privacy_operator.crd.spec import parse_spec
-from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
+from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, PolicyPackStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient, PackInput, SettingInput, SettingWrite
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.desired import ownership_aka
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
+from tests.fixtures.ownership import claim
 
 from .test_guardrails_client import APPROVED, CONTROL, OWNER, SEED, USAGE
 
 pytestmark = pytest.mark.contract
 
 UID = "5e1f0c2a-round-trips"
-OWNER_OF_UID = ownership_aka(UID)
+CLAIM = claim(UID)
+OWNER_OF_UID = CLAIM.owner.aka
 
 
 def requests(emulator: EmulatorProcess) -> dict[str, int]:
@@ -115,7 +116,9 @@ async def test_a_reconcile_pass_costs_what_the_budget_says(
     async def sync(
         spec: dict[str, object], status: EcrPrivacyPolicyStatus, generation: int
     ) -> engine.PassResult:
-        return await engine.sync(gclient, locks, parse_spec(spec), UID, generation, status, datetime.now(UTC))
+        return await engine.sync(
+            gclient, locks, parse_spec(spec), CLAIM, generation, status, datetime.now(UTC)
+        )
 
     requests(emulator)
     first = await sync(body, EcrPrivacyPolicyStatus(), 1)
@@ -151,7 +154,7 @@ async def test_adopting_a_pack_found_by_user_aka_reads_it_once_more(
     spec = parse_spec({"policyPack": {"akas": ["round-trips:adopt"], "adopt": True}})
     requests(emulator)
     result = await engine.sync(
-        gclient, TargetLocks(), spec, UID, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
+        gclient, TargetLocks(), spec, CLAIM, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
     )
     assert result.pack_id == existing.id
     counts = requests(emulator)
@@ -164,7 +167,7 @@ async def sync_new(gclient: GuardrailsClient, body: dict[str, object]) -> engine
     """A first pass of a new object (empty status)."""
     spec = parse_spec(body)
     return await engine.sync(
-        gclient, TargetLocks(), spec, UID, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
+        gclient, TargetLocks(), spec, CLAIM, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
     )
 
 
@@ -193,7 +196,7 @@ async def test_first_sync_to_a_missing_target_names_it_and_leaves_nothing(
         gclient,
         TargetLocks(),
         parse_spec({"attachments": [{"resource": missing}]}),
-        UID,
+        CLAIM,
         1,
         result.status,
         datetime.now(UTC),
@@ -213,6 +216,30 @@ async def test_first_sync_with_an_unknown_policy_type_stalls_and_says_so(gclient
     assert unknown in result.outcome.message
     assert await gclient.find_pack(OWNER_OF_UID) is None  # the blind write is undone
     assert await gclient.list_attached_packs(ACCOUNT_AKA) == []
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-sync", "recreate"])
+async def test_a_rejected_value_undoes_the_pack_the_same_pass_created(
+    gclient: GuardrailsClient, first: bool
+) -> None:
+    body = {
+        "additionalSettings": [{"type": "tmod:@turbot/aws-ecr#/policy/types/ecrEnabled", "value": "Nope"}],
+        "attachments": [{"resource": ACCOUNT_AKA}],
+    }
+    # first-sync: a blind first write; recreate: the status knows a pack (deleted in the console since)
+    status = (
+        EcrPrivacyPolicyStatus()
+        if first
+        else EcrPrivacyPolicyStatus(policy_pack=PolicyPackStatus(id="100000000000999"), applied_generation=1)
+    )
+    result = await engine.sync(gclient, TargetLocks(), parse_spec(body), CLAIM, 2, status, datetime.now(UTC))
+    assert result.outcome.reason == "InvalidValue"
+    assert not result.outcome.retryable
+    assert await gclient.find_pack(OWNER_OF_UID) is None  # no half-made pack left behind
+    assert await gclient.list_attached_packs(ACCOUNT_AKA) == []
+    assert result.status is not None
+    assert result.status.policy_pack is None
+    assert "PackCreated" not in {e.reason for e in result.events}
 
 
 async def test_first_sync_takes_over_its_own_pack_from_a_pass_whose_status_was_lost(

@@ -18,6 +18,7 @@ from ecr_privacy_operator.guardrails.errors import GuardrailsError
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.targets import TargetLocks, Write
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
+from tests.fixtures.ownership import claim
 from tests.fixtures.polling import until
 
 from .test_guardrails_client import SEED
@@ -48,7 +49,9 @@ async def test_first_syncs_to_one_target_share_one_attach_and_one_read_back(
             {"policyPack": {"akas": [f"shared-{n}:ecr-private"]}, "attachments": [{"resource": ACCOUNT_AKA}]}
         )
         uid = f"0000000{n}-shared-target"
-        return lambda: engine.sync(gclient, locks, spec, uid, 1, EcrPrivacyPolicyStatus(), datetime.now(UTC))
+        return lambda: engine.sync(
+            gclient, locks, spec, claim(uid), 1, EcrPrivacyPolicyStatus(), datetime.now(UTC)
+        )
 
     requests(emulator)
     results = await queued_behind_the_lock(locks, [first_sync(n) for n in range(5)])

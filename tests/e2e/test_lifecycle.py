@@ -10,7 +10,7 @@ from tests.controlplane.harness import ControlPlane
 from tests.fixtures.emulator import ACCOUNT_AKA, REGION_AKA, EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorProcess
-from tests.fixtures.policies import C_APPROVED, OWNER_PREFIX, P_APPROVED, P_USAGE, Guardrails, Policies
+from tests.fixtures.policies import C_APPROVED, P_APPROVED, P_USAGE, Guardrails, Policies, ownership_aka
 
 
 def _alarms(policies: Policies, ns: str, name: str) -> Any:
@@ -29,7 +29,9 @@ def test_apply_enforce_and_compliance(
     pack = gr.pack(uid)
     assert pack is not None
     assert pack["title"] == "Enforce AWS ECR Repositories Are Private"
-    assert set(pack["akas"]) == {f"e2e:{e2e_ns}:ecr-private", OWNER_PREFIX + uid}
+    # the ownership AKA names the cluster (by default the UID of kube-system), the object and its UID
+    assert set(pack["akas"]) == {f"e2e:{e2e_ns}:ecr-private", ownership_aka(policies.api, created)}
+    assert status["ownershipAka"] == ownership_aka(policies.api, created)
     settings = gr.settings(pack["id"])
     assert settings[P_APPROVED]["value"] == "Check: Approved"
     assert settings[P_USAGE]["value"] == "Not approved"

@@ -10,7 +10,7 @@ from typing import Any
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
-from tests.fixtures.policies import Guardrails, Policies, condition
+from tests.fixtures.policies import Guardrails, Policies, condition, ownership_aka
 
 REQUESTS = "ecrprivacy_guardrails_requests_total"
 RECONCILES = "ecrprivacy_reconcile_total"
@@ -39,7 +39,8 @@ def test_kill9_during_first_sync_never_duplicates_the_pack(
     operator_identity.emulator_credentials(solo_ns, emulator)
     emulator.set_faults(latencyMs=[100, 300])  # every request in flight for a while
     operator = operator_factory(solo_ns)
-    uid = policies.create(solo_ns, "crashy", resyncInterval="10s")["metadata"]["uid"]
+    created = policies.create(solo_ns, "crashy", resyncInterval="10s")
+    uid = created["metadata"]["uid"]
 
     # crash 1: right after the pack appeared in Guardrails, before its settings, attachment and status
     wait_for(lambda: Guardrails.of(emulator).packs_owned(uid), timeout=30, interval=0.05, what="pack created")
@@ -75,7 +76,7 @@ def test_kill9_during_first_sync_never_duplicates_the_pack(
     assert gr.state["attachments"][gr.resource_id(ACCOUNT_AKA)].count(pack_id) == 1
     status = policies.must_get(solo_ns, "crashy")["status"]
     assert status["policyPack"]["id"] == pack_id
-    assert status["ownershipAka"] == f"ecrprivacy.dev/owner/{uid}"
+    assert status["ownershipAka"] == ownership_aka(policies.api, created)
     assert operator.starts == 5
 
 

@@ -22,13 +22,13 @@ from tests.fixtures.emulator import EmulatorProcess
 from tests.fixtures.kube import GROUP, PLURAL, VERSION, wait_for
 from tests.fixtures.operator import OperatorProcess
 from tests.fixtures.policies import (
-    OWNER_PREFIX,
     P_APPROVED,
     P_USAGE,
     T_PACK,
     Guardrails,
     Policies,
     condition,
+    owner_uid,
     policy_body,
 )
 
@@ -245,8 +245,8 @@ def check_invariants(
         if res["type_uri"] != T_PACK:
             continue
         for aka in res.get("akas") or []:
-            if aka.startswith(OWNER_PREFIX):
-                owned.setdefault(aka.removeprefix(OWNER_PREFIX), []).append(res)
+            if (uid := owner_uid(aka)) is not None:
+                owned.setdefault(uid, []).append(res)
     duplicates = sum(len(packs) - 1 for packs in owned.values() if len(packs) > 1)
     orphans = [uid for uid in owned if uid not in live and uid not in orphaned]
     for uid, spec in live.items():

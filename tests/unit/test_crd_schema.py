@@ -194,6 +194,7 @@ def test_preserve_unknown_only_on_json_values(root: dict[str, Any]) -> None:
         ".status.settings[].value",
         ".status.drift[].desired",
         ".status.drift[].actual",
+        ".status.appliedValues[].value",
     }
 
 

@@ -44,14 +44,14 @@ def test_failure_outcome_maps_errors(error: Exception, reason: str, retryable: b
     ],
 )
 def test_blocked_plan_is_stalled_like_the_same_error(reason: str, retryable: bool) -> None:
-    the_plan = Plan(
+    planned = Plan(
         problems=(
             Problem(reason=reason, message="first"),
             Problem(reason=Reason.INVALID_VALUE, message="second"),
         ),
         drift=(DriftItem(object="policyPack", field="title", desired="a", actual="b"),),
     )
-    outcome = blocked_outcome(the_plan)
+    outcome = blocked_outcome(planned)
     assert (outcome.kind, outcome.reason, outcome.retryable) == (OutcomeKind.FAILED, reason, retryable)
     assert outcome.message == "first; second"
-    assert (outcome.drift_found, outcome.drift_remaining) == (1, the_plan.drift_remaining)
+    assert (outcome.drift_found, outcome.drift_remaining) == (1, planned.drift_remaining)

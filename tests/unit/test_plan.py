@@ -33,12 +33,22 @@ from ecr_privacy_operator.reconcile.observed import (
     ObservedTarget,
     json_equal,
 )
-from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
+from ecr_privacy_operator.reconcile.ownership import Owner
+from ecr_privacy_operator.reconcile.plan import (
+    PlanPolicy,
+    Previous,
+    applied_values,
+    owner_to_check,
+    plan,
+    plan_deletion,
+)
 
 pytestmark = pytest.mark.unit
 
 UID = "uid-1"
-OWNER = f"ecrprivacy.dev/owner/{UID}"
+CLUSTER = "cluster-1"
+ME = Owner(uid=UID, cluster=CLUSTER, namespace="team-a", name="ecr-private")
+OWNER = ME.aka
 PACK = "300000000000001"
 ECR_ENABLED = "tmod:@turbot/aws-ecr#/policy/types/ecrEnabled"
 YAML_TYPE = "tmod:@turbot/aws#/policy/types/regionsDefault"
@@ -47,6 +57,7 @@ A1, A2 = "arn:aws:::111111111111", "arn:aws:::222222222222"
 CORRECT = PlanPolicy()
 REPORT = PlanPolicy(drift_policy=DriftPolicy.REPORT)
 OBSERVE = PlanPolicy(management_policy=ManagementPolicy.OBSERVE)
+# a new generation (resyncInterval, description, ... edited): with a record of applied values it changes nothing
 CHANGED = PlanPolicy(spec_changed=True)
 REPORT_CHANGED = PlanPolicy(drift_policy=DriftPolicy.REPORT, spec_changed=True)
 
@@ -60,7 +71,7 @@ FULL_SPEC: dict[str, Any] = {
 
 
 def desired(raw: dict[str, Any] | None = None) -> Desired:
-    return desired_from_spec(parse_spec(raw or {}), UID)
+    return desired_from_spec(parse_spec(raw or {}), ME)
 
 
 def tid(resource: str) -> str:
@@ -94,7 +105,18 @@ def in_sync(d: Desired, **changes: Any) -> Observed:
 
 
 def applied(d: Desired) -> Previous:
-    return Previous(pack_id=PACK, setting_types=frozenset(d.setting_types), targets=d.targets)
+    """What the status says after ``d`` was applied in full (with its record of applied values)."""
+    return Previous(
+        pack_id=PACK,
+        setting_types=frozenset(d.setting_types),
+        targets=d.targets,
+        applied_values={(o, f): v for o, f, v in applied_values(d)},
+    )
+
+
+def applied_before_the_record(d: Desired) -> Previous:
+    """The same, as an earlier version wrote the status: no record of applied values."""
+    return applied(d).model_copy(update={"applied_values": None})
 
 
 def with_pack(o: Observed, **changes: Any) -> Observed:
@@ -170,38 +192,77 @@ def test_crash_after_create_finds_pack_by_ownership_and_finishes_without_drift()
     assert result.drift == ()
 
 
-# Rules 3 and 7: a console edit of a setting.
+# Rules 3 and 7: a console edit of a setting, and a spec change of it.
+CHECK, ENFORCE = "Check: Approved", "Enforce: Delete unapproved if new"
+
+
 @pytest.mark.parametrize(
-    ("policy", "updates", "drift", "corrected"),
+    ("policy", "last_applied", "updates", "drift", "corrected"),
     [
-        (CORRECT, True, True, True),
-        (REPORT, False, True, False),
-        (OBSERVE, False, True, False),
-        (CHANGED, True, False, False),  # a spec change is pending work, not drift
-        (REPORT_CHANGED, True, False, False),
+        (CORRECT, "Enforce", True, True, True),  # edited in the console
+        (REPORT, "Enforce", False, True, False),
+        (OBSERVE, "Enforce", False, True, False),
+        (CHANGED, "Enforce", True, True, True),
+        # Report is strict: another spec edit (a new generation) does not write a field it did not change
+        (REPORT_CHANGED, "Enforce", False, True, False),
+        (CORRECT, "Check", True, False, False),  # the spec changed this value: pending work, not drift
+        (REPORT, "Check", True, False, False),
     ],
 )
-def test_setting_value_changed(policy: PlanPolicy, updates: bool, drift: bool, corrected: bool) -> None:
+def test_setting_value_changed(
+    policy: PlanPolicy, last_applied: str, updates: bool, drift: bool, corrected: bool
+) -> None:
     d = desired({"enforcement": "Enforce"})
-    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value="Check: Approved")
-    result = plan(d, observed, policy, applied(d))
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value=CHECK)
+    result = plan(d, observed, policy, applied(desired({"enforcement": last_applied})))
     expected_action = UpdateSetting(
-        setting_id="50",
-        type=SEED_APPROVED_TYPE,
-        value="Enforce: Delete unapproved if new",
-        precedence="REQUIRED",
-        fields=("value",),
+        setting_id="50", type=SEED_APPROVED_TYPE, value=ENFORCE, precedence="REQUIRED", fields=("value",)
     )
     assert result.actions == ((expected_action,) if updates else ())
     expected_drift = DriftItem(
         object=f"setting:{SEED_APPROVED_TYPE}",
         field="value",
-        desired="Enforce: Delete unapproved if new",
-        actual="Check: Approved",
+        desired=ENFORCE,
+        actual=CHECK,
         corrected=corrected,
     )
     assert result.drift == ((expected_drift,) if drift else ())
     assert result.drift_remaining == (1 if drift and not corrected else 0)
+
+
+def test_report_writes_only_the_fields_whose_desired_value_changed() -> None:
+    """Usage and the Approved setting's precedence were edited in the console; the spec then changes
+    enforcement: only the Approved value is written, the rest stays reported."""
+    before, d = desired(), desired({"enforcement": "Enforce"})
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value=CHECK, precedence="RECOMMENDED")
+    observed = with_setting(observed, d.settings[1].type, value="Approved")
+    result = plan(d, observed, REPORT_CHANGED, applied(before))
+    (update,) = result.actions
+    assert isinstance(update, UpdateSetting)
+    assert (update.type, update.fields) == (SEED_APPROVED_TYPE, ("value",))
+    assert {(x.object, x.field) for x in result.drift if not x.corrected} == {
+        (f"setting:{SEED_APPROVED_TYPE}", "precedence"),
+        (f"setting:{d.settings[1].type}", "value"),
+    }
+
+
+@pytest.mark.parametrize(("policy", "updates"), [(REPORT_CHANGED, True), (REPORT, False)])
+def test_a_status_without_the_record_falls_back_to_the_generation(policy: PlanPolicy, updates: bool) -> None:
+    d = desired({"enforcement": "Enforce"})
+    observed = with_setting(in_sync(d), SEED_APPROVED_TYPE, value=CHECK)
+    result = plan(d, observed, policy, applied_before_the_record(d))
+    assert (not result.is_empty) is updates
+
+
+def test_the_record_holds_every_applied_field() -> None:
+    d = desired(FULL_SPEC)
+    record = {(o, f): v for o, f, v in applied_values(d)}
+    assert record[("policyPack", "akas")] == sorted(d.pack.akas)
+    assert record[(f"setting:{SEED_APPROVED_TYPE}", "value")] == CHECK
+    assert record[(f"setting:{YAML_TYPE}", "valueSource")] == "- us-east-1\n"
+    assert record[(f"setting:{ECR_ENABLED}", "note")] == "keep on"
+    assert record[(f"attachment:{A2}", "attached")] is True
+    assert (f"setting:{YAML_TYPE}", "value") not in record
 
 
 @pytest.mark.parametrize(
@@ -303,13 +364,20 @@ def test_extra_setting(policy: PlanPolicy, previously_ours: bool, deletes: bool,
 
 # Rule 6: pack attributes.
 @pytest.mark.parametrize(
-    ("policy", "update", "drift"),
-    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, True, False)],
+    ("policy", "title_was", "update", "drift"),
+    [
+        (CORRECT, None, True, True),
+        (REPORT, None, False, True),
+        (OBSERVE, None, False, True),
+        (REPORT_CHANGED, None, False, True),  # another field of the spec changed: the title stays reported
+        (REPORT_CHANGED, "X", True, False),  # the spec changed the title
+    ],
 )
-def test_pack_title_changed(policy: PlanPolicy, update: bool, drift: bool) -> None:
+def test_pack_title_changed(policy: PlanPolicy, title_was: str | None, update: bool, drift: bool) -> None:
     d = desired()
     observed = with_pack(in_sync(d), title="X")
-    result = plan(d, observed, policy, applied(d))
+    before = desired({"policyPack": {"title": title_was}}) if title_was else d
+    result = plan(d, observed, policy, applied(before))
     assert result.actions == ((UpdatePack(pack_id=PACK, title=d.pack.title),) if update else ())
     assert len(result.drift) == (1 if drift else 0)
 
@@ -318,7 +386,7 @@ def test_aka_change_in_spec_updates_akas_only() -> None:
     d = desired({"policyPack": {"akas": ["new_aka"]}})
     old = desired()
     observed = with_pack(in_sync(d), akas=old.pack.akas)
-    result = plan(d, observed, CHANGED, applied(d))
+    result = plan(d, observed, REPORT_CHANGED, applied(old))
     assert result.actions == (UpdatePack(pack_id=PACK, akas=("new_aka", OWNER)),)
     assert result.drift == ()
     reordered = with_pack(in_sync(d), akas=(OWNER, "new_aka"))
@@ -407,7 +475,100 @@ def test_pack_conflict(adopt: bool, ours: bool) -> None:
     assert problem.reason == "PackConflict"
     assert "aws_ecr_enforce_private_repositories" in problem.message
     assert "310" in problem.message
-    assert ("adopt" in problem.message) is not adopt
+    assert ("adopt" in problem.message) is (not adopt and not ours)  # suggested only where it would help
+
+
+# Rule 4: a pack another EcrPrivacyPolicy owns.
+RIVAL = Owner(uid="uid-2", cluster=CLUSTER, namespace="team-b", name="ecr-private")
+ELSEWHERE = Owner(uid="uid-3", cluster="cluster-2", namespace="team-a", name="ecr-private")
+LEGACY = Owner(uid="uid-4")
+
+
+def owned_pack(owner: Owner) -> ObservedPack:
+    return foreign_seed_pack().model_copy(
+        update={"akas": ("aws_ecr_enforce_private_repositories", owner.aka)}
+    )
+
+
+@pytest.mark.parametrize("owner", [RIVAL, ELSEWHERE, LEGACY])
+@pytest.mark.parametrize("adopt", [False, True])
+def test_a_pack_with_a_live_owner_is_never_adopted(owner: Owner, adopt: bool) -> None:
+    d = desired({"policyPack": {"adopt": adopt}, "enforcement": "Skip"})
+    observed = Observed(
+        foreign_pack=owned_pack(owner),
+        foreign_owner_exists=True if adopt and owner is RIVAL else None,
+        settings=(
+            ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value="Enforce: Delete unapproved if new"),
+        ),
+    )
+    result = plan(d, observed, CORRECT, Previous())
+    assert result.is_empty
+    (problem,) = result.problems
+    assert problem.reason == "PackConflict"
+    if owner.legacy:
+        assert "uid-4" in problem.message
+    else:  # the conflict names the owner: kind, namespace/name and cluster
+        assert f"EcrPrivacyPolicy {owner.namespace}/{owner.name} (UID {owner.uid})" in problem.message
+        where = "in this cluster" if owner is RIVAL else "in another cluster (cluster-2)"
+        assert where in problem.message
+
+
+def test_adopt_takes_back_a_pack_whose_owner_in_this_cluster_is_gone() -> None:
+    d = desired({"policyPack": {"adopt": True}})
+    observed = Observed(foreign_pack=owned_pack(RIVAL), foreign_owner_exists=False)
+    result = plan(d, observed, CORRECT, Previous())
+    assert not result.blocked
+    assert result.actions[0] == AdoptPack(pack_id="310", akas=("aws_ecr_enforce_private_repositories", OWNER))
+
+
+@pytest.mark.parametrize("owner", [ELSEWHERE, LEGACY])
+def test_a_pack_of_another_cluster_needs_the_separate_opt_in(owner: Owner) -> None:
+    d = desired({"policyPack": {"adopt": True, "adoptFromOtherClusters": True}})
+    result = plan(d, Observed(foreign_pack=owned_pack(owner)), CORRECT, Previous())
+    assert not result.blocked
+    assert result.actions[0] == AdoptPack(pack_id="310", akas=("aws_ecr_enforce_private_repositories", OWNER))
+    refused = plan(
+        desired({"policyPack": {"adopt": True}}), Observed(foreign_pack=owned_pack(owner)), CORRECT
+    )
+    assert "adoptFromOtherClusters" in refused.message()
+
+
+def test_the_owner_is_asked_about_only_when_it_decides_an_adoption() -> None:
+    adopt, no_adopt = desired({"policyPack": {"adopt": True}}), desired()
+    rival = Observed(foreign_pack=owned_pack(RIVAL))
+    assert owner_to_check(adopt, rival, CORRECT) == RIVAL
+    assert owner_to_check(adopt, rival, OBSERVE) is None  # Observe compares whoever owns the pack
+    assert owner_to_check(no_adopt, rival, CORRECT) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(ELSEWHERE)), CORRECT) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(LEGACY)), CORRECT) is None
+    assert owner_to_check(adopt, Observed(foreign_pack=foreign_seed_pack()), CORRECT) is None
+    ours = in_sync(adopt).model_copy(update={"foreign_pack": owned_pack(RIVAL)})
+    assert owner_to_check(adopt, ours, CORRECT) is None
+
+
+@pytest.mark.parametrize("owner", [RIVAL, ELSEWHERE, LEGACY])
+def test_observe_compares_a_pack_whoever_owns_it(owner: Owner) -> None:
+    d = desired({"policyPack": {"adopt": True}, "enforcement": "Enforce"})
+    observed = Observed(
+        foreign_pack=owned_pack(owner),
+        settings=(ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value=CHECK),),
+    )
+    result = plan(d, observed, OBSERVE)
+    assert not result.blocked
+    assert result.is_empty
+    assert (f"setting:{SEED_APPROVED_TYPE}", "value") in {(x.object, x.field) for x in result.drift}
+
+
+@pytest.mark.parametrize("policy", [CORRECT, REPORT])
+def test_a_legacy_ownership_aka_is_rewritten_without_drift(policy: PlanPolicy) -> None:
+    d = desired()
+    legacy = ("aws_ecr_enforce_private_repositories", ME.legacy_aka)
+    observed = in_sync(d)
+    observed = observed.model_copy(update={"pack": observed.pack.model_copy(update={"akas": legacy})})  # type: ignore[union-attr]
+    result = plan(d, observed, policy, Previous(pack_id=PACK))
+    assert result.actions == (UpdatePack(pack_id=PACK, akas=("aws_ecr_enforce_private_repositories", OWNER)),)
+    assert result.drift == ()
+    assert plan(d, observed, OBSERVE, Previous(pack_id=PACK)).is_empty
 
 
 # Rule 8 and 10: problems block every write.
@@ -440,7 +601,7 @@ def test_missing_target_blocks(pack_exists: bool) -> None:
 # Rule 9: attachments.
 @pytest.mark.parametrize(
     ("policy", "attaches", "drift"),
-    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, True, False)],
+    [(CORRECT, True, True), (REPORT, False, True), (OBSERVE, False, True), (REPORT_CHANGED, False, True)],
 )
 def test_attachment_removed_in_console(policy: PlanPolicy, attaches: bool, drift: bool) -> None:
     d = desired(FULL_SPEC)

@@ -29,6 +29,7 @@ from ecr_privacy_operator.kube import (
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
+from tests.fixtures.ownership import ownership
 
 pytestmark = pytest.mark.unit
 
@@ -72,7 +73,14 @@ def team_workspace(kind: WorkspaceKind, namespace: str, name: str) -> WorkspaceO
 
 def runtime_for(kube: Kube, config: OperatorConfig | None = None) -> Runtime:
     config = (config or OperatorConfig()).model_copy(update={"allowed_hosts": ("127.0.0.1",)})
-    return Runtime.build(config=config, kube=kube, pool=ClientPool(), metrics=Metrics(), find=team_workspace)
+    return Runtime.build(
+        config=config,
+        kube=kube,
+        pool=ClientPool(),
+        metrics=Metrics(),
+        find=team_workspace,
+        ownership=ownership(),
+    )
 
 
 def body(secret: str) -> kopf.Body:

@@ -12,6 +12,7 @@ from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.handlers.schedule import ResyncSchedule
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
+from tests.fixtures.ownership import ownership
 from tests.fixtures.polling import until
 from tests.unit.test_health import Clock
 from tests.unit.test_runtime_credentials import CachingKube
@@ -108,6 +109,7 @@ async def test_the_runtime_runs_as_many_passes_at_once_as_configured() -> None:
         kube=CachingKube({}),
         pool=ClientPool(),
         metrics=Metrics(),
+        ownership=ownership(),
     )
     running: set[str] = set()
     release = asyncio.Event()

@@ -66,3 +66,19 @@ async def test_a_pass_cancelled_while_queued_is_dropped_quietly() -> None:
         assert locks.waiting(TARGET) == 1
     assert [p.id for p in (await staying).target.packs] == ["2"]
     assert client.requests == [["2"]]
+
+
+async def test_one_lock_per_target_whatever_name_it_is_reached_by() -> None:
+    """A first sync holds the target by its AKA; meanwhile another pass observes the target (learning its id)
+    and attaches by id: it waits for the first, it does not take a second lock on the same target."""
+    locks, client = TargetLocks(), Client()
+    client.release.set()
+    gclient = cast(GuardrailsClient, client)
+    async with locks(TARGET):
+        locks.learn(TARGET, "42")
+        by_id = asyncio.create_task(locks.attach(gclient, "42", "2"))
+        await until(lambda: locks.waiting("42") == 1)
+        await asyncio.sleep(0.05)
+        assert client.requests == []  # still waiting for the holder of the AKA
+    await asyncio.wait_for(by_id, 5)
+    assert client.requests == [["2"]]

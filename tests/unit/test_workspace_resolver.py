@@ -74,14 +74,14 @@ def resolver(store: Store) -> WorkspaceResolver:
 
 async def refused(resolver: WorkspaceResolver, ref: WorkspaceRef | None, namespace: str) -> Reason:
     with pytest.raises(WorkspaceRefusedError) as raised:
-        await resolver.resolve(ref, namespace)
+        await resolver.resolve(ref, namespace, "u-1")
     return raised.value.refusal.reason
 
 
 async def test_namespaced_workspace_uses_its_own_namespace_secret(
     resolver: WorkspaceResolver, store: Store
 ) -> None:
-    resolved = await resolver.resolve(WorkspaceRef(name="mine"), "team-a")
+    resolved = await resolver.resolve(WorkspaceRef(name="mine"), "team-a", "u-1")
     assert resolved.scope is None
     assert resolved.client.endpoint == "http://127.0.0.1:1/api/latest/graphql"
     assert store.reads == [("team-a", "k")]
@@ -99,7 +99,7 @@ async def test_cluster_workspace_reads_the_operator_namespace_secret_for_allowed
     resolver: WorkspaceResolver, store: Store
 ) -> None:
     ref = WorkspaceRef(kind=WorkspaceKind.CLUSTER, name="prod")
-    resolved = await resolver.resolve(ref, "team-a")
+    resolved = await resolver.resolve(ref, "team-a", "u-1")
     assert resolved.scope is not None
     assert store.reads == [("ops", "org-keys")]
     assert await refused(resolver, ref, "team-b") is Reason.WORKSPACE_NOT_ALLOWED

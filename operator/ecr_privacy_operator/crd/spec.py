@@ -109,6 +109,7 @@ class PolicyPackSpec(_SpecModel):
     akas: tuple[str, ...] = (SEED_AKA,)
     parent: str = ROOT_AKA
     adopt: bool = False
+    adopt_from_other_clusters: bool = False
 
 
 class AdditionalSetting(_SpecModel):

@@ -48,6 +48,15 @@ class DriftStatus(_StatusModel):
     corrected: bool = False
 
 
+class AppliedValue(_StatusModel):
+    """The desired value last applied to one field (``object`` and ``field`` as in ``drift``): under
+    ``driftPolicy: Report`` a spec change writes only the fields whose desired value differs from this."""
+
+    object: str
+    field: str
+    value: JsonValue = None
+
+
 class ComplianceStatus(_StatusModel):
     """Counts of the publicRepositoryApproved control under the attached targets."""
 
@@ -75,6 +84,7 @@ class EcrPrivacyPolicyStatus(_StatusModel):
     drift: tuple[DriftStatus, ...] = ()
     compliance: ComplianceStatus | None = None
     last_sync_time: str | None = None
+    applied_values: tuple[AppliedValue, ...] | None = None  # None: not recorded (an earlier version's status)
 
     @property
     def applied_targets(self) -> tuple[str, ...]:

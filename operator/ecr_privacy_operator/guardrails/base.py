@@ -75,6 +75,11 @@ class ClientBase:
         """Close the connection pool."""
         await self._transport.aclose()
 
+    @property
+    def is_closed(self) -> bool:
+        """True once the connection pool is closed (the client can make no more requests)."""
+        return self._transport.is_closed
+
     # -- plumbing -------------------------------------------------------------------------------------------
 
     async def _run(self, name: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ callers never dig in dicts. Ids are strings. Validation failures surface as ``Pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -249,7 +249,7 @@ class PolicyValue(_Model):
 
 
 class ControlCounts(_Model):
-    """Control state counts; ``+`` adds two summaries."""
+    """Control state counts; ``+`` adds two summaries, ``ControlCounts.sum`` any number."""
 
     total: int = 0
     ok: int = 0
@@ -262,6 +262,14 @@ class ControlCounts(_Model):
     def __add__(self, other: ControlCounts) -> ControlCounts:
         names = type(self).model_fields
         return ControlCounts(**{n: getattr(self, n) + getattr(other, n) for n in names})
+
+    @classmethod
+    def sum(cls, counts: Iterable[ControlCounts]) -> ControlCounts:
+        """The counts added up (zeros for none): the one place compliance is summed."""
+        total = cls()
+        for item in counts:
+            total = total + item
+        return total
 
 
 class ControlSummary(_Model):
@@ -327,10 +335,7 @@ class ObserveResult(_Model):
 
     def compliance(self) -> ControlCounts:
         """Sum of the control summaries (targets nested in each other are counted twice)."""
-        total = ControlCounts()
-        for summary in self.summaries:
-            total = total + summary.counts
-        return total
+        return ControlCounts.sum(summary.counts for summary in self.summaries)
 
 
 class SettingInput(_Model):
@@ -342,7 +347,7 @@ class SettingInput(_Model):
 
     value: Any = None
     value_source: str | None = None
-    precedence: Precedence = "REQUIRED"
+    precedence: Precedence | None = "REQUIRED"  # None: not sent (an update keeps the setting's precedence)
     template: str | None = None
     template_input: Any = None
     note: str | None = None

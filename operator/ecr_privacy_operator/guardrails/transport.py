@@ -118,6 +118,10 @@ class GraphQLTransport:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
     async def execute(
         self,
         document: str,

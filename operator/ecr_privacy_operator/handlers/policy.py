@@ -20,10 +20,11 @@ from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
 from ecr_privacy_operator.handlers import workspaces as _workspace_handlers  # noqa: F401 (registers them)
 from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError
-from ecr_privacy_operator.kube import Kube, login
+from ecr_privacy_operator.kube import Kube, KubernetesError, KubernetesUnavailableError, login
 from ecr_privacy_operator.kube_session import capped_session
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
+from ecr_privacy_operator.reconcile.ownership import Owner, Ownership
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 # process-wide, so that main() can serve /metrics and /readyz before Kopf's start-up handlers run
@@ -42,6 +43,33 @@ async def kubernetes_login(**kwargs: Any) -> kopf.AiohttpSession | None:
     session that keeps Kopf's connection pool small."""
     info = login(**kwargs)
     return capped_session(info, OperatorConfig.from_env().kube_max_requests) if info else None
+
+
+async def _ownership(config: OperatorConfig, kube: Kube) -> Ownership:
+    """The cluster's identity (``ECR_PRIVACY_CLUSTER_ID``, else the UID of namespace kube-system, read once) and
+    the owner lookup the engine uses before it takes back a pack."""
+
+    async def owner_exists(owner: Owner) -> bool:
+        if owner.namespace is None or owner.name is None:
+            return True  # a legacy owner cannot be looked up: count it as alive (never taken on a guess)
+        try:
+            return await kube.policy_exists(owner.namespace, owner.name, owner.uid)
+        except KubernetesError as exc:  # e.g. forbidden: say so in a condition and retry, never guess
+            raise KubernetesUnavailableError(
+                f"cannot tell whether {owner.namespace}/{owner.name}, the owner of the pack, still exists: {exc}"
+            ) from None
+
+    cluster_id = config.cluster_id
+    if cluster_id is None:
+        try:
+            cluster_id = await kube.namespace_uid("kube-system")
+        except KubernetesUnavailableError as exc:
+            raise kopf.TemporaryError(f"cannot read the cluster identity yet: {exc}", delay=5) from None
+        except KubernetesError as exc:
+            raise kopf.PermanentError(
+                f"cannot read the cluster identity ({exc}); set ECR_PRIVACY_CLUSTER_ID"
+            ) from None
+    return Ownership(cluster_id=cluster_id, owner_exists=owner_exists)
 
 
 @kopf.on.startup()
@@ -66,18 +94,25 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     )
     watchdog = Watchdog(wedged_after=config.wedged_after)
     METRICS.watch_passes(watchdog.oldest_age, lambda: watchdog.inflight)
+    kube = Kube(credentials=lambda: login(logger=logger, settings=settings))
+    ownership = await _ownership(config, kube)
     runtime = Runtime.build(
         config=config,
-        kube=Kube(credentials=lambda: login(logger=logger, settings=settings)),
+        kube=kube,
         pool=pool,
         metrics=METRICS,
+        ownership=ownership,
         limit=asyncio.Semaphore(config.max_concurrent_syncs),
         watchdog=watchdog,
         settings=settings,
     )
     memo.runtime = runtime
     READINESS.started = True
-    logger.info("ecr-privacy-operator started (metrics on :%s)", config.metrics_port or "off")
+    logger.info(
+        "ecr-privacy-operator started (cluster id %s, metrics on :%s)",
+        ownership.cluster_id,
+        config.metrics_port or "off",
+    )
 
 
 @kopf.on.cleanup()

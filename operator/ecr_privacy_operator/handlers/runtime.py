@@ -34,6 +34,7 @@ from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.clients import ClientPool, CredentialsError
 from ecr_privacy_operator.reconcile.engine import PassResult
+from ecr_privacy_operator.reconcile.ownership import Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from ecr_privacy_operator.reconcile.workspaces import FindWorkspace, WorkspaceRefusedError, WorkspaceResolver
 
@@ -116,6 +117,7 @@ class Runtime:
     workspaces: WorkspaceResolver
     directory: Directory
     keeper: WorkspaceKeeper
+    ownership: Ownership
     locks: TargetLocks = field(default_factory=TargetLocks)
     states: dict[str, ObjectState] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
@@ -182,6 +184,7 @@ class Runtime:
         self.states.pop(uid, None)
         self.schedule.cancel(uid)
         self.metrics.forget_object(namespace, name)
+        self.pool.forget_user(uid)  # its client is closed after the next pass if nobody else uses it
 
     def request(self, body: kopf.Body, trigger: str) -> None:
         """A pass a handler asks for (create, update, resume): remember the object's slim copy and let the
@@ -253,7 +256,7 @@ class Runtime:
                 if spec.suspend:
                     result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
                 else:
-                    workspace = await self.workspaces.resolve(spec.workspace_ref, ns)
+                    workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
                     async with self.limit:
                         with self.watchdog.track(f"{ns}/{name}"):
                             refusal = await self.workspaces.refusal(workspace, spec)
@@ -261,7 +264,13 @@ class Runtime:
                                 result = engine.error_pass(refusal.outcome(), status, generation, now)
                             else:
                                 result = await engine.sync(
-                                    workspace.client, self.locks, spec, uid, generation, status, now
+                                    workspace.client,
+                                    self.locks,
+                                    spec,
+                                    self.ownership.claim(uid, ns, name),
+                                    generation,
+                                    status,
+                                    now,
                                 )
             except pydantic.ValidationError as exc:
                 result = engine.error_pass(_invalid_spec(exc), status, generation, now)
@@ -354,10 +363,16 @@ class Runtime:
                 self.forget(uid, ns, name)
                 return
             try:
-                workspace = await self.workspaces.resolve(spec.workspace_ref, ns)
+                workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
                 with self.watchdog.track(f"{ns}/{name}"):
                     result = await engine.finalize(
-                        workspace.client, self.locks, spec, uid, generation, status, now
+                        workspace.client,
+                        self.locks,
+                        spec,
+                        self.ownership.claim(uid, ns, name),
+                        generation,
+                        status,
+                        now,
                     )
             except WorkspaceRefusedError as exc:
                 if status.policy_pack is None and not status.attachments:

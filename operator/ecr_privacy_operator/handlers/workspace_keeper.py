@@ -111,7 +111,7 @@ class WorkspaceKeeper:
         try:
             spec = self.resolver.parse(workspace)
             await self._protect(workspace, spec, present=True)
-            client = await self.resolver.connect(workspace, spec)
+            client = await self.resolver.connect(workspace, spec, user=f"{workspace.label} {workspace.uid}")
             await client.validate_credentials()
         except WorkspaceRefusedError as exc:
             return exc.refusal.outcome()
@@ -206,3 +206,4 @@ class WorkspaceKeeper:
         if spec is not None:
             await self._protect(workspace, spec, present=False)
         self.forget(kind, workspace.namespace, workspace.name)
+        await self.resolver.pool.release(f"{workspace.label} {workspace.uid}")

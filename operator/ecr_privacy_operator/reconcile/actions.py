@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from ecr_privacy_operator.reconcile.desired import GuardrailsPrecedence
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class CreatePack(_Frozen):
+class CreatePack(FrozenModel):
     """Create the pack with all desired attributes (AKAs include the ownership AKA)."""
 
     kind: Literal["CreatePack"] = "CreatePack"
@@ -27,7 +24,7 @@ class CreatePack(_Frozen):
     parent: str
 
 
-class UpdatePack(_Frozen):
+class UpdatePack(FrozenModel):
     """Update the pack; only the non-None attributes are sent."""
 
     kind: Literal["UpdatePack"] = "UpdatePack"
@@ -37,7 +34,7 @@ class UpdatePack(_Frozen):
     akas: tuple[str, ...] | None = None
 
 
-class AdoptPack(_Frozen):
+class AdoptPack(FrozenModel):
     """Take over an existing pack by setting its AKAs to the desired ones (adds the ownership AKA)."""
 
     kind: Literal["AdoptPack"] = "AdoptPack"
@@ -45,7 +42,7 @@ class AdoptPack(_Frozen):
     akas: tuple[str, ...]
 
 
-class CreateSetting(_Frozen):
+class CreateSetting(FrozenModel):
     """Create a setting on the pack (``pack_id`` None: the pack created in this plan)."""
 
     kind: Literal["CreateSetting"] = "CreateSetting"
@@ -57,7 +54,7 @@ class CreateSetting(_Frozen):
     note: str | None = None
 
 
-class UpdateSetting(_Frozen):
+class UpdateSetting(FrozenModel):
     """Rewrite a setting with the desired content; ``fields`` names what differed (for Events and logs)."""
 
     kind: Literal["UpdateSetting"] = "UpdateSetting"
@@ -70,7 +67,7 @@ class UpdateSetting(_Frozen):
     fields: tuple[str, ...] = ()
 
 
-class DeleteSetting(_Frozen):
+class DeleteSetting(FrozenModel):
     """Delete a setting that is on the pack but not in the spec."""
 
     kind: Literal["DeleteSetting"] = "DeleteSetting"
@@ -78,7 +75,7 @@ class DeleteSetting(_Frozen):
     type: str
 
 
-class Attach(_Frozen):
+class Attach(FrozenModel):
     """Attach the pack to a target (``pack_id`` None: the pack created in this plan)."""
 
     kind: Literal["Attach"] = "Attach"
@@ -87,7 +84,7 @@ class Attach(_Frozen):
     pack_id: str | None
 
 
-class Detach(_Frozen):
+class Detach(FrozenModel):
     """Detach the pack from a target (``target`` as given, ``target_id`` when resolved)."""
 
     kind: Literal["Detach"] = "Detach"
@@ -96,7 +93,7 @@ class Detach(_Frozen):
     pack_id: str
 
 
-class DeletePack(_Frozen):
+class DeletePack(FrozenModel):
     """Delete the pack (after every Detach in the same plan)."""
 
     kind: Literal["DeletePack"] = "DeletePack"
@@ -117,7 +114,7 @@ Action = Annotated[
 ]
 
 
-class DriftItem(_Frozen):
+class DriftItem(FrozenModel):
     """A difference made outside the operator: ``object`` is ``policyPack``, ``setting:<type>`` or
     ``attachment:<resource>``; ``corrected`` says whether the plan puts it back."""
 
@@ -128,14 +125,14 @@ class DriftItem(_Frozen):
     corrected: bool = False
 
 
-class Problem(_Frozen):
+class Problem(FrozenModel):
     """Something that blocks every write until the spec or Guardrails changes (a CamelCase reason)."""
 
     reason: str
     message: str
 
 
-class Plan(_Frozen):
+class Plan(FrozenModel):
     """The planner's result; ``pack_id`` is the pack the plan works on (None: to be created, or absent)."""
 
     actions: tuple[Action, ...] = ()

@@ -65,11 +65,19 @@ class ApplyResult:
 
 
 def _setting_input(action: CreateSetting | UpdateSetting) -> SettingInput:
+    """What to send: everything for a create; for an update only the fields the plan fixes, so a field that
+    differs but is left as it is (drift under Report) is not overwritten with it."""
+    sent = (
+        set(action.fields)
+        if isinstance(action, UpdateSetting)
+        else {"value", "valueSource", "precedence", "note"}
+    )
+    content = "valueSource" in sent if action.value_source is not None else "value" in sent
     return SettingInput(
-        value=action.value if action.value_source is None else None,
-        value_source=action.value_source,
-        precedence=action.precedence,
-        note=action.note,
+        value=action.value if action.value_source is None and content else None,
+        value_source=action.value_source if content else None,
+        precedence=action.precedence if "precedence" in sent else None,
+        note=action.note if "note" in sent else None,
     )
 
 
@@ -148,6 +156,13 @@ def _record_settings(
             continue
         written = outcome.setting
         assert written is not None
+        if isinstance(action, UpdateSetting) and not {"value", "valueSource"} & set(action.fields):
+            result.changes.append(
+                Change(
+                    "SettingUpdated", f"updated setting {action.type} {', '.join(action.fields)}", written.id
+                )
+            )
+            continue  # its value was left as found: the status shows the observed one
         result.settings[action.type] = ObservedSetting(
             id=written.id,
             type=action.type,
@@ -216,13 +231,15 @@ async def _run(
         if isinstance(action, Attach) and action is plan.actions[-1] and compliance_targets:
             await _attachment(client, locks, result, action, compliance_targets)  # + compliance, one read
             continue
-        await _one(client, locks, action, owner_aka, result)
+        await _apply_action(client, locks, action, owner_aka, result)
     await flush_settings()
 
 
-async def _one(
+async def _apply_action(
     client: GuardrailsClient, locks: TargetLocks, action: Action, owner_aka: str, result: ApplyResult
 ) -> None:
+    """One action that is not batched with others: a pack update or adoption, an attach or detach, a pack
+    deletion."""
     if isinstance(action, UpdatePack | AdoptPack):
         akas = list(action.akas) if action.akas is not None else None
         if isinstance(action, AdoptPack):

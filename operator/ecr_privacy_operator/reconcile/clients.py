@@ -4,6 +4,10 @@ A Secret holds ``accessKey`` and ``secretKey``; the URL comes from the workspace
 (never from the Secret or the policy). Workspaces that share a URL, keys and CA bundle share one client (one
 connection pool). Secret values stay ``SecretStr``; the pool key holds only hashes of the secret key and the
 CA bundle.
+
+The pool counts which objects use which client (``get(credentials, user=uid)``): when a key is rotated or a
+URL changes, every object moves to a new client on its next pass, and ``close_unused`` closes the clients no
+object uses any more (``release`` when an object is gone), so rotations do not pile up connection pools.
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ from ecr_privacy_operator.guardrails.credentials import Credentials, load_creden
 from ecr_privacy_operator.guardrails.errors import ConfigurationError
 from ecr_privacy_operator.guardrails.retry import RetryPolicy
 from ecr_privacy_operator.guardrails.transport import RequestHook, RetryHook
+
+__all__ = [
+    "ClientPool",
+    "CredentialsError",
+    "GuardrailsClient",  # re-exported: the handlers name the client type through this module
+    "credentials_from_secret",
+]
 
 ACCESS_KEY, SECRET_KEY = "accessKey", "secretKey"
 
@@ -43,22 +54,38 @@ def credentials_from_secret(data: Mapping[str, SecretStr], url: str, source: str
         raise CredentialsError(f"{source}: {exc}") from None
 
 
+PoolKey = tuple[str, str, str, str]  # (endpoint, access key, sha256 of the secret key, sha256 of the CA)
+
+
 @dataclass
 class ClientPool:
-    """Caches one GuardrailsClient per (endpoint, access key, secret hash)."""
+    """Caches one GuardrailsClient per (endpoint, access key, secret hash), and which object uses which.
+
+    A client got without a ``user`` is kept until ``aclose``. Per-object passes must not overlap (the runtime
+    holds a lock per object), so once an object has got another client, no pass of it uses the old one.
+    """
 
     ca_bundle: str | None = None
     timeout: float = 30.0
     retry: RetryPolicy | None = None
     on_request: RequestHook | None = None
     on_retry: RetryHook | None = None
-    _clients: dict[tuple[str, str, str, str], GuardrailsClient] = field(default_factory=dict)
+    _clients: dict[PoolKey, GuardrailsClient] = field(default_factory=dict)
+    _users: dict[str, PoolKey] = field(default_factory=dict)  # object UID -> the client it uses now
+    _kept: set[PoolKey] = field(default_factory=set)  # got without a user: never closed before aclose
 
-    def get(self, credentials: Credentials, ca_pem: str | None = None) -> GuardrailsClient:
-        """The client for these credentials; ``ca_pem`` (a workspace's caBundle) replaces the trust roots."""
+    def get(
+        self, credentials: Credentials, ca_pem: str | None = None, user: str | None = None
+    ) -> GuardrailsClient:
+        """The client for ``credentials``; ``ca_pem`` (a workspace's caBundle) replaces the trust roots;
+        ``user`` (an object's UID) records that the object uses it now (and no longer the one it used before)."""
         digest = hashlib.sha256(credentials.secret_key.get_secret_value().encode()).hexdigest()
         ca_digest = hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else ""
         key = (credentials.endpoint, credentials.access_key, digest, ca_digest)
+        if user is None:
+            self._kept.add(key)
+        else:
+            self._users[user] = key
         client = self._clients.get(key)
         if client is None:
             verify: ssl.SSLContext | str | bool = self.ca_bundle or True
@@ -78,7 +105,31 @@ class ClientPool:
             self._clients[key] = client
         return client
 
+    def __len__(self) -> int:
+        """How many clients (connection pools) are open."""
+        return len(self._clients)
+
+    async def release(self, user: str) -> None:
+        """The object is gone: forget what it used, and close the clients no object uses any more."""
+        self.forget_user(user)
+        await self.close_unused()
+
+    def forget_user(self, user: str) -> None:
+        """The object is gone: its client may be closed by the next ``close_unused``."""
+        self._users.pop(user, None)
+
+    async def close_unused(self) -> int:
+        """Close the clients that no object uses (their keys were rotated, their URL changed, their objects
+        are gone); return how many."""
+        used = {*self._users.values(), *self._kept}
+        unused = [key for key in self._clients if key not in used]
+        for key in unused:
+            await self._clients.pop(key).aclose()
+        return len(unused)
+
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        self._users.clear()
+        self._kept.clear()

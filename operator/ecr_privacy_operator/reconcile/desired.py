@@ -1,14 +1,14 @@
 """Translate the parsed spec into Desired, the Guardrails state the object asks for (pure).
 
 This is the only place that knows how spec words map to Guardrails values (``Check`` -> ``Check: Approved``,
-``Required`` -> ``REQUIRED``) and how the ownership AKA is formed.
+``Required`` -> ``REQUIRED``); the ownership AKA comes from the object's ``Owner`` (``ownership.py``).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
 from ecr_privacy_operator.crd.spec import (
     OWNERSHIP_AKA_PREFIX,
@@ -19,6 +19,8 @@ from ecr_privacy_operator.crd.spec import (
     Precedence,
     Usage,
 )
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
+from ecr_privacy_operator.reconcile.ownership import Owner
 
 GuardrailsPrecedence = Literal["REQUIRED", "RECOMMENDED"]
 
@@ -38,23 +40,25 @@ PRECEDENCE_VALUES: dict[Precedence, GuardrailsPrecedence] = {
 }
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class DesiredPack(_Frozen):
-    """The pack: ``akas`` = the user's AKAs followed by the ownership AKA."""
+class DesiredPack(FrozenModel):
+    """The pack: ``akas`` = the user's AKAs followed by the ownership AKA of ``owner``."""
 
     title: str
     description: str
     akas: tuple[str, ...]
     user_akas: tuple[str, ...]
-    ownership_aka: str
+    owner: Owner
     parent: str
     adopt: bool
+    adopt_from_other_clusters: bool = False
+
+    @property
+    def ownership_aka(self) -> str:
+        """The AKA by which the operator finds this object's pack."""
+        return self.owner.aka
 
 
-class DesiredSetting(_Frozen):
+class DesiredSetting(FrozenModel):
     """One setting on the pack; exactly one of ``value`` / ``value_source`` is meaningful."""
 
     type: str
@@ -74,7 +78,7 @@ class DesiredSetting(_Frozen):
         return self.value_source if self.value_source is not None else self.value
 
 
-class Desired(_Frozen):
+class Desired(FrozenModel):
     """Everything the object asks of Guardrails."""
 
     pack: DesiredPack
@@ -87,31 +91,24 @@ class Desired(_Frozen):
         return tuple(s.type for s in self.settings)
 
 
-def ownership_aka(uid: str) -> str:
-    """The AKA by which the operator recognises the pack of the object with this UID."""
-    if not uid:
-        raise ValueError("the object has no metadata.uid")
-    return f"{OWNERSHIP_AKA_PREFIX}{uid}"
-
-
-def desired_from_spec(spec: EcrPrivacyPolicySpec, uid: str) -> Desired:
-    """Build Desired from the spec and ``metadata.uid``.
+def desired_from_spec(spec: EcrPrivacyPolicySpec, owner: Owner) -> Desired:
+    """Build Desired from the spec and the object as the owner of its pack.
 
     Settings: the two seed types first (from enforcement and usage, with ``spec.precedence``), then the
     additional settings in spec order (their precedence defaults to ``spec.precedence``). Targets keep spec
     order.
     """
-    owner = ownership_aka(uid)
     pack_spec = spec.policy_pack
-    user_akas = tuple(a for a in pack_spec.akas if a != owner)
+    user_akas = tuple(a for a in pack_spec.akas if not a.startswith(OWNERSHIP_AKA_PREFIX))
     pack = DesiredPack(
         title=pack_spec.title,
         description=pack_spec.description,
-        akas=(*user_akas, owner),
+        akas=(*user_akas, owner.aka),
         user_akas=user_akas,
-        ownership_aka=owner,
+        owner=owner,
         parent=pack_spec.parent,
         adopt=pack_spec.adopt,
+        adopt_from_other_clusters=pack_spec.adopt_from_other_clusters,
     )
     default_precedence = PRECEDENCE_VALUES[spec.precedence]
     settings = [

@@ -19,6 +19,7 @@ from ecr_privacy_operator.crd.spec import (
     ManagementPolicy,
 )
 from ecr_privacy_operator.crd.status import (
+    AppliedValue,
     AttachmentStatus,
     ComplianceStatus,
     DriftStatus,
@@ -42,7 +43,15 @@ from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, apply
 from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
 from ecr_privacy_operator.reconcile.observe import compliance_counts, observe, observe_compliance
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed
-from ecr_privacy_operator.reconcile.plan import PlanPolicy, Previous, plan, plan_deletion
+from ecr_privacy_operator.reconcile.ownership import Claim
+from ecr_privacy_operator.reconcile.plan import (
+    PlanPolicy,
+    Previous,
+    applied_values,
+    owner_to_check,
+    plan,
+    plan_deletion,
+)
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 
 
@@ -101,17 +110,17 @@ def failure_outcome(exc: Exception) -> Outcome:
     )
 
 
-def blocked_outcome(the_plan: Plan) -> Outcome:
+def blocked_outcome(planned: Plan) -> Outcome:
     """The outcome of a plan blocked by problems: the first problem's reason, Stalled exactly as
     ``failure_outcome`` decides for that reason (TargetNotFound retries whether the plan or Guardrails found it)."""
-    problem = the_plan.problems[0]
+    problem = planned.problems[0]
     return Outcome(
         kind=OutcomeKind.FAILED,
         reason=problem.reason,
-        message=the_plan.message(),
+        message=planned.message(),
         retryable=problem.reason in _RETRYABLE_REASONS,
-        drift_found=len(the_plan.drift),
-        drift_remaining=the_plan.drift_remaining,
+        drift_found=len(planned.drift),
+        drift_remaining=planned.drift_remaining,
     )
 
 
@@ -120,16 +129,14 @@ def _compliance(
 ) -> ComplianceStatus | None:
     if not found_any:
         return previous
-    total = ComplianceCounts()
-    for item in counts.values():
-        total = total + item
+    total = ComplianceCounts.sum(counts.values())
     fresh = ComplianceStatus(control_type=SEED_CONTROL_TYPE, **total.model_dump())
     if previous is not None and previous.model_copy(update={"checked_at": None}) == fresh:
         return previous  # unchanged counts keep their checkedAt: no status write on an idle resync
     return fresh.model_copy(update={"checked_at": format_time(now)})
 
 
-def _drift(plan_: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tuple[DriftStatus, ...]:
+def _drift(planned: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tuple[DriftStatus, ...]:
     known = {(d.object, d.field): d.detected_at for d in previous.drift}
     return tuple(
         DriftStatus(
@@ -140,14 +147,14 @@ def _drift(plan_: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tupl
             corrected=d.corrected,
             detected_at=known.get((d.object, d.field)) or format_time(now),
         )
-        for d in plan_.drift
+        for d in planned.drift
     )
 
 
-def _drift_events(plan_: Plan, previous: EcrPrivacyPolicyStatus) -> list[Event]:
+def _drift_events(planned: Plan, previous: EcrPrivacyPolicyStatus) -> list[Event]:
     known = {(d.object, d.field) for d in previous.drift}
     events = []
-    for d in plan_.drift:
+    for d in planned.drift:
         if (d.object, d.field) in known and not d.corrected:
             continue
         what = f"{d.object} {d.field}: spec wants {d.desired!r}, Guardrails has {d.actual!r}"
@@ -189,13 +196,13 @@ def _finish(previous: EcrPrivacyPolicyStatus, new: EcrPrivacyPolicyStatus) -> Ec
 
 
 async def _execute(
-    client: GuardrailsClient, locks: TargetLocks, the_plan: Plan, desired: Desired, observing: bool
+    client: GuardrailsClient, locks: TargetLocks, planned: Plan, desired: Desired, observing: bool
 ) -> tuple[ApplyResult, Outcome]:
     """Apply the plan unless it is blocked; the outcome carries the drift counts for the conditions."""
-    drift = {"drift_found": len(the_plan.drift), "drift_remaining": the_plan.drift_remaining}
-    if the_plan.blocked:
-        return ApplyResult(pack_id=the_plan.pack_id), blocked_outcome(the_plan)
-    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka, desired.targets)
+    drift = {"drift_found": len(planned.drift), "drift_remaining": planned.drift_remaining}
+    if planned.blocked:
+        return ApplyResult(pack_id=planned.pack_id), blocked_outcome(planned)
+    applied = await apply(client, locks, planned, desired.pack.ownership_aka, desired.targets)
     if applied.error is not None:
         return applied, failure_outcome(applied.error).model_copy(update=drift)
     return applied, Outcome(kind=OutcomeKind.SUCCEEDED, observing=observing, **drift)
@@ -217,14 +224,24 @@ def _write_first(spec: EcrPrivacyPolicySpec, status: EcrPrivacyPolicyStatus) -> 
     )
 
 
-async def _undo_first_write(
-    client: GuardrailsClient, locks: TargetLocks, desired: Desired, observed: Observed, made: list[Change]
+async def _undo_created_pack(
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    desired: Desired,
+    made: list[Change],
+    observed: Observed | None = None,
 ) -> bool:
-    """Delete the pack that this pass's blind first write created, now that the informed plan is blocked by
-    a problem (an unknown policy type, a missing target): the object leaves nothing in Guardrails, exactly
-    as if it had observed first. True when the pack is gone."""
+    """Delete the pack that this very pass created, now that the pass cannot finish it: its informed plan is
+    blocked by a problem (an unknown policy type, a missing target), or Guardrails refused a write for a
+    reason retrying cannot cure (a rejected value). The object then leaves nothing half-made in Guardrails,
+    exactly as if it had observed first. ``observed``: what the pass read after creating it (else it is read
+    now, to find where it is attached). True when the pack is gone."""
     created = next((c.guardrails_id for c in made if c.reason == "PackCreated"), None)
-    if created is None or observed.pack is None or observed.pack.id != created:
+    if created is None:
+        return False
+    if observed is None:
+        observed = await observe(client, desired, desired.targets)
+    if observed.pack is None or observed.pack.id != created:
         return False
     undo = plan_deletion(
         observed, deletion_policy=DeletionPolicy.DELETE, management_policy=ManagementPolicy.MANAGE
@@ -232,11 +249,42 @@ async def _undo_first_write(
     return (await apply(client, locks, undo, desired.pack.ownership_aka)).error is None
 
 
+def _learn_targets(locks: TargetLocks, observed: Observed) -> None:
+    """Tell the target locks every name of the targets just read, so that a write to a target holds one lock
+    whether it names the target by id or by AKA."""
+    for target in observed.targets:
+        if target.id is not None:
+            locks.learn(target.resource, target.id, *target.akas)
+
+
+def _earlier_owner_akas(status: EcrPrivacyPolicyStatus) -> tuple[str, ...]:
+    """The ownership AKA the status recorded (the pack still carries it if the cluster id changed since)."""
+    return (status.ownership_aka,) if status.ownership_aka else ()
+
+
+async def _observe(
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    desired: Desired,
+    claim: Claim,
+    status: EcrPrivacyPolicyStatus,
+    policy: PlanPolicy,
+) -> Observed:
+    """Observe, and when the object may adopt a pack another object of this cluster owns, ask Kubernetes
+    whether that owner still exists (only then may it be taken back)."""
+    observed = await observe(client, desired, status.applied_targets, _earlier_owner_akas(status))
+    _learn_targets(locks, observed)
+    rival = owner_to_check(desired, observed, policy)
+    if rival is not None:
+        observed = observed.model_copy(update={"foreign_owner_exists": await claim.owner_exists(rival)})
+    return observed
+
+
 async def sync(
     client: GuardrailsClient,
     locks: TargetLocks,
     spec: EcrPrivacyPolicySpec,
-    uid: str,
+    claim: Claim,
     generation: int,
     status: EcrPrivacyPolicyStatus,
     now: datetime,
@@ -248,26 +296,33 @@ async def sync(
     once the generation has been applied in full. A first sync writes before it reads (``_write_first``):
     create the pack with its settings, attach, and verify, three round trips.
     """
-    desired = desired_from_spec(spec, uid)
+    desired = desired_from_spec(spec, claim.owner)
     observing = spec.management_policy is ManagementPolicy.OBSERVE
     previous = Previous.from_status(status)
     policy = PlanPolicy.from_spec(spec, spec_changed=status.applied_generation != generation)
     observed = Observed.nothing_yet(desired.targets) if _write_first(spec, status) else None
     earlier: list[Change] = []
     if observed is not None:
-        the_plan = plan(desired, observed, policy, previous)
-        applied, outcome = await _execute(client, locks, the_plan, desired, observing)
+        planned = plan(desired, observed, policy, previous)
+        applied, outcome = await _execute(client, locks, planned, desired, observing)
         if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
             observed, earlier = None, applied.changes
     if observed is None:
-        observed = await observe(client, desired, previous.targets)
-        the_plan = plan(desired, observed, policy, previous)
-        if the_plan.blocked and await _undo_first_write(client, locks, desired, observed, earlier):
+        observed = await _observe(client, locks, desired, claim, status, policy)
+        planned = plan(desired, observed, policy, previous)
+        if planned.blocked and await _undo_created_pack(client, locks, desired, earlier, observed):
             earlier = []
             observed = observed.model_copy(update={"pack": None, "settings": ()})
-            the_plan = plan(desired, observed, policy, previous)
-        applied, outcome = await _execute(client, locks, the_plan, desired, observing)
+            planned = plan(desired, observed, policy, previous)
+        applied, outcome = await _execute(client, locks, planned, desired, observing)
         applied.changes[:0] = earlier
+        if (
+            applied.error is not None
+            and not outcome.retryable
+            and await _undo_created_pack(client, locks, desired, applied.changes)
+        ):  # e.g. a rejected value: the pack made in this pass goes again, with what was written on it
+            applied = ApplyResult(pack_id=None, error=applied.error)
+            observed = observed.model_copy(update={"pack": None, "settings": ()})
     compliance = observed.compliance
     if applied.changes and desired.targets and applied.error is None:
         compliance = (
@@ -275,16 +330,22 @@ async def sync(
             if applied.summaries is not None
             else await observe_compliance(client, desired.targets)
         )
-    events = _drift_events(the_plan, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
+    events = _drift_events(planned, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
     pack_id = applied.pack_id
     pack_written = any(c.reason in _PACK_WRITES for c in applied.changes)
     pack_akas = observed.pack.akas if observed.pack and not pack_written else desired.pack.akas
     succeeded = outcome.kind is OutcomeKind.SUCCEEDED
     in_line = succeeded and not outcome.drift_remaining
     was_ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions)
+    applied_now = succeeded and not observing
     new = EcrPrivacyPolicyStatus(
         observed_generation=generation,
-        applied_generation=generation if succeeded and not observing else status.applied_generation,
+        applied_generation=generation if applied_now else status.applied_generation,
+        applied_values=(
+            tuple(AppliedValue(object=o, field=f, value=v) for o, f, v in applied_values(desired))
+            if applied_now
+            else status.applied_values
+        ),
         conditions=tuple(
             derive_conditions(status.conditions, outcome, observed_generation=generation, now=now)
         ),
@@ -292,7 +353,7 @@ async def sync(
         policy_pack=PolicyPackStatus(id=pack_id, akas=tuple(pack_akas)) if pack_id else None,
         settings=_settings_status(desired, observed, applied) if pack_id else (),
         attachments=_attachments_status(desired, observed, pack_id, applied),
-        drift=_drift(the_plan, status, now),
+        drift=_drift(planned, status, now),
         compliance=_compliance(compliance, status.compliance, now, bool(compliance) or bool(desired.targets)),
         last_sync_time=format_time(now)
         if in_line and (applied.changes or not was_ready)
@@ -310,19 +371,23 @@ async def finalize(
     client: GuardrailsClient,
     locks: TargetLocks,
     spec: EcrPrivacyPolicySpec,
-    uid: str,
+    claim: Claim,
     generation: int,
     status: EcrPrivacyPolicyStatus,
     now: datetime,
 ) -> PassResult:
-    """Detach the pack everywhere and delete it (Delete), or leave it (Orphan / Observe)."""
-    desired = desired_from_spec(spec, uid)
+    """Detach the pack everywhere and delete it (Delete), or leave it (Orphan / Observe). Only the object's
+    own pack (by its ownership AKA) is ever deleted: never one that it found but did not adopt."""
+    desired = desired_from_spec(spec, claim.owner)
     targets = tuple(dict.fromkeys([*desired.targets, *status.applied_targets]))
-    observed = await observe(client, desired.model_copy(update={"targets": targets}), ())
-    the_plan = plan_deletion(
+    observed = await observe(
+        client, desired.model_copy(update={"targets": targets}), (), _earlier_owner_akas(status)
+    )
+    _learn_targets(locks, observed)
+    planned = plan_deletion(
         observed, deletion_policy=spec.deletion_policy, management_policy=spec.management_policy
     )
-    applied = await apply(client, locks, the_plan, desired.pack.ownership_aka)
+    applied = await apply(client, locks, planned, desired.pack.ownership_aka)
     events = [Event("Normal", c.reason, c.message) for c in applied.changes]
     if applied.error is None:
         return PassResult(
@@ -330,7 +395,7 @@ async def finalize(
             outcome=Outcome(kind=OutcomeKind.SUCCEEDED),
             events=events,
             changes=applied.changes,
-            pack_id=the_plan.pack_id,
+            pack_id=planned.pack_id,
             finished=True,
         )
     failed = failure_outcome(applied.error)
@@ -352,7 +417,7 @@ async def finalize(
         outcome=outcome,
         events=events,
         changes=applied.changes,
-        pack_id=the_plan.pack_id,
+        pack_id=planned.pack_id,
         finished=False,
     )
 

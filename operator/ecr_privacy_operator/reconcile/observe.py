@@ -2,8 +2,9 @@
 
 One round trip: the client's single ``observe`` document reads the pack by its ownership AKA (with settings
 and the resources it is attached to), the targets with their attached packs, the policy types, the control
-summaries and the resources holding the user AKAs. Only when our pack does not exist but another pack holds a
-user AKA (to adopt it, or to report the conflict) is that pack read in full, one more round trip.
+summaries and the resources holding the user AKAs or the object's legacy ownership AKA. Only when our pack is not
+found by its ownership AKA but a pack holds the legacy one (ours, made by an earlier version: it is then ours) or
+a user AKA (to adopt it, or to report the conflict) is that pack read in full, one more round trip.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ def _settings(wire: WirePack | None) -> tuple[ObservedSetting, ...]:
 
 
 def to_observed(
-    result: ObserveResult, targets: Sequence[str], foreign: ObserveResult | None = None
+    result: ObserveResult,
+    targets: Sequence[str],
+    foreign: ObserveResult | None = None,
+    own: ObserveResult | None = None,
 ) -> Observed:
-    """Map the client's reply (and, when looked up, the reply for a pack found by a user AKA) to Observed."""
+    """Map the client's reply to Observed, with the reply for a pack found by a user AKA (``foreign``) or our
+    own pack found under another form of its ownership AKA (``own``) when one was looked up."""
     observed_targets = []
     compliance: dict[str, ComplianceCounts] = {}
     for resource in targets:
@@ -67,6 +72,7 @@ def to_observed(
             ObservedTarget(
                 resource=resource,
                 id=found.id if found else None,
+                akas=tuple(found.akas) if found else (),
                 attached_pack_ids=tuple(p.id for p in found.attached_packs) if found else (),
             )
         )
@@ -74,9 +80,10 @@ def to_observed(
         if summary is not None:
             compliance[resource] = summary.counts
     foreign_pack = foreign.pack if foreign else None
-    settings_source = result.pack if result.pack is not None else foreign_pack
+    own_pack = result.pack if result.pack is not None else (own.pack if own else None)
+    settings_source = own_pack if own_pack is not None else foreign_pack
     return Observed(
-        pack=_pack(result.pack) if result.pack else None,
+        pack=_pack(own_pack) if own_pack else None,
         foreign_pack=_pack(foreign_pack) if foreign_pack else None,
         settings=_settings(settings_source),
         targets=tuple(observed_targets),
@@ -85,23 +92,38 @@ def to_observed(
     )
 
 
-async def observe(client: GuardrailsClient, desired: Desired, previous_targets: Sequence[str]) -> Observed:
-    """Read Guardrails for ``desired`` (and the targets applied before, so removed ones can be detached)."""
+async def observe(
+    client: GuardrailsClient,
+    desired: Desired,
+    previous_targets: Sequence[str],
+    earlier_owner_akas: Sequence[str] = (),
+) -> Observed:
+    """Read Guardrails for ``desired`` (and the targets applied before, so removed ones can be detached).
+
+    Our pack is also looked for under the legacy ownership AKA and under ``earlier_owner_akas`` (the one the
+    status recorded, should the cluster id have changed since), in the same request."""
     targets = _unique([*desired.targets, *previous_targets])
     types = desired.setting_types
+    owner = desired.pack.owner
+    ours = _unique(
+        [owner.legacy_aka, *(a for a in earlier_owner_akas if owner.names_me(a) and a != owner.aka)]
+    )
     result = await client.observe(
-        desired.pack.ownership_aka,
+        owner.aka,
         targets=targets,
         policy_type_uris=types,
         control_type_uri=SEED_CONTROL_TYPE,
-        claimed_akas=desired.pack.user_akas,
+        claimed_akas=(*desired.pack.user_akas, *ours),
     )
-    foreign: ObserveResult | None = None
-    if result.pack is None:
-        holder = next(filter(None, map(result.claimed_pack, desired.pack.user_akas)), None)
-        if holder is not None:
-            foreign = await client.observe(holder.id)
-    return to_observed(result, targets, foreign)
+    if result.pack is not None:
+        return to_observed(result, targets)
+    holder = next(filter(None, map(result.claimed_pack, (*ours, *desired.pack.user_akas))), None)
+    if holder is None:
+        return to_observed(result, targets)
+    found = await client.observe(holder.id)
+    if any(map(owner.names_me, holder.akas)):  # ours, under an older form of the ownership AKA
+        return to_observed(result, targets, own=found)
+    return to_observed(result, targets, foreign=found)
 
 
 async def observe_compliance(client: GuardrailsClient, targets: Sequence[str]) -> dict[str, ComplianceCounts]:

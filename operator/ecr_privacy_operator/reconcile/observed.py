@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
+from pydantic import JsonValue, field_validator
 
 from ecr_privacy_operator.guardrails.models import ControlCounts
 from ecr_privacy_operator.reconcile.desired import GuardrailsPrecedence
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
 
 _PRECEDENCE_ALIASES: dict[str, GuardrailsPrecedence] = {
     "REQUIRED": "REQUIRED",
@@ -48,11 +49,7 @@ def json_equal(a: JsonValue, b: JsonValue) -> bool:
     return type(a) is type(b) and a == b
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class ObservedPack(_Frozen):
+class ObservedPack(FrozenModel):
     """A pack as read; ``attached_to``: ids of resources it is attached to (pack side), None if not read."""
 
     id: str
@@ -63,7 +60,7 @@ class ObservedPack(_Frozen):
     attached_to: tuple[str, ...] | None = None
 
 
-class ObservedSetting(_Frozen):
+class ObservedSetting(FrozenModel):
     """A setting on the pack as read."""
 
     id: str
@@ -79,11 +76,13 @@ class ObservedSetting(_Frozen):
         return normalize_precedence(raw) if raw is None or isinstance(raw, str) else raw
 
 
-class ObservedTarget(_Frozen):
-    """One attachment target (desired or previously applied): its id (None: not found) and attached packs."""
+class ObservedTarget(FrozenModel):
+    """One attachment target (desired or previously applied): its id (None: not found), its AKAs and its
+    attached packs."""
 
     resource: str
     id: str | None = None
+    akas: tuple[str, ...] = ()
     attached_pack_ids: tuple[str, ...] = ()
 
     @property
@@ -96,12 +95,14 @@ ComplianceCounts = ControlCounts
 """Control state counts of the seed control type under one target (the client's model, reused)."""
 
 
-class Observed(_Frozen):
+class Observed(FrozenModel):
     """Everything observe read.
 
     - ``pack``: the pack holding our ownership AKA, or None.
     - ``foreign_pack``: another pack holding one of the desired *user* AKAs (not ours): adopted when
       ``policyPack.adopt`` is true, else a PackConflict.
+    - ``foreign_owner_exists``: whether the object that owns ``foreign_pack`` (by its ownership AKA) still
+      exists in this cluster; None when not asked (no adopt, no owner, or an owner of another cluster).
     - ``settings``: the settings on ``pack``; when ``pack`` is None, those on ``foreign_pack`` (so an adoption
       plans its setting changes in the same pass).
     - ``targets``: one entry per desired target and per previously applied target, by resource as given.
@@ -111,6 +112,7 @@ class Observed(_Frozen):
 
     pack: ObservedPack | None = None
     foreign_pack: ObservedPack | None = None
+    foreign_owner_exists: bool | None = None
     settings: tuple[ObservedSetting, ...] = ()
     targets: tuple[ObservedTarget, ...] = ()
     policy_types: frozenset[str] | None = None
@@ -130,11 +132,3 @@ class Observed(_Frozen):
     def setting(self, type_uri: str) -> ObservedSetting | None:
         """The setting of that policy type, or None."""
         return next((s for s in self.settings if s.type == type_uri), None)
-
-    @property
-    def total_compliance(self) -> ComplianceCounts:
-        """Counts summed over all targets."""
-        total = ComplianceCounts()
-        for counts in self.compliance.values():
-            total = total + counts
-        return total

@@ -1,10 +1,13 @@
 """The planner: Desired x Observed x policy -> Plan (pure). This is where the operator's behaviour lives.
 
 Vocabulary. A difference between Desired and Observed is either *pending work* (the spec asks for something
-the operator has not applied yet: first creation, a spec change, an entry never applied before) or *drift*
-(something the operator applied, or never asked for, was changed in Guardrails by someone else). ``Previous``
-(from the status) and ``PlanPolicy.spec_changed`` (``metadata.generation`` != ``status.observedGeneration``)
-tell them apart.
+the operator has not applied yet: first creation, a new desired value of that very field, an entry never
+applied before) or *drift* (something the operator applied, or never asked for, was changed in Guardrails by
+someone else). ``Previous`` (from the status) tells them apart: it holds the desired value last applied for
+each field (``status.appliedValues``, written by ``applied_values``), so a spec change makes pending work of
+exactly the fields whose desired value it changed; under Report every other drifted field stays reported.
+Only a status written before that record existed falls back to ``PlanPolicy.spec_changed``
+(``metadata.generation`` != ``status.appliedGeneration``: every field counts as changed).
 
 Rules:
 
@@ -13,9 +16,15 @@ Rules:
 3. ``managementPolicy: Manage`` -> pending work is always planned; drift is planned back (``corrected``)
    only with ``driftPolicy: Correct`` and otherwise only reported (Report). First creation therefore
    happens under Report.
-4. Identity: our pack is the one holding the ownership AKA (``Observed.pack``). Another pack holding one of
-   the user AKAs (``Observed.foreign_pack``) is adopted (AdoptPack: its AKAs become the desired ones) when
-   ``policyPack.adopt`` is true and we have no pack yet; otherwise it is a PackConflict problem.
+4. Identity: our pack is the one holding the ownership AKA, or its legacy form (``Observed.pack``; a legacy
+   AKA is rewritten to the current form whenever the operator may write, never reported as drift). Another
+   pack holding one of the user AKAs (``Observed.foreign_pack``) is adopted (AdoptPack: its AKAs become the
+   desired ones) only when ``policyPack.adopt`` is true, we have no pack yet, and the pack is either owned by
+   no EcrPrivacyPolicy, or owned by an object of this cluster that no longer exists
+   (``Observed.foreign_owner_exists`` is False: a cluster rebuilt from Git), or owned by another cluster (or
+   by a legacy AKA, which names no cluster) and ``policyPack.adoptFromOtherClusters`` is true. Otherwise it
+   is a PackConflict problem whose message names the owner. Under Observe, ``adopt`` compares the pack
+   holding the AKA whoever owns it (Observe never writes, nor deletes on deletion).
 5. Our pack missing although the status recorded one -> drift (deleted outside the operator); recreated (with
    settings and attachments) only with Correct.
 6. Pack attributes: title, description and AKAs (compared as sets) are updated; ``parent`` is immutable in the
@@ -38,7 +47,7 @@ nothing for Orphan, for Observe, or when the pack is already gone.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
 from ecr_privacy_operator.crd.conditions import Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, DriftPolicy, EcrPrivacyPolicySpec, ManagementPolicy
@@ -59,19 +68,19 @@ from ecr_privacy_operator.reconcile.actions import (
     UpdateSetting,
 )
 from ecr_privacy_operator.reconcile.desired import Desired, DesiredSetting
+from ecr_privacy_operator.reconcile.frozen import FrozenModel
 from ecr_privacy_operator.reconcile.observed import Observed, ObservedPack, ObservedSetting, json_equal
+from ecr_privacy_operator.reconcile.ownership import Owner
 
 PACK = "policyPack"
 
 
-class PlanPolicy(BaseModel):
+class PlanPolicy(FrozenModel):
     """How differences are treated: from the spec, plus whether the spec changed since the last pass."""
-
-    model_config = ConfigDict(frozen=True)
 
     drift_policy: DriftPolicy = DriftPolicy.CORRECT
     management_policy: ManagementPolicy = ManagementPolicy.MANAGE
-    spec_changed: bool = False
+    spec_changed: bool = False  # only for a status without ``appliedValues`` (written by an earlier version)
 
     @classmethod
     def from_spec(cls, spec: EcrPrivacyPolicySpec, *, spec_changed: bool) -> PlanPolicy:
@@ -87,42 +96,91 @@ class PlanPolicy(BaseModel):
         """True when the operator may write."""
         return self.management_policy is ManagementPolicy.MANAGE
 
-    def classify(self, previously_applied: bool, *, external: bool = False) -> tuple[bool, bool]:
+    def classify(
+        self, previously_applied: bool, *, desired_changed: bool, external: bool = False
+    ) -> tuple[bool, bool]:
         """(is drift, plan a fix) for one difference.
 
-        ``previously_applied``: the operator applied this part before (so a difference without a spec change
-        is drift). ``external``: the difference is something the spec never asked for (always drift).
+        ``previously_applied``: the operator applied this part before; ``desired_changed``: the spec changed
+        this field's desired value since (so the difference is pending work, not drift). ``external``: the
+        difference is something the spec never asked for (always drift).
         """
         if not self.manage:
             return True, False
-        is_drift = external or (previously_applied and not self.spec_changed)
+        is_drift = external or (previously_applied and not desired_changed)
         return is_drift, (not is_drift) or self.drift_policy is DriftPolicy.CORRECT
 
 
-class Previous(BaseModel):
-    """What earlier passes applied, read from the status (the planner's memory)."""
+Field = tuple[str, str]  # (object, field) as in a DriftItem
 
-    model_config = ConfigDict(frozen=True)
+
+class Previous(FrozenModel):
+    """What earlier passes applied, read from the status (the planner's memory). ``applied_values``: the
+    desired value last applied per (object, field); None when the status has no such record."""
 
     pack_id: str | None = None
     setting_types: frozenset[str] = frozenset()
     targets: tuple[str, ...] = ()
+    applied_values: dict[Field, JsonValue] | None = None
 
     @classmethod
     def from_status(cls, status: EcrPrivacyPolicyStatus) -> Previous:
-        """Read the previously applied pack, setting types and targets from the status."""
+        """Read the previously applied pack, setting types, targets and desired values from the status."""
+        recorded = status.applied_values
         return cls(
             pack_id=status.policy_pack.id if status.policy_pack else None,
             setting_types=status.applied_setting_types,
             targets=status.applied_targets,
+            applied_values=None if recorded is None else {(v.object, v.field): v.value for v in recorded},
         )
+
+    def desired_changed(self, key: Field, desired: JsonValue, spec_changed: bool) -> bool:
+        """True when ``desired`` is not the value last applied to that field (never applied counts as changed).
+        Without a record, every field counts as changed exactly when the spec did."""
+        if self.applied_values is None:
+            return spec_changed
+        return key not in self.applied_values or not json_equal(
+            self.applied_values[key], _comparable(key, desired)
+        )
+
+
+def _comparable(key: Field, value: JsonValue) -> JsonValue:
+    """A desired value as recorded and compared: AKAs are a set (sorted)."""
+    if key[1] != "akas" or not isinstance(value, list):
+        return value
+    akas: list[JsonValue] = [*sorted(str(a) for a in value)]
+    return akas
+
+
+def applied_values(desired: Desired) -> tuple[tuple[str, str, JsonValue], ...]:
+    """(object, field, desired value) of every field a successful pass has applied: what ``Previous`` reads
+    back from ``status.appliedValues`` to tell a spec change from drift, field by field."""
+    pack = desired.pack
+    values: list[tuple[str, str, JsonValue]] = [
+        (PACK, "exists", True),
+        (PACK, "title", pack.title),
+        (PACK, "description", pack.description),
+        (PACK, "akas", _comparable((PACK, "akas"), list(pack.akas))),
+    ]
+    for setting in desired.settings:
+        obj = f"setting:{setting.type}"
+        values.append((obj, "exists", True))
+        if setting.value_source is not None:
+            values.append((obj, "valueSource", setting.value_source))
+        else:
+            values.append((obj, "value", setting.value))
+        values.append((obj, "precedence", setting.precedence))
+        values.append((obj, "note", setting.note))
+    values.extend((f"attachment:{resource}", "attached", True) for resource in desired.targets)
+    return tuple(values)
 
 
 class _Builder:
     """Collects actions, drift and problems for one plan."""
 
-    def __init__(self, policy: PlanPolicy) -> None:
+    def __init__(self, policy: PlanPolicy, prev: Previous) -> None:
         self.policy = policy
+        self.prev = prev
         self.pack: list[Action] = []
         self.settings_delete: list[Action] = []
         self.settings_update: list[Action] = []
@@ -132,7 +190,7 @@ class _Builder:
         self.drift: list[DriftItem] = []
         self.problems: list[Problem] = []
 
-    def difference(
+    def should_fix(
         self,
         previously_applied: bool,
         obj: str,
@@ -142,8 +200,9 @@ class _Builder:
         *,
         external: bool = False,
     ) -> bool:
-        """Record a difference; return True when it should be fixed."""
-        is_drift, fix = self.policy.classify(previously_applied, external=external)
+        """Record a difference (as drift, when it is drift); True when the plan should fix it."""
+        changed = self.prev.desired_changed((obj, field), desired, self.policy.spec_changed)
+        is_drift, fix = self.policy.classify(previously_applied, desired_changed=changed, external=external)
         if is_drift:
             self.drift.append(
                 DriftItem(object=obj, field=field, desired=desired, actual=actual, corrected=fix)
@@ -168,7 +227,7 @@ class _Builder:
 def plan(desired: Desired, observed: Observed, policy: PlanPolicy, previous: Previous | None = None) -> Plan:
     """Plan one reconcile pass (see the module docstring for the rules)."""
     prev = previous or Previous()
-    b = _Builder(policy)
+    b = _Builder(policy, prev)
     _check_policy_types(b, desired, observed)
     subject, adopting = _identify(b, desired, observed)
     if subject is None:
@@ -200,26 +259,74 @@ def _identify(b: _Builder, desired: Desired, observed: Observed) -> tuple[Observ
     ours, foreign = observed.pack, observed.foreign_pack
     if foreign is None or (ours is not None and foreign.id == ours.id):
         return ours, False
-    if ours is None and desired.pack.adopt:
+    if ours is not None:
+        refusal: str | None = ""
+    elif not b.policy.manage and desired.pack.adopt:
+        refusal = None  # Observe never writes or deletes: it may compare a pack whoever owns it
+    else:
+        refusal = _adoption_refusal(desired, observed, foreign)
+    if refusal is None:
         return foreign, True
     held = sorted(set(foreign.akas) & set(desired.pack.user_akas)) or list(desired.pack.user_akas)
-    hint = (
-        ""
-        if desired.pack.adopt
-        else "; set policyPack.adopt: true to take it over, or change policyPack.akas"
+    owner = Owner.holding(foreign.akas)
+    whose = (
+        "not owned by any EcrPrivacyPolicy"
+        if owner is None
+        else f"owned by {owner.describe(desired.pack.owner.cluster or '')}"
     )
     b.problems.append(
         Problem(
             reason=Reason.PACK_CONFLICT,
-            message=f"AKA {', '.join(held)} is held by pack {foreign.id}, not owned by this object{hint}",
+            message=f"AKA {', '.join(held)} is held by pack {foreign.id}, {whose}{refusal}",
         )
     )
     return ours, False
 
 
+def owner_to_check(desired: Desired, observed: Observed, policy: PlanPolicy) -> Owner | None:
+    """The owner object whose existence decides an adoption (rule 4), or None when nothing needs asking: the
+    object may adopt, has no pack yet, and the pack holding its AKA is owned by another object of this cluster."""
+    if (
+        not (policy.manage and desired.pack.adopt)
+        or observed.pack is not None
+        or observed.foreign_pack is None
+    ):
+        return None
+    owner = Owner.holding(observed.foreign_pack.akas)
+    if owner is None or owner.cluster != desired.pack.owner.cluster or owner.uid == desired.pack.owner.uid:
+        return None
+    return owner
+
+
+def _adoption_refusal(desired: Desired, observed: Observed, foreign: ObservedPack) -> str | None:
+    """None when this object may adopt ``foreign``; else the end of the PackConflict message, saying why not
+    and what would help."""
+    pack = desired.pack
+    owner = Owner.holding(foreign.akas)
+    here = owner is not None and owner.cluster == pack.owner.cluster
+    if not pack.adopt:
+        if owner is None:
+            return "; set policyPack.adopt: true to take it over, or change policyPack.akas"
+        if here:
+            return "; change policyPack.akas (if that object no longer exists, policyPack.adopt: true takes it back)"
+        return "; change policyPack.akas"
+    if owner is None:
+        return None
+    if here:
+        if observed.foreign_owner_exists is False:
+            return None
+        return "; adopt takes a pack only from an owner object that no longer exists"
+    if pack.adopt_from_other_clusters:
+        return None
+    return (
+        "; policyPack.adoptFromOtherClusters: true would take it (dangerous: the other owner cannot be"
+        " checked, see the documentation)"
+    )
+
+
 def _plan_missing_pack(b: _Builder, desired: Desired, observed: Observed, prev: Previous) -> None:
     """Rules 2, 3, 5: create everything, or report the missing pack."""
-    if not b.difference(prev.pack_id is not None, PACK, "exists", True, False):
+    if not b.should_fix(prev.pack_id is not None, PACK, "exists", True, False):
         return
     pack = desired.pack
     b.pack.append(
@@ -243,12 +350,17 @@ def _plan_pack_attributes(
     want = desired.pack
     title = want.title if subject.title != want.title else None
     description = want.description if (subject.description or "") != want.description else None
-    akas = want.akas if not adopting and set(subject.akas) != set(want.akas) else None
-    fix_title = title is not None and b.difference(applied, PACK, "title", want.title, subject.title)
-    fix_desc = description is not None and b.difference(
+    user_akas = {a for a in subject.akas if not want.owner.names_me(a)}
+    akas = want.akas if not adopting and user_akas != set(want.user_akas) else None
+    fix_title = title is not None and b.should_fix(applied, PACK, "title", want.title, subject.title)
+    fix_desc = description is not None and b.should_fix(
         applied, PACK, "description", want.description, subject.description
     )
-    fix_akas = akas is not None and b.difference(applied, PACK, "akas", list(want.akas), list(subject.akas))
+    fix_akas = akas is not None and b.should_fix(applied, PACK, "akas", list(want.akas), list(subject.akas))
+    if not fix_akas and not adopting and b.policy.manage and want.ownership_aka not in subject.akas:
+        # found under an older form of its ownership AKA: rewrite it (housekeeping, never drift)
+        akas = (*(a for a in subject.akas if not want.owner.names_me(a)), want.ownership_aka)
+        fix_akas = True
     if fix_title or fix_desc or fix_akas:
         b.pack.append(
             UpdatePack(
@@ -268,20 +380,20 @@ def _plan_settings(b: _Builder, desired: Desired, observed: Observed, pack_id: s
             continue
         # Set by us before and since removed from the spec: pending work; anything else: drift.
         applied_by_us = found.type in prev.setting_types
-        if b.difference(False, f"setting:{found.type}", "exists", False, True, external=not applied_by_us):
+        if b.should_fix(False, f"setting:{found.type}", "exists", False, True, external=not applied_by_us):
             b.settings_delete.append(DeleteSetting(setting_id=found.id, type=found.type))
     for setting in desired.settings:
         obj = f"setting:{setting.type}"
         applied = setting.type in prev.setting_types
         current = observed.setting(setting.type)
         if current is None:
-            if b.difference(applied, obj, "exists", True, False):
+            if b.should_fix(applied, obj, "exists", True, False):
                 b.settings_create.append(_create(setting, pack_id))
             continue
         fixes = [
             field
             for field, want, have in _setting_differences(setting, current)
-            if b.difference(applied, obj, field, want, have)
+            if b.should_fix(applied, obj, field, want, have)
         ]
         if fixes:
             b.settings_update.append(
@@ -326,7 +438,7 @@ def _plan_attachments(
         desired_ids.add(target.id)
         if subject.id in target.attached_pack_ids:
             continue
-        if b.difference(resource in prev.targets, f"attachment:{resource}", "attached", True, False):
+        if b.should_fix(resource in prev.targets, f"attachment:{resource}", "attached", True, False):
             b.attach.append(Attach(target=resource, target_id=target.id, pack_id=subject.id))
     handled: set[str] = set(desired_ids)
     for resource in prev.targets:
@@ -336,7 +448,7 @@ def _plan_attachments(
         if target is None or target.id is None or target.id in handled:
             continue
         handled.add(target.id)
-        if subject.id in target.attached_pack_ids and b.difference(
+        if subject.id in target.attached_pack_ids and b.should_fix(
             False, f"attachment:{resource}", "attached", False, True
         ):
             b.detach.append(Detach(target=resource, target_id=target.id, pack_id=subject.id))
@@ -344,7 +456,7 @@ def _plan_attachments(
         if target_id in handled:
             continue
         handled.add(target_id)
-        if b.difference(False, f"attachment:{target_id}", "attached", False, True, external=True):
+        if b.should_fix(False, f"attachment:{target_id}", "attached", False, True, external=True):
             b.detach.append(Detach(target=target_id, target_id=target_id, pack_id=subject.id))
 
 

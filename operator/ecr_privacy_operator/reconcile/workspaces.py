@@ -153,8 +153,11 @@ class WorkspaceResolver:
         return self.operator_namespace, spec.credentials_secret_ref.name
 
     # -- the client ----------------------------------------------------------------------------------------
-    async def connect(self, workspace: WorkspaceObject, spec: GuardrailsWorkspaceSpec) -> GuardrailsClient:
-        """A client for the workspace: the host allowlist first, then the Secret, then the pooled client."""
+    async def connect(
+        self, workspace: WorkspaceObject, spec: GuardrailsWorkspaceSpec, user: str
+    ) -> GuardrailsClient:
+        """A client for the workspace: the host allowlist first, then the Secret, then the pooled client, which
+        records ``user`` (an object's UID) as using it."""
         try:
             endpoint = graphql_endpoint(spec.url)
         except ConfigurationError as exc:
@@ -168,13 +171,13 @@ class WorkspaceResolver:
         data = await self.read_secret(secret_ns, secret_name)
         source = f"Secret {secret_ns}/{secret_name} of {workspace.label}"
         credentials = credentials_from_secret(data, spec.url, source)
-        return self.pool.get(credentials, spec.ca_bundle)
+        return self.pool.get(credentials, spec.ca_bundle, user=user)
 
-    async def resolve(self, ref: WorkspaceRef | None, namespace: str) -> ResolvedWorkspace:
-        """The policy's workspace, ready to use. Raises ``WorkspaceRefusedError``, ``CredentialsError`` or the
-        Secret reader's errors; sends nothing to Guardrails."""
+    async def resolve(self, ref: WorkspaceRef | None, namespace: str, user: str) -> ResolvedWorkspace:
+        """The workspace of the policy ``user`` (its UID), ready to use. Raises ``WorkspaceRefusedError``,
+        ``CredentialsError`` or the Secret reader's errors; sends nothing to Guardrails."""
         workspace, spec = self.locate(ref, namespace)
-        client = await self.connect(workspace, spec)
+        client = await self.connect(workspace, spec, user)
         scope = spec if isinstance(spec, ClusterGuardrailsWorkspaceSpec) else None
         return ResolvedWorkspace(workspace=workspace, client=client, scope=scope)
 
