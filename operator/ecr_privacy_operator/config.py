@@ -13,6 +13,7 @@
 | ``ECR_PRIVACY_MAX_CONCURRENT_SYNCS`` | objects reconciled at once | 20 |
 | ``ECR_PRIVACY_KUBE_MAX_REQUESTS`` | Kubernetes API calls Kopf makes at once (watch streams not counted) | 20 |
 | ``ECR_PRIVACY_WEDGED_AFTER`` | seconds a pass may run before the liveness probe reports the operator wedged | 600 |
+| ``ECR_PRIVACY_PASS_DEADLINE`` | seconds after which a pass or deletion is stopped (a condition; below WEDGED_AFTER) | 300 |
 | ``ECR_PRIVACY_CLUSTER_ID`` | this cluster in ownership AKAs (1-63 of ``A-Za-z0-9._-``); keep it across rebuilds | UID of ``kube-system`` |
 """
 
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ecr_privacy_operator.reconcile.ownership import CLUSTER_ID_PATTERN
 
@@ -60,6 +61,7 @@ class OperatorConfig(BaseModel):
     max_concurrent_syncs: int = Field(default=20, ge=1)
     kube_max_requests: int = Field(default=20, ge=1)
     wedged_after: float = Field(default=600.0, gt=0)
+    pass_deadline: float = Field(default=300.0, gt=0)
     cluster_id: str | None = Field(default=None, pattern=CLUSTER_ID_PATTERN)
 
     @field_validator("allowed_hosts", mode="before")
@@ -68,6 +70,15 @@ class OperatorConfig(BaseModel):
         if isinstance(value, str):
             return tuple(h.strip() for h in value.split(",") if h.strip())
         return value
+
+    @model_validator(mode="after")
+    def _deadline_below_liveness(self) -> OperatorConfig:
+        if self.pass_deadline >= self.wedged_after:
+            raise ValueError(
+                "ECR_PRIVACY_PASS_DEADLINE must be shorter than ECR_PRIVACY_WEDGED_AFTER: a pass must end with a "
+                "condition before the liveness probe restarts the operator"
+            )
+        return self
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -84,6 +95,7 @@ class OperatorConfig(BaseModel):
             "max_concurrent_syncs": "MAX_CONCURRENT_SYNCS",
             "kube_max_requests": "KUBE_MAX_REQUESTS",
             "wedged_after": "WEDGED_AFTER",
+            "pass_deadline": "PASS_DEADLINE",
             "cluster_id": "CLUSTER_ID",
         }
         values = {

@@ -54,6 +54,7 @@ class Reason(StrEnum):
     DRIFT_CORRECTED = "DriftCorrected"
     NO_DRIFT = "NoDrift"
     DELETING = "Deleting"
+    PASS_DEADLINE_EXCEEDED = "PassDeadlineExceeded"
     # tenancy: the workspace a policy names, and what that workspace allows (checked before any write)
     WORKSPACE_NOT_FOUND = "WorkspaceNotFound"
     INVALID_WORKSPACE = "InvalidWorkspace"

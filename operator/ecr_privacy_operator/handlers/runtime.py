@@ -1,109 +1,47 @@
-"""The per-process runtime behind the Kopf handlers: one pass for one object, with its Kubernetes side effects.
+"""The per-process runtime behind the Kopf handlers: one pass (or deletion) for one object, from start to end.
 
 A pass parses the object, resolves the workspace it names (``reconcile.workspaces``: the workspace object, its
 Secret and, for a cluster workspace, what the namespace may do there; a refusal writes nothing to Guardrails),
-runs ``reconcile.engine`` under a per-object lock and a process-wide concurrency limit, then
-writes the status only if it changed, posts the Events, logs one line per Guardrails change and updates
-the metrics. It never raises for a bad object: failures become conditions and a retry delay (bounded
-exponential backoff with jitter, capped by the object's resync interval).
+runs ``reconcile.engine`` under a per-object lock, the process-wide concurrency limit and a deadline, then
+hands the result to ``publish`` and schedules the next pass (``backoff``). Deletions take the same limit and
+deadline. A pass never raises for a bad object: ``failures`` turns what it raised into a condition. The jobs
+around a pass have their own modules: ``objects`` (what is remembered per object), ``publish``, ``backoff``,
+``failures``, ``schedule``; workspaces are ``workspace_keeper``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
-import pydantic
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
+from ecr_privacy_operator.handlers import backoff
 from ecr_privacy_operator.handlers.directory import Directory
+from ecr_privacy_operator.handlers.failures import outcome_of
+from ecr_privacy_operator.handlers.objects import DEFAULT_RESYNC, ObjectState, identity, slim
+from ecr_privacy_operator.handlers.publish import Publisher
 from ecr_privacy_operator.handlers.schedule import ResyncSchedule
 from ecr_privacy_operator.handlers.workspace_keeper import WorkspaceKeeper
 from ecr_privacy_operator.health import Watchdog
-from ecr_privacy_operator.kube import Kube, KubernetesUnavailableError, SecretNotFoundError
+from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.clients import ClientPool, CredentialsError
+from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.ownership import Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from ecr_privacy_operator.reconcile.workspaces import FindWorkspace, WorkspaceRefusedError, WorkspaceResolver
 
-DEFAULT_RESYNC = 300.0
-
-
-@dataclass
-class ObjectState:
-    """What the runtime remembers of one object between passes (lost on restart, rebuilt from status).
-
-    ``body`` is the slim copy a resync works from: apiVersion, kind, the identifying metadata and the spec
-    of the last version a handler saw (every spec change reaches a handler), not the whole object.
-    """
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    failures: int = 0
-    next_delay: float = DEFAULT_RESYNC
-    body: dict[str, Any] | None = None
-    # the status as this process last wrote or read it, kept as its JSON (a tenth of the model's memory)
-    _status: str | None = None
-    deleting: bool = False
-    pending: str | None = None  # the trigger of a pass a handler asked for and the schedule has not run yet
-
-    @property
-    def status(self) -> EcrPrivacyPolicyStatus | None:
-        return None if self._status is None else EcrPrivacyPolicyStatus.model_validate_json(self._status)
-
-    @status.setter
-    def status(self, value: EcrPrivacyPolicyStatus | None) -> None:
-        self._status = None if value is None else value.model_dump_json(by_alias=True)
-
-
-_KEPT_METADATA = ("name", "namespace", "uid", "generation")
-
-
-def _slim(body: kopf.Body) -> dict[str, Any]:
-    """What a resync needs of the object: enough to identify it, post Events on it and read its spec."""
-    meta = body["metadata"]
-    return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
-        "spec": body.get("spec") or {},
-    }
-
-
-def _invalid_spec(exc: pydantic.ValidationError) -> Outcome:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors(include_url=False)
-    )
-    return Outcome(kind=OutcomeKind.FAILED, reason=Reason.INVALID_SPEC, message=problems, retryable=False)
-
-
-def _credentials_outcome(message: str) -> Outcome:
-    return Outcome(
-        kind=OutcomeKind.FAILED, reason=Reason.CREDENTIALS_NOT_FOUND, message=message, retryable=False
-    )
-
-
-def _kubernetes_outcome(message: str) -> Outcome:
-    return Outcome(
-        kind=OutcomeKind.FAILED, reason=Reason.KUBERNETES_UNAVAILABLE, message=message, retryable=True
-    )
-
-
-def _identity(body: kopf.Body) -> tuple[str, str, str, int]:
-    """(uid, namespace, name, generation) of an object."""
-    meta = body["metadata"]
-    return meta["uid"], meta["namespace"], meta["name"], int(meta.get("generation", 1))
+__all__ = ["DEFAULT_RESYNC", "ObjectState", "Runtime"]
 
 
 @dataclass
@@ -118,6 +56,7 @@ class Runtime:
     directory: Directory
     keeper: WorkspaceKeeper
     ownership: Ownership
+    publisher: Publisher
     locks: TargetLocks = field(default_factory=TargetLocks)
     states: dict[str, ObjectState] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
@@ -158,6 +97,7 @@ class Runtime:
             workspaces=resolver,
             directory=directory,
             keeper=keeper,
+            publisher=Publisher(kube=kube, metrics=metrics),
             **fields,
         )
 
@@ -181,10 +121,19 @@ class Runtime:
         return self.states.setdefault(uid, ObjectState())
 
     def forget(self, uid: str, namespace: str, name: str) -> None:
-        self.states.pop(uid, None)
+        """The object is gone: drop its state, schedule, metric series and client use. A pass still running
+        for it sees ``gone`` on the state it holds and drops what it would bring back when it ends."""
+        state = self.states.pop(uid, None)
+        if state is not None:
+            state.gone = True
         self.schedule.cancel(uid)
         self.metrics.forget_object(namespace, name)
         self.pool.forget_user(uid)  # its client is closed after the next pass if nobody else uses it
+
+    def _end_pass(self, state: ObjectState, uid: str, ns: str, name: str) -> None:
+        """After a pass: if the object went meanwhile, its metric series (set by this pass) go again."""
+        if state.gone:
+            self.metrics.forget_object(ns, name)
 
     def request(self, body: kopf.Body, trigger: str) -> None:
         """A pass a handler asks for (create, update, resume): remember the object's slim copy and let the
@@ -193,7 +142,7 @@ class Runtime:
         requests before the pass starts make one pass, on the latest spec."""
         uid = str(body["metadata"]["uid"])
         state = self.state(uid)
-        state.body = _slim(body)
+        state.body = slim(body)
         self._current_status(uid, body)  # the slim copy has no status: keep it now
         state.pending = state.pending or trigger
         self.schedule.at(uid, 0)
@@ -240,10 +189,10 @@ class Runtime:
 
     async def sync(self, body: kopf.Body, trigger: str, logger: kopf.Logger) -> float:
         """Reconcile one object; return the seconds until its next pass."""
-        uid, ns, name, generation = _identity(body)
+        uid, ns, name, generation = identity(body)
         state = self.state(uid)
         async with state.lock:
-            if state.deleting:  # a resync that was already due when the deletion began
+            if state.deleting or state.gone:  # a resync that was already due when the deletion began
                 return state.next_delay
             started = time.monotonic()
             status = self._current_status(uid, body)
@@ -256,96 +205,69 @@ class Runtime:
                 if spec.suspend:
                     result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
                 else:
-                    workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
                     async with self.limit:
                         with self.watchdog.track(f"{ns}/{name}"):
-                            refusal = await self.workspaces.refusal(workspace, spec)
-                            if refusal is not None:  # checked before any write: Guardrails sees nothing
-                                result = engine.error_pass(refusal.outcome(), status, generation, now)
-                            else:
-                                result = await engine.sync(
-                                    workspace.client,
-                                    self.locks,
-                                    spec,
-                                    self.ownership.claim(uid, ns, name),
-                                    generation,
-                                    status,
-                                    now,
-                                )
-            except pydantic.ValidationError as exc:
-                result = engine.error_pass(_invalid_spec(exc), status, generation, now)
-            except WorkspaceRefusedError as exc:
-                result = engine.error_pass(exc.refusal.outcome(), status, generation, now)
-            except (SecretNotFoundError, CredentialsError) as exc:
-                result = engine.error_pass(_credentials_outcome(str(exc)), status, generation, now)
-            except KubernetesUnavailableError as exc:
-                result = engine.error_pass(_kubernetes_outcome(str(exc)), status, generation, now)
+                            async with asyncio.timeout(self.config.pass_deadline):
+                                result = await self._sync_with(spec, uid, ns, name, generation, status, now)
             except Exception as exc:
-                if not engine.guardrails_error(exc):
+                outcome = outcome_of(exc, self.config.pass_deadline)
+                if outcome is None:
                     raise
-                result = engine.error_pass(exc, status, generation, now)
+                result = engine.error_pass(outcome, status, generation, now)
             if result.outcome.kind is OutcomeKind.FAILED:
                 self._forget_credentials(ns, spec)
             with self.watchdog.track(f"{ns}/{name}"):
-                written = await self._publish(body, uid, ns, name, result, logger)
+                written = await self.publisher.publish(body, state, ns, name, result, logger)
             self.metrics.reconciles.labels(
                 trigger, result.outcome.kind.value, result.outcome.reason or ""
             ).inc()
             self.metrics.reconcile_seconds.labels(trigger).observe(time.monotonic() - started)
             self.last_pass = time.monotonic()
-            state.next_delay = self._next_delay(state, result.outcome, resync)
+            if result.outcome.kind is OutcomeKind.FAILED:
+                state.failures += 1
+                state.next_delay = backoff.retry_after_failure(
+                    state.failures, self.config.max_backoff, resync
+                )
+            else:
+                state.failures = 0
+                state.next_delay = backoff.next_resync(resync)
             if not written:  # the new status is not in Kubernetes yet: try again soon, not after a resync
                 state.next_delay = min(state.next_delay, self.config.max_backoff)
-            self.schedule.at(uid, 0 if state.pending else state.next_delay)  # a request came meanwhile
+            self._end_pass(state, uid, ns, name)
+            if not state.gone:
+                self.schedule.at(uid, 0 if state.pending else state.next_delay)  # a request came meanwhile
+            await self.pool.close_unused()  # clients of rotated keys, changed URLs, deleted objects
             return state.next_delay
 
-    def _next_delay(self, state: ObjectState, outcome: Outcome, resync: float) -> float:
-        if outcome.kind is OutcomeKind.FAILED:
-            state.failures += 1
-            backoff = min(self.config.max_backoff, 2.0 ** min(state.failures, 16))
-            return min(resync, backoff) * random.uniform(0.8, 1.0)
-        state.failures = 0
-        return resync * random.uniform(0.9, 1.1)
-
-    async def _publish(
-        self, body: kopf.Body, uid: str, ns: str, name: str, result: PassResult, logger: kopf.Logger
-    ) -> bool:
-        """Post the pass's Events, log lines and metrics, and write its status; False if that write failed."""
-        written = True
-        for change in result.changes:
-            logger.info(
-                "guardrails %s id=%s: %s",
-                change.reason,
-                change.guardrails_id,
-                change.message,
-                extra={"action": change.reason, "guardrailsId": change.guardrails_id},
-            )
-            self.metrics.guardrails_changes.labels(change.reason).inc()
-        # gauges first: whoever sees the new status can already scrape it
-        status = result.status or self.state(uid).status or parse_status(body.get("status"))
-        compliance = status.compliance.model_dump() if status.compliance else None
-        self.metrics.set_object(
-            ns,
-            name,
-            drift=sum(1 for d in status.drift if not d.corrected),
-            compliance=compliance,
-            conditions={c.type: c.status for c in status.conditions},
-        )
-        if result.status is not None:
-            try:
-                await self.kube.patch_status(ns, name, result.status.to_patch())
-            except Exception as exc:  # the object may be gone, or the API server down: the next pass retries
-                logger.warning("could not write status: %s", type(exc).__name__)
-                written = False
-            else:
-                self.state(uid).status = result.status
-        for event in result.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1000])
-        return written
+    async def _sync_with(
+        self,
+        spec: EcrPrivacyPolicySpec,
+        uid: str,
+        ns: str,
+        name: str,
+        generation: int,
+        status: EcrPrivacyPolicyStatus,
+        now: datetime,
+    ) -> PassResult:
+        """Resolve the workspace, check its scope (a refusal writes nothing) and run the engine. Refused keys
+        from the Secret cache are read again at once: a rotated key applies in this pass, not the next."""
+        workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+        refusal = await self.workspaces.refusal(workspace, spec)
+        if refusal is not None:  # checked before any write: Guardrails sees nothing
+            return engine.error_pass(refusal.outcome(), status, generation, now)
+        claim = self.ownership.claim(uid, ns, name)
+        result = await engine.sync(workspace.client, self.locks, spec, claim, generation, status, now)
+        if result.outcome.reason == Reason.UNAUTHORIZED:
+            self._forget_credentials(ns, spec)
+            fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+            if fresh.client is not workspace.client:  # the Secret holds other keys now
+                result = await engine.sync(fresh.client, self.locks, spec, claim, generation, status, now)
+        return result
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
-        """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot."""
-        uid, ns, name, generation = _identity(body)
+        """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot. A
+        deletion takes the same concurrency limit and deadline as a pass."""
+        uid, ns, name, generation = identity(body)
         state = self.state(uid)
         state.deleting = True
         self.schedule.cancel(uid)
@@ -354,7 +276,7 @@ class Runtime:
             now = datetime.now(UTC)
             try:
                 spec = parse_spec(body.get("spec") or {})
-            except pydantic.ValidationError:
+            except ValueError:
                 logger.warning("invalid spec at deletion: leaving Guardrails untouched")
                 self.forget(uid, ns, name)
                 return
@@ -363,45 +285,38 @@ class Runtime:
                 self.forget(uid, ns, name)
                 return
             try:
-                workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
-                with self.watchdog.track(f"{ns}/{name}"):
-                    result = await engine.finalize(
-                        workspace.client,
-                        self.locks,
-                        spec,
-                        self.ownership.claim(uid, ns, name),
-                        generation,
-                        status,
-                        now,
-                    )
-            except WorkspaceRefusedError as exc:
-                if status.policy_pack is None and not status.attachments:
+                async with self.limit:
+                    with self.watchdog.track(f"{ns}/{name}"):
+                        async with asyncio.timeout(self.config.pass_deadline):
+                            workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+                            claim = self.ownership.claim(uid, ns, name)
+                            result = await engine.finalize(
+                                workspace.client, self.locks, spec, claim, generation, status, now
+                            )
+            except Exception as exc:
+                if (
+                    isinstance(exc, WorkspaceRefusedError)
+                    and status.policy_pack is None
+                    and not status.attachments
+                ):
                     # refused before any write on every pass: nothing of this object is in Guardrails
                     logger.info("workspace refused (%s) and no pack was ever made: nothing to delete", exc)
                     self.forget(uid, ns, name)
                     return
-                outcome = exc.refusal.outcome()
-                message = f"cannot delete the policy pack: {outcome.message}"
+                outcome = outcome_of(exc, self.config.pass_deadline)
+                if outcome is None:
+                    raise
+                # the condition says what the deletion waits for, not only what went wrong
+                waiting = f"waiting to delete the policy pack: {outcome.message}"
                 result = engine.error_pass(
-                    outcome.model_copy(update={"message": message}), status, generation, now
+                    outcome.model_copy(update={"message": waiting}), status, generation, now
                 )
                 result.finished = False
-            except (SecretNotFoundError, CredentialsError) as exc:
-                outcome = _credentials_outcome(f"cannot delete the policy pack: {exc}")
-                result = engine.error_pass(outcome, status, generation, now)
-                result.finished = False
-            except KubernetesUnavailableError as exc:
-                result = engine.error_pass(_kubernetes_outcome(str(exc)), status, generation, now)
-                result.finished = False
-            except Exception as exc:
-                if not engine.guardrails_error(exc):
-                    raise
-                result = engine.error_pass(exc, status, generation, now)
-                result.finished = False
-            await self._publish(body, uid, ns, name, result, logger)
+            await self.publisher.publish(body, state, ns, name, result, logger)
+            await self.pool.close_unused()
             if not result.finished:
                 self._forget_credentials(ns, spec)
                 state.failures += 1
-                delay = min(self.config.max_backoff, 2.0 ** min(state.failures, 16))
+                delay = backoff.backoff(state.failures, self.config.max_backoff)
                 raise kopf.TemporaryError(f"deletion waits: {result.outcome.message}", delay=delay)
             self.forget(uid, ns, name)

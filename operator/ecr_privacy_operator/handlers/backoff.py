@@ -1,0 +1,24 @@
+"""One backoff formula for every retry the runtime makes: a failed pass, a deletion that must wait.
+
+The n-th failure in a row waits 2^n seconds, capped by ``ECR_PRIVACY_MAX_BACKOFF`` (and, for a pass, by the
+object's resync interval), with jitter so that objects failing together do not retry together.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+def backoff(failures: int, max_backoff: float) -> float:
+    """Seconds to wait after ``failures`` failures in a row (no jitter)."""
+    return min(max_backoff, 2.0 ** min(failures, 16))
+
+
+def retry_after_failure(failures: int, max_backoff: float, resync: float) -> float:
+    """The delay before a failed object's next pass: the backoff, never longer than its resync, jittered."""
+    return min(resync, backoff(failures, max_backoff)) * random.uniform(0.8, 1.0)
+
+
+def next_resync(resync: float) -> float:
+    """The delay before a healthy object's next pass: its resync interval, jittered by ±10 %."""
+    return resync * random.uniform(0.9, 1.1)

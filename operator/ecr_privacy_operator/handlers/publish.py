@@ -1,0 +1,58 @@
+"""Publishes what a pass did: one log line and a metric per Guardrails change, the object's gauges, its status
+(written only when it changed) and its Events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import kopf
+
+from ecr_privacy_operator.crd.status import parse_status
+from ecr_privacy_operator.handlers.objects import ObjectState
+from ecr_privacy_operator.kube import Kube
+from ecr_privacy_operator.metrics import Metrics
+from ecr_privacy_operator.reconcile.engine import PassResult
+
+
+@dataclass
+class Publisher:
+    """Shared by every pass of the process."""
+
+    kube: Kube
+    metrics: Metrics
+
+    async def publish(
+        self, body: kopf.Body, state: ObjectState, ns: str, name: str, result: PassResult, logger: kopf.Logger
+    ) -> bool:
+        """Post the pass's Events, log lines and metrics, and write its status; False if that write failed."""
+        written = True
+        for change in result.changes:
+            logger.info(
+                "guardrails %s id=%s: %s",
+                change.reason,
+                change.guardrails_id,
+                change.message,
+                extra={"action": change.reason, "guardrailsId": change.guardrails_id},
+            )
+            self.metrics.guardrails_changes.labels(change.reason).inc()
+        # gauges first: whoever sees the new status can already scrape it
+        status = result.status or state.status or parse_status(body.get("status"))
+        compliance = status.compliance.model_dump() if status.compliance else None
+        self.metrics.set_object(
+            ns,
+            name,
+            drift=sum(1 for d in status.drift if not d.corrected),
+            compliance=compliance,
+            conditions={c.type: c.status for c in status.conditions},
+        )
+        if result.status is not None:
+            try:
+                await self.kube.patch_status(ns, name, result.status.to_patch())
+            except Exception as exc:  # the object may be gone, or the API server down: the next pass retries
+                logger.warning("could not write status: %s", type(exc).__name__)
+                written = False
+            else:
+                state.status = result.status
+        for event in result.events:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1000])
+        return written
