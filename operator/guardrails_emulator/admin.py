@@ -149,7 +149,10 @@ async def requests(request: web.Request) -> web.Response:
     emu = _emulator(request)
     if request.method == "DELETE":
         emu.requests.clear()
-    return _json({"total": sum(emu.requests.values()), "byOperation": dict(emu.requests)})
+        emu.max_in_flight = emu.in_flight
+    return _json(
+        {"total": sum(emu.requests.values()), "byOperation": dict(emu.requests), "maxInFlight": emu.max_in_flight}
+    )
 
 
 async def permissions(request: web.Request) -> web.Response:

@@ -48,6 +48,8 @@ class Emulator:
     engine: Engine = field(default_factory=Engine)
     # GraphQL requests received, by name (operation name, else first field)
     requests: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0  # GraphQL requests being answered now
+    max_in_flight: int = 0  # the most at once since the last reset (of the counters)
     permissions: Permissions = field(default_factory=Permissions)
     identities: dict[str, Actor] = field(init=False)  # access key -> the identity its writes are recorded as
     ws: Workspace = field(init=False)
@@ -78,6 +80,7 @@ class Emulator:
         self.faults.reset()
         self.permissions = Permissions()
         self.requests.clear()
+        self.max_in_flight = self.in_flight
         if self.activity_file is not None:
             self.activity_file.unlink(missing_ok=True)
         self.persisted_activity = 0
@@ -179,7 +182,17 @@ def _rejected(emu: Emulator, name: str, started: float, status: int, body: dict[
 
 
 async def graphql_handler(request: web.Request) -> web.StreamResponse:
+    """One GraphQL request, counted while it is in flight (``/__emulator/requests`` reports the most at once)."""
     emu: Emulator = request.app["emulator"]
+    emu.in_flight += 1
+    emu.max_in_flight = max(emu.max_in_flight, emu.in_flight)
+    try:
+        return await _graphql(request, emu)
+    finally:
+        emu.in_flight -= 1
+
+
+async def _graphql(request: web.Request, emu: Emulator) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         body = await request.json()

@@ -35,7 +35,7 @@ from ecr_privacy_operator.health import Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.clients import ClientPool
+from ecr_privacy_operator.reconcile.clients import ClientPool, GuardrailsClient
 from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.ownership import Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
@@ -256,12 +256,21 @@ class Runtime:
         if refusal is not None:  # checked before any write: Guardrails sees nothing
             return engine.error_pass(refusal.outcome(), status, generation, now)
         claim = self.ownership.claim(uid, ns, name)
-        result = await engine.sync(workspace.client, self.locks, spec, claim, generation, status, now)
+
+        async def run(client: GuardrailsClient) -> PassResult:
+            try:
+                return await engine.sync(client, self.locks, spec, claim, generation, status, now)
+            except Exception as exc:
+                if not engine.guardrails_error(exc):
+                    raise
+                return engine.error_pass(exc, status, generation, now)
+
+        result = await run(workspace.client)
         if result.outcome.reason == Reason.UNAUTHORIZED:
             self._forget_credentials(ns, spec)
             fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
             if fresh.client is not workspace.client:  # the Secret holds other keys now
-                result = await engine.sync(fresh.client, self.locks, spec, claim, generation, status, now)
+                result = await run(fresh.client)
         return result
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
