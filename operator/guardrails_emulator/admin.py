@@ -151,7 +151,11 @@ async def requests(request: web.Request) -> web.Response:
         emu.requests.clear()
         emu.max_in_flight = emu.in_flight
     return _json(
-        {"total": sum(emu.requests.values()), "byOperation": dict(emu.requests), "maxInFlight": emu.max_in_flight}
+        {
+            "total": sum(emu.requests.values()),
+            "byOperation": dict(emu.requests),
+            "maxInFlight": emu.max_in_flight,
+        }
     )
 
 
