@@ -167,6 +167,7 @@ def test_requests_are_counted_by_operation(emulator: EmulatorProcess) -> None:
     assert counts == {
         "total": 5,
         "byOperation": {"ProbeOne": 2, "__schema": 1, "policySetting": 1, "Named": 1},
+        "maxInFlight": 1,  # one after the other
     }
     emulator.reset()
     assert emulator.requests()["total"] == 0
