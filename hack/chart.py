@@ -1,7 +1,8 @@
 """Generate the Helm chart's derived files from their sources, or check that they are current.
 
-- ``templates/crds/<file>``: a copy of each CRD in ``deploy/crds``, wrapped in ``crds.enabled`` and given
-  the ``helm.sh/resource-policy: keep`` annotation when ``crds.keep`` is set.
+- ``templates/crds/<file>``: a copy of each CRD in ``deploy/crds``, wrapped in ``crds.enabled`` (and, for
+  Kopf's peering CRD, which other Kopf operators may already have installed, in ``peering.createCRD``) and
+  given the ``helm.sh/resource-policy: keep`` annotation when ``crds.keep`` is set.
 - The values table of the chart's ``README.md`` (between the ``values-table`` markers), built from the
   ``# --`` comments of ``values.yaml``.
 - ``deploy/gitops/argocd/argocd-cm-patch.yaml``: the Argo CD health check ``health.lua``, embedded verbatim.
@@ -38,6 +39,11 @@ KEEP_ANNOTATION = """\
   {{- end }}
 """
 
+# The chart condition of each CRD file (the default is ``.Values.crds.enabled``).
+CRD_CONDITIONS = {
+    "kopf.dev_clusterkopfpeerings.yaml": "and .Values.crds.enabled .Values.peering.createCRD",
+}
+
 
 def crd_template(source: Path) -> str:
     """The chart template for one CRD file: its YAML, escaped for Go templates, with the keep annotation."""
@@ -51,7 +57,7 @@ def crd_template(source: Path) -> str:
     rel = source.relative_to(ROOT)
     return (
         f"{{{{- /* GENERATED from {rel} by `make chart-crds` (hack/chart.py): edit the source, not this copy. */}}}}\n"
-        "{{- if .Values.crds.enabled }}\n"
+        f"{{{{- if {CRD_CONDITIONS.get(source.name, '.Values.crds.enabled')} }}}}\n"
         f"{head}{sep}{KEEP_ANNOTATION}{rest.rstrip()}\n"
         "{{- end }}\n"
     )

@@ -12,6 +12,9 @@
 | ``ECR_PRIVACY_MAX_CONCURRENT_SYNCS`` | objects reconciled at once | 20 |
 | ``ECR_PRIVACY_KUBE_MAX_REQUESTS`` | Kubernetes API calls Kopf makes at once (watch streams not counted) | 20 |
 | ``ECR_PRIVACY_WEDGED_AFTER`` | seconds a pass may run before the liveness probe reports the operator wedged | 600 |
+| ``ECR_PRIVACY_PEERING`` | ``true``: join Kopf's peering, one replica acts, the others stand by (``peering.py``) | false |
+| ``ECR_PRIVACY_PEERING_NAME`` | the ``ClusterKopfPeering`` joined (or, standalone, checked for a live operator) | ecr-privacy-operator |
+| ``ECR_PRIVACY_PEERING_LIFETIME`` | seconds a replica's keep-alive lasts: a killed active replica is replaced after it | 30 |
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ class OperatorConfig(BaseModel):
     max_concurrent_syncs: int = Field(default=20, ge=1)
     kube_max_requests: int = Field(default=20, ge=1)
     wedged_after: float = Field(default=600.0, gt=0)
+    peering: bool = False
+    peering_name: str = Field(
+        default="ecr-privacy-operator", max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+    )
+    peering_lifetime: int = Field(default=30, ge=10, le=3600)
 
     @field_validator("default_credentials_secret", mode="before")
     @classmethod
@@ -74,6 +82,9 @@ class OperatorConfig(BaseModel):
             "max_concurrent_syncs": "MAX_CONCURRENT_SYNCS",
             "kube_max_requests": "KUBE_MAX_REQUESTS",
             "wedged_after": "WEDGED_AFTER",
+            "peering": "PEERING",
+            "peering_name": "PEERING_NAME",
+            "peering_lifetime": "PEERING_LIFETIME",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

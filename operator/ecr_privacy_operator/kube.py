@@ -1,7 +1,8 @@
-"""The operator's own Kubernetes calls besides Kopf's: read credential Secrets and patch object status.
+"""The operator's own Kubernetes calls besides Kopf's: read credential Secrets, patch object status, and read
+the peering object at start-up.
 
-Kopf owns watching, finalizers and events; this module covers the two calls a long-running daemon makes
-outside a handler's patch. They go over one async httpx client with the credentials Kopf logs in with
+Kopf owns watching, finalizers, events and peering keep-alives; this module covers the calls the operator
+makes outside a handler's patch. They go over one async httpx client with the credentials Kopf logs in with
 (``login``: the in-cluster service account, else the kubeconfig), so the official client library (and its
 threads) is not needed. Secret values are returned as ``SecretStr`` and never logged.
 """
@@ -199,6 +200,32 @@ class Kube:
             headers={"Content-Type": "application/merge-patch+json"},
         )
         _raise_for(response, what)
+
+    async def read_cluster_peering(
+        self, group: str, version: str, plural: str, name: str
+    ) -> dict[str, Any] | None:
+        """The ``status`` of one cluster-scoped peering object (Kopf's keep-alive records); None when the object
+        or its CRD does not exist. Other refusals (403) raise ``KubernetesError``."""
+        what = f"read the {plural} object {name}"
+        response = await self._request("GET", f"/apis/{group}/{version}/{plural}/{name}", what)
+        if response.status_code == 404:
+            return None
+        _raise_for(response, what)
+        status: dict[str, Any] = response.json().get("status") or {}
+        return status
+
+    async def create_cluster_peering(
+        self, group: str, version: str, plural: str, kind: str, name: str
+    ) -> bool:
+        """Create an empty cluster-scoped peering object; True when created, False when it already existed.
+        ``KubernetesError`` with status 404 when its CRD is not installed."""
+        what = f"create the {plural} object {name}"
+        body = {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": {"name": name}}
+        response = await self._request("POST", f"/apis/{group}/{version}/{plural}", what, json=body)
+        if response.status_code == 409:
+            return False
+        _raise_for(response, what)
+        return True
 
     async def aclose(self) -> None:
         """Close the connection pool (the next call connects again with fresh credentials)."""

@@ -46,25 +46,39 @@ def test_default_render_has_the_expected_objects(render: Render) -> None:
     assert kinds == sorted(
         [
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "ServiceAccount",
             "ClusterRole",
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Service",
             "Deployment",
+            "PodDisruptionBudget",
         ]
     ), "defaults: no Secret access, no ServiceMonitor, no NetworkPolicy"
+    assert {o["metadata"]["name"] for o in by_kind(objects, "CustomResourceDefinition")} == {
+        "ecrprivacypolicies.ecrprivacy.dev",
+        "clusterkopfpeerings.kopf.dev",
+    }
     for obj in objects:
         if obj["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == "ecr-privacy-operator"
 
 
-def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> None:
-    deployment = one(render(), "Deployment")
+def test_deployment_is_two_peered_replicas_rolling_and_hardened(render: Render) -> None:
+    objects = render()
+    deployment = one(objects, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    budget = one(objects, "PodDisruptionBudget")["spec"]
+    assert budget == {"minAvailable": 1, "selector": spec["selector"]}
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     run_as = pod["securityContext"]["runAsUser"]
@@ -89,6 +103,8 @@ def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> N
     assert env["ECR_PRIVACY_METRICS_PORT"] == "8080"
     assert env["ECR_PRIVACY_WEDGED_AFTER"] == "600"
     assert "ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET" not in env
+    assert (env["ECR_PRIVACY_PEERING"], env["ECR_PRIVACY_PEERING_NAME"]) == ("true", "ecr-privacy-operator")
+    assert env["ECR_PRIVACY_PEERING_LIFETIME"] == "30"
     assert (
         container["image"]
         == f"ecr-privacy-operator:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
@@ -132,6 +148,21 @@ def test_secret_namespaces_default_to_watch_namespaces(render: Render) -> None:
 
 def test_crds_can_be_left_out(render: Render) -> None:
     assert not by_kind(render(set_values=["crds.enabled=false"]), "CustomResourceDefinition")
+    crds = by_kind(render(set_values=["peering.createCRD=false"]), "CustomResourceDefinition")
+    assert [c["metadata"]["name"] for c in crds] == ["ecrprivacypolicies.ecrprivacy.dev"]
+
+
+def test_one_replica_without_peering_and_no_budget(render: Render) -> None:
+    objects = render(set_values=["peering.enabled=false", "replicaCount=1"])
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert not {"ECR_PRIVACY_PEERING", "ECR_PRIVACY_PEERING_NAME"} & {e["name"] for e in container["env"]}
+    assert not by_kind(objects, "PodDisruptionBudget"), "a budget of 1 with 1 replica would block drains"
+
+
+def test_several_replicas_without_peering_are_refused(helm: Path) -> None:
+    proc = run_helm(helm, *template_args(set_values=["peering.enabled=false"]), check=False)
+    assert proc.returncode != 0
+    assert "replicaCount > 1 needs peering.enabled" in proc.stderr
 
 
 def test_chart_crd_equals_deploy_crds(render: Render) -> None:
@@ -229,9 +260,9 @@ def test_rbac_rules_match_deploy_rbac(render: Render) -> None:
         for r in by_kind(render(set_values=["credentials.secretNamespaces={a}"]), "ClusterRole")
     }
     name = "ecr-privacy-operator"
-    assert roles[f"{name}-crds"] | roles[name] == source[name]
+    assert roles[f"{name}-crds"] | roles[name] | roles[f"{name}-peering"] == source[name]
     assert roles[f"{name}-credentials"] == source[f"{name}-credentials"]
-    assert len(roles) == 3
+    assert len(roles) == 4
 
 
 def test_no_cluster_wide_secret_access(render: Render) -> None:
