@@ -116,8 +116,11 @@ def test_all_values_render_every_optional_part(render: Render) -> None:
     assert one(objects, "ServiceMonitor")["spec"]["endpoints"][0]["interval"] == "30s"
     policy = one(objects, "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    crd = one(objects, "CustomResourceDefinition")
-    assert "annotations" not in crd["metadata"], "crds.keep=false drops the keep annotation"
+    for crd in by_kind(objects, "CustomResourceDefinition"):
+        assert "annotations" not in crd["metadata"], "crds.keep=false drops the keep annotation"
+    deployment = one(objects, "Deployment")["spec"]
+    assert deployment["replicas"] == 3
+    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 2
     container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].endswith("@sha256:" + "0" * 64)
     assert {"--namespace=team-a", "--namespace=team-b"} <= set(container["args"])
@@ -125,6 +128,7 @@ def test_all_values_render_every_optional_part(render: Render) -> None:
     assert env["ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET"] == "ops/guardrails-default"
     assert env["ECR_PRIVACY_CA_BUNDLE"] == "/etc/ecr-privacy-operator/ca/bundle.pem"
     assert env["HTTPS_PROXY"] == "http://proxy.invalid:3128"
+    assert (env["ECR_PRIVACY_PEERING_NAME"], env["ECR_PRIVACY_PEERING_LIFETIME"]) == ("ecr-privacy-ops", "20")
     bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in by_kind(objects, "RoleBinding")}
     assert bindings == {
         ("team-a", "ecr-privacy-operator"),
@@ -133,7 +137,9 @@ def test_all_values_render_every_optional_part(render: Render) -> None:
         ("ops", "ecr-privacy-operator-credentials"),
     }
     cluster_bindings = [b["roleRef"]["name"] for b in by_kind(objects, "ClusterRoleBinding")]
-    assert cluster_bindings == ["ecr-privacy-operator-crds"], "watchNamespaces: objects only by RoleBinding"
+    assert sorted(cluster_bindings) == ["ecr-privacy-operator-crds", "ecr-privacy-operator-peering"], (
+        "watchNamespaces: objects only by RoleBinding"
+    )
 
 
 def test_secret_namespaces_default_to_watch_namespaces(render: Render) -> None:
@@ -166,11 +172,13 @@ def test_several_replicas_without_peering_are_refused(helm: Path) -> None:
 
 
 def test_chart_crd_equals_deploy_crds(render: Render) -> None:
-    """The chart's CRD, as rendered, is the one source in deploy/crds plus Helm's keep annotation."""
-    rendered = one(render(), "CustomResourceDefinition")
-    source = yaml.safe_load(CRD_SOURCE.read_text())
-    assert rendered["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
-    assert rendered == source
+    """The chart's CRDs, as rendered, are the sources in deploy/crds plus Helm's keep annotation."""
+    sources = [yaml.safe_load(path.read_text()) for path in sorted(CRD_SOURCE.parent.glob("*.yaml"))]
+    rendered = by_kind(render(), "CustomResourceDefinition")
+    assert len(rendered) == len(sources)
+    for crd in rendered:
+        assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+        assert crd in sources
 
 
 def test_generated_files_are_current() -> None:
@@ -184,7 +192,9 @@ def test_generated_files_are_current() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "replicaCount=2",
+        "replicaCount=0",
+        "peering.lifetime=5",
+        "peering.name=Not_A_Name",
         "config.logFormat=xml",
         "watchNamespaces={Team_A}",
         "metrics.port=70000",
