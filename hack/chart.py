@@ -5,7 +5,8 @@
   given the ``helm.sh/resource-policy: keep`` annotation when ``crds.keep`` is set.
 - The values table of the chart's ``README.md`` (between the ``values-table`` markers), built from the
   ``# --`` comments of ``values.yaml``.
-- ``deploy/gitops/argocd/argocd-cm-patch.yaml``: the Argo CD health check ``health.lua``, embedded verbatim.
+- ``deploy/gitops/argocd/argocd-cm-patch.yaml``: the Argo CD health checks ``health.lua`` and
+  ``application-health.lua``, embedded verbatim.
 - ``dashboards/ecr-privacy-operator.json``: a copy of ``deploy/monitoring/grafana-dashboard.json`` (Helm reads
   only files inside the chart) for the optional dashboard ConfigMap.
 
@@ -117,12 +118,23 @@ def readme_text() -> str:
     return text[:start] + "\n" + values_table(CHART / "values.yaml") + "\n" + text[end:]
 
 
+# argocd-cm keys of the Argo CD health checks, and the Lua script of each.
+ARGOCD_HEALTH = {
+    "resource.customizations.health.ecrprivacy.dev_EcrPrivacyPolicy": "health.lua",
+    "resource.customizations.health.argoproj.io_Application": "application-health.lua",
+}
+
+
 def argocd_patch() -> str:
-    script = (ARGOCD / "health.lua").read_text()
-    body = "".join("    " + line if line.strip() else "\n" for line in script.splitlines(keepends=True))
+    data = ""
+    for key, name in ARGOCD_HEALTH.items():
+        script = (ARGOCD / name).read_text()
+        data += f"  {key}: |\n"
+        data += "".join("    " + line if line.strip() else "\n" for line in script.splitlines(keepends=True))
     return (
-        "# GENERATED from health.lua by `make chart-crds` (hack/chart.py).\n"
-        "# Adds the EcrPrivacyPolicy health check to Argo CD. Merge it into the argocd-cm ConfigMap, e.g. with\n"
+        f"# GENERATED from {' and '.join(ARGOCD_HEALTH.values())} by `make chart-crds` (hack/chart.py).\n"
+        "# Adds the EcrPrivacyPolicy health check to Argo CD, and the Application health check the app-of-apps\n"
+        "# (app-of-apps.yaml) needs to wait for each sync wave. Merge it into the argocd-cm ConfigMap, e.g. with\n"
         "#   kubectl -n argocd patch configmap argocd-cm --patch-file deploy/gitops/argocd/argocd-cm-patch.yaml\n"
         "# or use it as a strategic-merge patch in the kustomization that installs Argo CD.\n"
         "apiVersion: v1\n"
@@ -130,8 +142,7 @@ def argocd_patch() -> str:
         "metadata:\n"
         "  name: argocd-cm\n"
         "  namespace: argocd\n"
-        "data:\n"
-        "  resource.customizations.health.ecrprivacy.dev_EcrPrivacyPolicy: |\n" + body
+        "data:\n" + data
     )
 
 
