@@ -107,6 +107,8 @@ def _client_for(
     if info.token:
         headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
     auth = httpx.BasicAuth(info.username, info.password or "") if info.username else None
+    # Proxy variables (HTTPS_PROXY, ...) apply to the API server only as they do to Kopf's own calls
+    # (settings.networking.trust_env, off by default): a proxy meant for Guardrails must not catch them.
     return httpx.AsyncClient(
         base_url=info.server,
         verify=verify,
@@ -114,6 +116,7 @@ def _client_for(
         auth=auth,
         timeout=TIMEOUT_SECONDS,
         transport=transport,
+        trust_env=info.trust_env,
     )
 
 
