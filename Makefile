@@ -33,10 +33,11 @@ OLDEST_K8S := $(shell sed -n 's/^OLDEST_KUBERNETES_VERSION = "\(.*\)"$$/\1/p' te
 controlplane-oldest: ## build (or find in the cache) the oldest supported kube-apiserver, kubectl and etcd
 	ECR_TEST_KUBERNETES_VERSION=$(OLDEST_K8S) $(PY) tests/controlplane/build.py
 
-test-k8s-oldest: controlplane-oldest ## on the oldest supported Kubernetes: every CRD, the admission (CEL) tests, one lifecycle e2e
+test-k8s-oldest: controlplane-oldest helm ## on the oldest supported Kubernetes: every CRD, the CEL tests, one lifecycle e2e, the chart
 	ECR_TEST_KUBERNETES_VERSION=$(OLDEST_K8S) $(PY) -m pytest $(PYTEST_ARGS) tests/cluster/test_controlplane.py \
 	  tests/cluster/test_crd.py tests/e2e/test_lifecycle.py::test_apply_enforce_and_compliance \
-	  tests/e2e/test_deletion.py::test_delete_removes_attachments_and_pack_orphan_leaves_them
+	  tests/e2e/test_deletion.py::test_delete_removes_attachments_and_pack_orphan_leaves_them \
+	  tests/chart/test_chart_package.py tests/chart/test_chart_cluster.py
 
 helm: ## build (or find in the cache) helm from Go modules; prints its path
 	$(PY) tests/controlplane/build.py --print-helm
