@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
 SAMPLE = ROOT / "deploy" / "samples" / "ecrprivacypolicy.yaml"
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-POD_NAME = "ecr-privacy-operator-5d8f7c9b4-x2x7q"  # what the Deployment's ReplicaSet would name the pod
+POD_SUFFIX = "-5d8f7c9b4-x2x7q"  # what the Deployment's ReplicaSet adds to the pod's name
 
 
 def _port_free(port: int) -> bool:
@@ -65,15 +65,19 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _render(release_ns: str, values: Path | None, sets: list[str]) -> list[dict[str, Any]]:
-    args = template_args(namespace=release_ns, values_files=[values] if values else [], set_values=sets)
+def _render(release: str, release_ns: str, values: Path | None, sets: list[str]) -> list[dict[str, Any]]:
+    args = template_args(
+        namespace=release_ns, release=release, values_files=[values] if values else [], set_values=sets
+    )
     return [d for d in yaml.safe_load_all(run_helm(build.helm_path(), *args).stdout) if d]
 
 
-def _env(container: dict[str, Any], pod: dict[str, Any], release_ns: str, api_port: str) -> dict[str, str]:
+def _env(
+    container: dict[str, Any], pod: dict[str, Any], pod_name: str, release_ns: str, api_port: str
+) -> dict[str, str]:
     """The container's env as the kubelet resolves it, plus the service variables it injects."""
     fields = {
-        "metadata.name": POD_NAME,
+        "metadata.name": pod_name,
         "metadata.namespace": release_ns,
         "spec.serviceAccountName": pod["serviceAccountName"],
         "spec.nodeName": "node-1",
@@ -159,7 +163,9 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
     sets = [] if values else [f"credentials.secretNamespaces={{{policy_ns}}}"]
     if not (_port_free(8080) and _port_free(8081)):
         sets += [f"metrics.port={free_port()}", f"health.port={free_port()}"]
-    objects = _render(release_ns, values, sets)
+    # a release name of its own: the cluster-scoped RBAC must not replace the ClusterRoles that the other
+    # tests' operators run with (a release named ecr-privacy-operator would)
+    objects = _render(f"pod-{suffix}", release_ns, values, sets)
 
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -197,7 +203,8 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
     core.create_namespaced_secret(
         policy_ns, {"metadata": {"name": "guardrails-credentials"}, "stringData": creds}
     )
-    env = _env(container, pod, release_ns, kube.server.rsplit(":", 1)[1])
+    pod_name = deployment["metadata"]["name"] + POD_SUFFIX
+    env = _env(container, pod, pod_name, release_ns, kube.server.rsplit(":", 1)[1])
     configmaps: dict[str, dict[str, str]] = {}
     if "ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET" in env:
         ns, name = env["ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET"].split("/")
@@ -291,6 +298,15 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
         print(f"\n--- the rendered pod's log ---\n{log[-6000:]}")
         if peering:  # leave no peering record behind for later standalone operators of this session
             kube.kubectl("delete", "clusterkopfpeering.kopf.dev", peering, "--ignore-not-found", check=False)
+        cluster_rbac = [o for o in rbac if o["kind"].startswith("Cluster")]
+        kube.kubectl(
+            "delete",
+            "--ignore-not-found",
+            "-f",
+            "-",
+            input_text=yaml.safe_dump_all(cluster_rbac),
+            check=False,
+        )
     assert code == 0, f"the operator exited with {code} on SIGTERM"
     for problem in ("Traceback", "Forbidden", "Read-only file system", "Permission denied"):
         assert problem not in log, f"{problem!r} in the operator's log"
