@@ -8,10 +8,13 @@
 #   make image    # podman, no Docker engine, no registry: a local Debian bookworm base (docs/image.md)
 #
 # BASE_IMAGE is any Debian-like image with python3 >= 3.11 and its venv module: both stages use it, so the
-# venv's interpreter link (/usr/local/bin/python3 in python:*-slim, /usr/bin/python3 in Debian) holds.
-# The same image runs the Guardrails emulator for local clusters: `guardrails-emulator --host 0.0.0.0`.
+# venv's interpreter link (/usr/local/bin/python3 in python:*-slim, /usr/bin/python3 in Debian) holds. From a
+# registry it is pinned by digest (refresh: `docker buildx imagetools inspect python:3.11-slim`); `make image`
+# passes its local base instead. Dependencies come only from requirements.lock, checked by their hashes.
+# The same image runs the Guardrails emulator for local clusters: `guardrails-emulator --host 0.0.0.0` (plain
+# HTTP: its --tls needs the `emulator` extra, which the image leaves out).
 
-ARG BASE_IMAGE=python:3.11-slim
+ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 FROM ${BASE_IMAGE} AS build
 # Lets `make image` remove this stage's leftover image after a build (podman image prune --filter label=...).
@@ -26,16 +29,21 @@ RUN echo 'nonroot:x:65532:65532:nonroot:/tmp:/usr/sbin/nologin' >>/etc/passwd \
     && echo 'nonroot:x:65532:' >>/etc/group
 # `python3`, not `python`: Debian's own python3 (the local base) has no `python` command.
 RUN python3 -m venv /opt/venv
-# Dependencies and code in one step: the project is small, and a non-editable install needs both.
-COPY pyproject.toml README.md ./
-COPY operator/ operator/
-# The optional secret pip_ca is a CA bundle for pip behind a TLS-inspecting proxy (hack/image.sh passes the
-# host's); as a secret it is never stored in a layer. Then the venv loses what only served the build (pip,
-# setuptools).
+# The locked set first (its own layer, reused while requirements.lock is unchanged): every package, the
+# build backend included, at the version and with the hashes of requirements.lock (`make lock`), so a
+# rebuild next month installs the same files. The optional secret pip_ca is a CA bundle for pip behind a
+# TLS-inspecting proxy (hack/image.sh passes the host's); as a secret it is never stored in a layer.
+COPY requirements.lock ./
 RUN --mount=type=secret,id=pip_ca \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
-    && /opt/venv/bin/pip install --no-cache-dir --no-compile . \
-    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
+    && /opt/venv/bin/pip install --no-cache-dir --no-compile --require-hashes -r requirements.lock
+# Then the project itself, with nothing fetched (--no-index) and nothing resolved (--no-deps); `pip check`
+# proves the lock covers its dependencies. The venv then loses what only served the build.
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+RUN /opt/venv/bin/pip install --no-cache-dir --no-compile --no-index --no-deps --no-build-isolation . \
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools wheel \
     && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv \
     && /opt/venv/bin/ecr-privacy-operator --help >/dev/null
 

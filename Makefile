@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: help venv controlplane helm test test-unit test-fast lint fmt cluster emulator run clean \
-	chart-crds chart-lint demo bench image test-image kind-e2e reliability
+	chart-crds chart-lint demo bench image test-image kind-e2e reliability \
+	lock lock-check controlplane-oldest test-k8s-oldest chart-package
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -14,11 +15,29 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 
-venv: $(PY) ## create .venv and install the project with its test extra
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+venv: $(PY) ## create .venv and install the project with its test, emulator and dev extras
+	$(VENV)/bin/pip install --quiet -e '.[test,emulator,dev]'
+
+lock: ## rewrite requirements.lock (the image's dependencies, with hashes) from pyproject.toml
+	hack/lock.sh $(LOCK_ARGS)
+
+lock-check: ## fail when requirements.lock is stale against pyproject.toml
+	hack/lock.sh --check
 
 controlplane: ## build (or find in the cache) kube-apiserver, kubectl and etcd from Go modules
 	$(PY) tests/controlplane/build.py --controller-manager
+
+# The oldest supported Kubernetes version (tests/controlplane/build.py says why this one).
+OLDEST_K8S := $(shell sed -n 's/^OLDEST_KUBERNETES_VERSION = "\(.*\)"$$/\1/p' tests/controlplane/build.py)
+
+controlplane-oldest: ## build (or find in the cache) the oldest supported kube-apiserver, kubectl and etcd
+	ECR_TEST_KUBERNETES_VERSION=$(OLDEST_K8S) $(PY) tests/controlplane/build.py
+
+test-k8s-oldest: controlplane-oldest helm ## on the oldest supported Kubernetes: every CRD, the CEL tests, one lifecycle e2e, the chart
+	ECR_TEST_KUBERNETES_VERSION=$(OLDEST_K8S) $(PY) -m pytest $(PYTEST_ARGS) tests/cluster/test_controlplane.py \
+	  tests/cluster/test_crd.py tests/e2e/test_lifecycle.py::test_apply_enforce_and_compliance \
+	  tests/e2e/test_deletion.py::test_delete_removes_attachments_and_pack_orphan_leaves_them \
+	  tests/chart/test_chart_package.py tests/chart/test_chart_cluster.py
 
 helm: ## build (or find in the cache) helm from Go modules; prints its path
 	$(PY) tests/controlplane/build.py --print-helm
@@ -60,6 +79,10 @@ chart-lint: helm ## helm lint --strict and helm template of the chart (defaults 
 	  $$helm lint --strict $$chart --kube-version 1.36.3 $$values && \
 	  $$helm template ecr-privacy-operator $$chart --kube-version 1.36.3 $$values >/dev/null || exit 1; \
 	done
+
+chart-package: helm ## helm package the chart into dist/ecr-privacy-operator-<version>.tgz
+	@helm=$$($(PY) tests/controlplane/build.py --print-helm) && mkdir -p dist && \
+	$$helm package deploy/helm/ecr-privacy-operator --destination dist
 
 demo: controlplane ## local control plane + emulator + operator: a policy becomes Ready, Enforce deletes a new public repository
 	$(PY) hack/demo.py

@@ -1,10 +1,12 @@
 """Generate the Helm chart's derived files from their sources, or check that they are current.
 
-- ``templates/crds/<file>``: a copy of each CRD in ``deploy/crds``, wrapped in ``crds.enabled`` and given
-  the ``helm.sh/resource-policy: keep`` annotation when ``crds.keep`` is set.
+- ``templates/crds/<file>``: a copy of each CRD in ``deploy/crds``, wrapped in ``crds.enabled`` (and, for
+  Kopf's peering CRD, which other Kopf operators may already have installed, in ``peering.createCRD``) and
+  given the ``helm.sh/resource-policy: keep`` annotation when ``crds.keep`` is set.
 - The values table of the chart's ``README.md`` (between the ``values-table`` markers), built from the
   ``# --`` comments of ``values.yaml``.
-- ``deploy/gitops/argocd/argocd-cm-patch.yaml``: the Argo CD health check ``health.lua``, embedded verbatim.
+- ``deploy/gitops/argocd/argocd-cm-patch.yaml``: the Argo CD health checks ``health.lua`` and
+  ``application-health.lua``, embedded verbatim.
 - ``dashboards/ecr-privacy-operator.json``: a copy of ``deploy/monitoring/grafana-dashboard.json`` (Helm reads
   only files inside the chart) for the optional dashboard ConfigMap.
 
@@ -39,6 +41,11 @@ KEEP_ANNOTATION = """\
   {{- end }}
 """
 
+# The chart condition of each CRD file (the default is ``.Values.crds.enabled``).
+CRD_CONDITIONS = {
+    "kopf.dev_clusterkopfpeerings.yaml": "and .Values.crds.enabled .Values.peering.createCRD",
+}
+
 
 def crd_template(source: Path) -> str:
     """The chart template for one CRD file: its YAML, escaped for Go templates, with the keep annotation."""
@@ -52,7 +59,7 @@ def crd_template(source: Path) -> str:
     rel = source.relative_to(ROOT)
     return (
         f"{{{{- /* GENERATED from {rel} by `make chart-crds` (hack/chart.py): edit the source, not this copy. */}}}}\n"
-        "{{- if .Values.crds.enabled }}\n"
+        f"{{{{- if {CRD_CONDITIONS.get(source.name, '.Values.crds.enabled')} }}}}\n"
         f"{head}{sep}{KEEP_ANNOTATION}{rest.rstrip()}\n"
         "{{- end }}\n"
     )
@@ -112,13 +119,24 @@ def readme_text() -> str:
     return text[:start] + "\n" + values_table(CHART / "values.yaml") + "\n" + text[end:]
 
 
+# argocd-cm keys of the Argo CD health checks, and the Lua script of each.
+ARGOCD_HEALTH = {
+    **{f"resource.customizations.health.ecrprivacy.dev_{kind}": "health.lua" for kind in HEALTH_KINDS},
+    "resource.customizations.health.argoproj.io_Application": "application-health.lua",
+}
+
+
 def argocd_patch() -> str:
-    script = (ARGOCD / "health.lua").read_text()
-    body = "".join("    " + line if line.strip() else "\n" for line in script.splitlines(keepends=True))
+    data = ""
+    for key, name in ARGOCD_HEALTH.items():
+        script = (ARGOCD / name).read_text()
+        data += f"  {key}: |\n"
+        data += "".join("    " + line if line.strip() else "\n" for line in script.splitlines(keepends=True))
     return (
-        "# GENERATED from health.lua by `make chart-crds` (hack/chart.py).\n"
+        f"# GENERATED from {' and '.join(dict.fromkeys(ARGOCD_HEALTH.values()))} by `make chart-crds` (hack/chart.py).\n"
         "# Adds the health check of EcrPrivacyPolicy, GuardrailsWorkspace and ClusterGuardrailsWorkspace (one\n"
-        "# script: all three report kstatus conditions) to Argo CD. Merge it into the argocd-cm ConfigMap, e.g. with\n"
+        "# script: all three report kstatus conditions) to Argo CD, and the Application health check the\n"
+        "# app-of-apps (app-of-apps.yaml) needs to wait for each sync wave. Merge it into the argocd-cm ConfigMap, e.g. with\n"
         "#   kubectl -n argocd patch configmap argocd-cm --patch-file deploy/gitops/argocd/argocd-cm-patch.yaml\n"
         "# or use it as a strategic-merge patch in the kustomization that installs Argo CD.\n"
         "apiVersion: v1\n"
@@ -126,10 +144,7 @@ def argocd_patch() -> str:
         "metadata:\n"
         "  name: argocd-cm\n"
         "  namespace: argocd\n"
-        "data:\n"
-        + "".join(
-            f"  resource.customizations.health.ecrprivacy.dev_{kind}: |\n" + body for kind in HEALTH_KINDS
-        )
+        "data:\n" + data
     )
 
 

@@ -6,7 +6,8 @@
 #      imported into podman's store as $BASE_IMAGE. It is made once and reused (several minutes the first
 #      time); bump BASE_REVISION below when the recipe changes, and a new base is made under a new tag;
 #   3. the project's image: `podman build --isolation=chroot` (no OCI runtime, no daemon) of ./Dockerfile with
-#      --build-arg BASE_IMAGE=$BASE_IMAGE, tagged $IMAGE.
+#      --build-arg BASE_IMAGE=$BASE_IMAGE, tagged $IMAGE and <repository of $IMAGE>:$VERSION (the tag the Helm
+#      chart deploys by default: its appVersion, which equals the version in pyproject.toml).
 #
 # Environment: IMAGE (ecr-privacy-operator:dev), BASE_IMAGE (the local bookworm base; set it to a Python
 # image you already have, e.g. python:3.11-slim, to skip making one), DEBIAN_MIRROR (debootstrap's default),
@@ -20,6 +21,7 @@ BASE_REVISION=1
 BASE_IMAGE=${BASE_IMAGE:-localhost/ecr-privacy-operator-base:$SUITE-r$BASE_REVISION}
 IMAGE=${IMAGE:-ecr-privacy-operator:dev}
 VERSION=${VERSION:-$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)}
+VERSIONED_IMAGE=${IMAGE%:*}:$VERSION
 BASE_PACKAGES=(python3 python3-venv)
 started=$(date +%s)
 
@@ -113,19 +115,20 @@ inputs=$(
   {
     podman image inspect --format '{{.Id}}' "$BASE_IMAGE"
     echo "$VERSION"
-    find Dockerfile .dockerignore pyproject.toml README.md operator -type f \
+    find Dockerfile .dockerignore pyproject.toml requirements.lock README.md operator -type f \
       ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path 'operator/*.egg-info/*' -print0 \
       | LC_ALL=C sort -z | xargs -0 sha256sum
   } | sha256sum | cut -c1-32
 )
 if [ -z "${FORCE:-}" ] && podman image exists "$IMAGE" \
   && [ "$(podman image inspect --format '{{index .Labels "dev.ecrprivacy.inputs"}}' "$IMAGE")" = "$inputs" ]; then
-  log "$IMAGE is up to date (inputs $inputs); FORCE=1 rebuilds it"
+  podman tag "$IMAGE" "$VERSIONED_IMAGE"
+  log "$IMAGE (also $VERSIONED_IMAGE) is up to date (inputs $inputs); FORCE=1 rebuilds it"
   exit 0
 fi
 previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 build_args=(--isolation=chroot --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "VERSION=$VERSION"
-  --label "dev.ecrprivacy.inputs=$inputs" -t "$IMAGE")
+  --label "dev.ecrprivacy.inputs=$inputs" -t "$IMAGE" -t "$VERSIONED_IMAGE")
 ca=${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}
 if [ -n "$ca" ] && [ -f "$ca" ]; then
   log "pip on this machine uses a custom CA bundle: passing it to the build as the secret pip_ca"
@@ -135,7 +138,7 @@ log "podman build ${build_args[*]} ."
 t0=$(date +%s)
 podman build "${build_args[@]}" .
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-log "built $IMAGE in $(( $(date +%s) - t0 ))s: $(( size / 1000000 )) MB (base $BASE_IMAGE)"
+log "built $IMAGE and $VERSIONED_IMAGE in $(( $(date +%s) - t0 ))s: $(( size / 1000000 )) MB (base $BASE_IMAGE)"
 # The build stage stays behind as an untagged image of ~350 MB per build, and so does the image this build
 # replaced: remove both (only ours: by label, and by id when nothing else uses it).
 podman image prune --force --filter label=dev.ecrprivacy.stage=build >/dev/null || true

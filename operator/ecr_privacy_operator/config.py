@@ -15,6 +15,9 @@
 | ``ECR_PRIVACY_WEDGED_AFTER`` | seconds a pass may run before the liveness probe reports the operator wedged | 600 |
 | ``ECR_PRIVACY_PASS_DEADLINE`` | seconds after which a pass or deletion is stopped (a condition; below WEDGED_AFTER) | 300 |
 | ``ECR_PRIVACY_CLUSTER_ID`` | this cluster in ownership AKAs (1-63 of ``A-Za-z0-9._-``); keep it across rebuilds | UID of ``kube-system`` |
+| ``ECR_PRIVACY_PEERING`` | ``true``: join Kopf's peering, one replica acts, the others stand by (``peering.py``) | false |
+| ``ECR_PRIVACY_PEERING_NAME`` | the ``ClusterKopfPeering`` joined (or, standalone, checked for a live operator) | ecr-privacy-operator |
+| ``ECR_PRIVACY_PEERING_LIFETIME`` | seconds a replica's keep-alive lasts: a killed active replica is replaced after it | 30 |
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ class OperatorConfig(BaseModel):
     wedged_after: float = Field(default=600.0, gt=0)
     pass_deadline: float = Field(default=300.0, gt=0)
     cluster_id: str | None = Field(default=None, pattern=CLUSTER_ID_PATTERN)
+    peering: bool = False
+    peering_name: str = Field(
+        default="ecr-privacy-operator", max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+    )
+    peering_lifetime: int = Field(default=30, ge=10, le=3600)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -97,6 +105,9 @@ class OperatorConfig(BaseModel):
             "wedged_after": "WEDGED_AFTER",
             "pass_deadline": "PASS_DEADLINE",
             "cluster_id": "CLUSTER_ID",
+            "peering": "PEERING",
+            "peering_name": "PEERING_NAME",
+            "peering_lifetime": "PEERING_LIFETIME",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

@@ -1,9 +1,10 @@
 """The operator's own Kubernetes calls besides Kopf's: read credential Secrets, patch object status, keep the
-finalizers that protect a workspace's Secret (and the RoleBinding that lets the operator read it), and the two
-reads behind pack ownership (the cluster's identity, whether an owner object still exists).
+finalizers that protect a workspace's Secret (and the RoleBinding that lets the operator read it), the two
+reads behind pack ownership (the cluster's identity, whether an owner object still exists), and the peering
+object at start-up.
 
-Kopf owns watching, its own finalizers and events; this module covers the calls a long-running daemon makes
-outside a handler's patch. They go over one async httpx client with the credentials Kopf logs in with
+Kopf owns watching, its own finalizers, events and peering keep-alives; this module covers the calls the
+operator makes outside a handler's patch. They go over one async httpx client with the credentials Kopf logs in with
 (``login``: the in-cluster service account, else the kubeconfig), so the official client library (and its
 threads) is not needed. Secret values are returned as ``SecretStr`` and never logged.
 """
@@ -108,6 +109,8 @@ def _client_for(
     if info.token:
         headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
     auth = httpx.BasicAuth(info.username, info.password or "") if info.username else None
+    # Proxy variables (HTTPS_PROXY, ...) apply to the API server only as they do to Kopf's own calls
+    # (settings.networking.trust_env, off by default): a proxy meant for Guardrails must not catch them.
     return httpx.AsyncClient(
         base_url=info.server,
         verify=verify,
@@ -115,6 +118,7 @@ def _client_for(
         auth=auth,
         timeout=TIMEOUT_SECONDS,
         transport=transport,
+        trust_env=info.trust_env,
     )
 
 
@@ -260,6 +264,32 @@ class Kube:
             return False
         _raise_for(response, what)
         return bool(response.json().get("metadata", {}).get("uid") == uid)
+
+    async def read_cluster_peering(
+        self, group: str, version: str, plural: str, name: str
+    ) -> dict[str, Any] | None:
+        """The ``status`` of one cluster-scoped peering object (Kopf's keep-alive records); None when the object
+        or its CRD does not exist. Other refusals (403) raise ``KubernetesError``."""
+        what = f"read the {plural} object {name}"
+        response = await self._request("GET", f"/apis/{group}/{version}/{plural}/{name}", what)
+        if response.status_code == 404:
+            return None
+        _raise_for(response, what)
+        status: dict[str, Any] = response.json().get("status") or {}
+        return status
+
+    async def create_cluster_peering(
+        self, group: str, version: str, plural: str, kind: str, name: str
+    ) -> bool:
+        """Create an empty cluster-scoped peering object; True when created, False when it already existed.
+        ``KubernetesError`` with status 404 when its CRD is not installed."""
+        what = f"create the {plural} object {name}"
+        body = {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": {"name": name}}
+        response = await self._request("POST", f"/apis/{group}/{version}/{plural}", what, json=body)
+        if response.status_code == 409:
+            return False
+        _raise_for(response, what)
+        return True
 
     async def aclose(self) -> None:
         """Close the connection pool (the next call connects again with fresh credentials)."""

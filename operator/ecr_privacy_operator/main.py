@@ -3,9 +3,11 @@
     ecr-privacy-operator [--namespace NS ... | --all-namespaces] [--liveness URL] [--metrics-port N]
                          [--log-format plain|json] [--allowed-hosts HOST,...] [--operator-namespace NS]
                          [--ca-bundle PATH]
+                         [--peering [--peering-name NAME] | --standalone]
 
-Flags override the ``ECR_PRIVACY_*`` environment variables of ``config.py``. Kopf runs standalone (one
-replica; the chart uses ``replicas: 1`` and ``strategy: Recreate``).
+Flags override the ``ECR_PRIVACY_*`` environment variables of ``config.py``. With ``--peering`` (the chart's
+default) replicas share a ClusterKopfPeering and one acts while the others stand by; standalone (the
+command's default) the process refuses to start while another operator is alive in that peering.
 """
 
 from __future__ import annotations
@@ -63,6 +65,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ca-bundle", help="CA bundle for Guardrails' TLS certificate [ECR_PRIVACY_CA_BUNDLE]"
     )
+    peering = parser.add_mutually_exclusive_group()
+    peering.add_argument(
+        "--peering",
+        action="store_const",
+        const="true",
+        help="join Kopf's peering: act while no older replica is alive, else stand by [ECR_PRIVACY_PEERING]",
+    )
+    peering.add_argument(
+        "--standalone",
+        dest="peering",
+        action="store_const",
+        const="false",
+        help="no peering (default); refuses to start while another operator is active in the peering",
+    )
+    parser.add_argument(
+        "--peering-name",
+        help="the ClusterKopfPeering object [ECR_PRIVACY_PEERING_NAME, ecr-privacy-operator]",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -75,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         ("allowed_hosts", "ALLOWED_HOSTS"),
         ("operator_namespace", "OPERATOR_NAMESPACE"),
         ("ca_bundle", "CA_BUNDLE"),
+        ("peering", "PEERING"),
+        ("peering_name", "PEERING_NAME"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -83,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from ecr_privacy_operator.config import OperatorConfig
     from ecr_privacy_operator.handlers import policy
     from ecr_privacy_operator.health import serve
+    from ecr_privacy_operator.peering import process_priority
 
     try:
         config = OperatorConfig.from_env()
@@ -101,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     if config.metrics_port:
         serve(config.metrics_port, policy.METRICS.registry, policy.READINESS)
     # Kopf names itself from POD_ID, else from the OS user name, which fails for a uid without a passwd
-    # entry (e.g. a random runAsUser); the chart sets POD_ID from the Pod's name.
-    os.environ.setdefault("POD_ID", f"ecr-privacy-operator@{socket.gethostname()}")
+    # entry (e.g. a random runAsUser); the chart sets POD_ID from the Pod's name. The process id keeps two
+    # processes on one host apart in the peering.
+    os.environ.setdefault("POD_ID", f"ecr-privacy-operator@{socket.gethostname()}/{os.getpid()}")
     asyncio.run(
         kopf.operator(
-            standalone=True,
+            standalone=not config.peering,
+            peering_name=config.peering_name if config.peering else None,
+            priority=process_priority(),
             clusterwide=not args.namespace,
             namespaces=list(args.namespace),
             liveness_endpoint=args.liveness or None,

@@ -20,7 +20,6 @@ from .faults import FaultConfig, Faults
 from .fixtures import load_fixture_file
 from .model import Key
 from .server import Emulator, make_app
-from .tls import issue_server_cert, make_ca
 
 log = logging.getLogger("guardrails_emulator")
 
@@ -120,6 +119,9 @@ def _faults(args: argparse.Namespace) -> Faults:
 
 
 def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext:
+    # Only --tls needs cryptography (the `emulator` extra): the operator image runs the emulator without it.
+    from .tls import issue_server_cert, make_ca
+
     ca = make_ca("guardrails-emulator test CA")
     hosts = ["localhost", "127.0.0.1", "::1"]
     if args.host not in hosts and args.host not in ("0.0.0.0", "::"):  # noqa: S104 - just a comparison

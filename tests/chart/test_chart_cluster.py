@@ -252,6 +252,19 @@ def test_service_account_may_make_every_call_the_operator_makes(cluster_wide: di
     )
     k8s.CoreV1Api(sa.api).list_namespace()  # the namespace labels a cluster workspace selects on
     # credentials: the listed namespace and the release namespace (cluster workspaces)
+    # Kopf's peering: the operator creates its ClusterKopfPeering when missing and reads it at start-up; Kopf
+    # lists and watches it and merge-patches its keep-alive into it (no status subresource)
+    peering = ("kopf.dev", "v1", "clusterkopfpeerings")
+    name = f"peering-{team}"
+    objects.create_cluster_custom_object(
+        *peering, {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
+    )
+    objects.get_cluster_custom_object(*peering, name)
+    assert name in {p["metadata"]["name"] for p in objects.list_cluster_custom_object(*peering)["items"]}
+    objects.patch_cluster_custom_object(
+        *peering, name, {"status": {"op@host": {"priority": 1, "lifetime": 30}}}
+    )
+    # credentials: the listed namespace and the release namespace (default Secret)
     assert core.read_namespaced_secret("guardrails-credentials", team).data["accessKey"]
     assert core.read_namespaced_secret("guardrails-credentials", release).data["accessKey"]
     # in-use protection: the workspace's finalizer on its Secret and on the credentials RoleBinding
@@ -291,7 +304,9 @@ def test_service_account_may_make_every_call_the_operator_makes(cluster_wide: di
         ("create", "leases", "coordination.k8s.io", "team", ""),
         ("create", "namespaces", "", "", ""),
         ("delete", "namespaces", "", "", ""),
-        ("list", "clusterkopfpeerings", "kopf.dev", "", ""),
+        ("delete", "clusterkopfpeerings", "kopf.dev", "", ""),
+        ("update", "clusterkopfpeerings", "kopf.dev", "", ""),
+        ("list", "kopfpeerings", "kopf.dev", "team", ""),
         ("list", "servicemonitors", "monitoring.coreos.com", "team", ""),
         ("delete", "events", "", "team", ""),
     ],
@@ -310,6 +325,8 @@ def test_service_account_allowed_matrix(cluster_wide: dict[str, Any]) -> None:
     """The same rights as SelfSubjectAccessReviews (what `kubectl auth can-i --as=...` asks)."""
     sa: Impersonated = cluster_wide["as"]
     team, other = cluster_wide["team"], cluster_wide["other"]
+    for verb in ("get", "list", "watch", "patch", "create"):
+        assert sa.can(verb, "clusterkopfpeerings", "", "kopf.dev")
     for verb in ("list", "watch"):
         assert sa.can(verb, "ecrprivacypolicies", "", GROUP)
         assert sa.can(verb, "customresourcedefinitions", "", "apiextensions.k8s.io")

@@ -45,16 +45,23 @@ def test_default_render_has_the_expected_objects(render: Render) -> None:
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
         [
-            *["CustomResourceDefinition"] * 3,  # policies and the two workspace kinds
+            *["CustomResourceDefinition"] * 4,  # policies, the two workspace kinds, Kopf's peering
             "ServiceAccount",
-            *["ClusterRole"] * 5,  # crds, objects, credentials, and the aggregated edit and view
+            *["ClusterRole"] * 6,  # crds, objects, peering, credentials, and the aggregated edit and view
             "ClusterRoleBinding",
             "ClusterRoleBinding",
             "RoleBinding",  # Secrets of the release namespace (cluster workspaces), nowhere else
             "Service",
             "Deployment",
+            "PodDisruptionBudget",
         ]
     ), "defaults: Secrets only in the release namespace, no ServiceMonitor, no NetworkPolicy"
+    assert {o["metadata"]["name"] for o in by_kind(objects, "CustomResourceDefinition")} == {
+        "ecrprivacypolicies.ecrprivacy.dev",
+        "guardrailsworkspaces.ecrprivacy.dev",
+        "clusterguardrailsworkspaces.ecrprivacy.dev",
+        "clusterkopfpeerings.kopf.dev",
+    }
     for obj in objects:
         if obj["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == "ecr-privacy-operator"
@@ -62,11 +69,17 @@ def test_default_render_has_the_expected_objects(render: Render) -> None:
     assert crds == {"EcrPrivacyPolicy", "GuardrailsWorkspace", "ClusterGuardrailsWorkspace"}
 
 
-def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> None:
-    deployment = one(render(), "Deployment")
+def test_deployment_is_two_peered_replicas_rolling_and_hardened(render: Render) -> None:
+    objects = render()
+    deployment = one(objects, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    budget = one(objects, "PodDisruptionBudget")["spec"]
+    assert budget == {"minAvailable": 1, "selector": spec["selector"]}
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     run_as = pod["securityContext"]["runAsUser"]
@@ -95,6 +108,8 @@ def test_deployment_is_single_replica_recreate_and_hardened(render: Render) -> N
     assert env["ECR_PRIVACY_CREDENTIALS_BINDING"] == "ecr-privacy-operator-credentials"
     namespace_env = next(e for e in container["env"] if e["name"] == "ECR_PRIVACY_OPERATOR_NAMESPACE")
     assert namespace_env["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert (env["ECR_PRIVACY_PEERING"], env["ECR_PRIVACY_PEERING_NAME"]) == ("true", "ecr-privacy-operator")
+    assert env["ECR_PRIVACY_PEERING_LIFETIME"] == "30"
     assert (
         container["image"]
         == f"ecr-privacy-operator:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
@@ -108,6 +123,9 @@ def test_all_values_render_every_optional_part(render: Render) -> None:
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     for crd in by_kind(objects, "CustomResourceDefinition"):
         assert "annotations" not in crd["metadata"], "crds.keep=false drops the keep annotation"
+    deployment = one(objects, "Deployment")["spec"]
+    assert deployment["replicas"] == 3
+    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 2
     container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].endswith("@sha256:" + "0" * 64)
     assert {"--namespace=team-a", "--namespace=team-b"} <= set(container["args"])
@@ -115,6 +133,7 @@ def test_all_values_render_every_optional_part(render: Render) -> None:
     assert env["ECR_PRIVACY_ALLOWED_HOSTS"] == "*.cloud.turbot.com,guardrails.internal.example"
     assert env["ECR_PRIVACY_CA_BUNDLE"] == "/etc/ecr-privacy-operator/ca/bundle.pem"
     assert env["HTTPS_PROXY"] == "http://proxy.invalid:3128"
+    assert (env["ECR_PRIVACY_PEERING_NAME"], env["ECR_PRIVACY_PEERING_LIFETIME"]) == ("ecr-privacy-ops", "20")
     bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in by_kind(objects, "RoleBinding")}
     assert bindings == {
         ("team-a", "ecr-privacy-operator"),
@@ -123,7 +142,9 @@ def test_all_values_render_every_optional_part(render: Render) -> None:
         ("ops", "ecr-privacy-operator-credentials"),
     }
     cluster_bindings = [b["roleRef"]["name"] for b in by_kind(objects, "ClusterRoleBinding")]
-    assert cluster_bindings == ["ecr-privacy-operator-crds"], "watchNamespaces: objects only by RoleBinding"
+    assert sorted(cluster_bindings) == ["ecr-privacy-operator-crds", "ecr-privacy-operator-peering"], (
+        "watchNamespaces: objects only by RoleBinding"
+    )
 
 
 def test_secret_namespaces_default_to_watch_namespaces(render: Render) -> None:
@@ -138,17 +159,31 @@ def test_secret_namespaces_default_to_watch_namespaces(render: Render) -> None:
 
 def test_crds_can_be_left_out(render: Render) -> None:
     assert not by_kind(render(set_values=["crds.enabled=false"]), "CustomResourceDefinition")
+    crds = by_kind(render(set_values=["peering.createCRD=false"]), "CustomResourceDefinition")
+    assert [c["metadata"]["name"] for c in crds] == ["ecrprivacypolicies.ecrprivacy.dev"]
+
+
+def test_one_replica_without_peering_and_no_budget(render: Render) -> None:
+    objects = render(set_values=["peering.enabled=false", "replicaCount=1"])
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert not {"ECR_PRIVACY_PEERING", "ECR_PRIVACY_PEERING_NAME"} & {e["name"] for e in container["env"]}
+    assert not by_kind(objects, "PodDisruptionBudget"), "a budget of 1 with 1 replica would block drains"
+
+
+def test_several_replicas_without_peering_are_refused(helm: Path) -> None:
+    proc = run_helm(helm, *template_args(set_values=["peering.enabled=false"]), check=False)
+    assert proc.returncode != 0
+    assert "replicaCount > 1 needs peering.enabled" in proc.stderr
 
 
 def test_chart_crd_equals_deploy_crds(render: Render) -> None:
     """The chart's CRDs, as rendered, are the sources in deploy/crds plus Helm's keep annotation."""
-    rendered = {c["metadata"]["name"]: c for c in by_kind(render(), "CustomResourceDefinition")}
-    sources = [yaml.safe_load(path.read_text()) for path in sorted(CRD_SOURCE.glob("*.yaml"))]
-    assert set(rendered) == {s["metadata"]["name"] for s in sources}
-    for source in sources:
-        crd = rendered[source["metadata"]["name"]]
+    sources = [yaml.safe_load(path.read_text()) for path in sorted(CRD_SOURCE.parent.glob("*.yaml"))]
+    rendered = by_kind(render(), "CustomResourceDefinition")
+    assert len(rendered) == len(sources)
+    for crd in rendered:
         assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
-        assert crd == source
+        assert crd in sources
 
 
 def test_generated_files_are_current() -> None:
@@ -162,7 +197,9 @@ def test_generated_files_are_current() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "replicaCount=2",
+        "replicaCount=0",
+        "peering.lifetime=5",
+        "peering.name=Not_A_Name",
         "config.logFormat=xml",
         "watchNamespaces={Team_A}",
         "metrics.port=70000",
@@ -238,10 +275,10 @@ def test_rbac_rules_match_deploy_rbac(render: Render) -> None:
         for r in by_kind(render(set_values=["credentials.secretNamespaces={a}"]), "ClusterRole")
     }
     name = "ecr-privacy-operator"
-    assert roles[f"{name}-crds"] | roles[name] == source[name]
+    assert roles[f"{name}-crds"] | roles[name] | roles[f"{name}-peering"] == source[name]
     for role in ("credentials", "edit", "view"):
         assert roles[f"{name}-{role}"] == source[f"{name}-{role}"], role
-    assert len(roles) == 5
+    assert len(roles) == 6
     rendered = {r["metadata"]["name"]: r for r in by_kind(render(), "ClusterRole")}
     sources = {d["metadata"]["name"]: d for d in yaml.safe_load_all(RBAC_SOURCE.read_text())}
     for role in ("edit", "view"):  # the aggregation labels, as in deploy/rbac

@@ -12,6 +12,10 @@ file exists; builds go to a temporary sibling and are renamed into place, under 
 Programs whose go.mod has no ``replace`` lines (helm) are built with a plain ``go install`` into
 ``<cache>/tools/<name>-<version>_<go>_<os-arch>/`` (override: ``$HELM_BIN`` names a helm binary to use).
 
+Two Kubernetes versions are supported and tested: the newest (the default) and the oldest, each with the
+etcd it is paired with upstream. ``$ECR_TEST_KUBERNETES_VERSION`` (one of ``ETCD_FOR_KUBERNETES``) selects
+the version for this process: the build, the cache directory and the harness all follow it.
+
 Run ``python tests/controlplane/build.py`` to build (or find) the binaries; it prints the directory.
 ``--helm`` builds (or finds) helm as well; ``--controller-manager`` builds (or finds) kube-controller-manager
 (for the tests that delete a namespace) in its own cache directory; ``--print-helm`` prints only the helm
@@ -32,11 +36,24 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Bump RECIPE_REVISION whenever the build recipe below changes in a way that changes the binaries.
 RECIPE_REVISION = 1
-KUBERNETES_VERSION = "v1.36.3"
-ETCD_VERSION = "v3.6.16"
+NEWEST_KUBERNETES_VERSION = "v1.36.3"
+# The oldest tested minor. The CRD's CEL rules need 1.25 (x-kubernetes-validations with transition rules, i.e.
+# oldSelf, beta and on by default from 1.25, GA in 1.29; duration(), matches() and exists_one are in the CEL
+# environment from the start; the CRD uses no messageExpression, reason, fieldPath or optionalOldSelf). The
+# module proxy serves a complete set of 1.Y staging modules only from 1.30 on (1.25-1.29 each miss some), so
+# 1.30 is the oldest version that can be built, and so tested, here.
+OLDEST_KUBERNETES_VERSION = "v1.30.14"
+# Each Kubernetes version with the etcd minor it shipped with (etcd 3.5 up to 1.33), newest patch served.
+ETCD_FOR_KUBERNETES = {NEWEST_KUBERNETES_VERSION: "v3.6.16", OLDEST_KUBERNETES_VERSION: "v3.5.16"}
+VERSION_ENV = "ECR_TEST_KUBERNETES_VERSION"
+KUBERNETES_VERSION = os.environ.get(VERSION_ENV) or NEWEST_KUBERNETES_VERSION
+if KUBERNETES_VERSION not in ETCD_FOR_KUBERNETES:
+    raise SystemExit(f"{VERSION_ENV}={KUBERNETES_VERSION} is not one of {', '.join(ETCD_FOR_KUBERNETES)}")
+ETCD_VERSION = ETCD_FOR_KUBERNETES[KUBERNETES_VERSION]
 BINARIES = ("kube-apiserver", "kubectl", "etcd")
 STAMP = "STAMP"
 HELM_VERSION = "v3.22.0"
@@ -109,16 +126,41 @@ def _ldflags(pairs: dict[str, str]) -> str:
     return " ".join(["-s", "-w"] + [f"-X {k}={v}" for k, v in pairs.items()])
 
 
-def _staging_modules(workdir: Path) -> list[str]:
-    """Staging module paths, read from the go.mod the proxy serves for k8s.io/kubernetes."""
+def _upstream_gomod(workdir: Path) -> dict[str, Any]:
+    """The go.mod the proxy serves for k8s.io/kubernetes, as ``go mod edit -json`` prints it."""
     info = json.loads(
         _run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], workdir)
     )
-    gomod = json.loads(_run(["go", "mod", "edit", "-json", info["GoMod"]], workdir))
-    mods = [r["Old"]["Path"] for r in gomod.get("Replace") or [] if r["New"]["Path"].startswith("./staging/")]
-    if not mods:
+    gomod: dict[str, Any] = json.loads(_run(["go", "mod", "edit", "-json", info["GoMod"]], workdir))
+    return gomod
+
+
+def _wrapper_edits(gomod: dict[str, Any]) -> list[str]:
+    """``go mod edit`` flags that make the wrapper build what upstream built.
+
+    - every staging module (replaced by ``./staging/...`` upstream) at ``v0.Y.Z``;
+    - every version pin upstream keeps as a replace line (releases before 1.26 pinned all their
+      dependencies that way; newer ones have none), so minimal version selection picks upstream's set;
+    - upstream's Go language version as the GODEBUG default, so runtime defaults (TLS, timers, ...) are the
+      ones that release was built for, when that is older than the toolchain's.
+    """
+    staging_version = "v0" + KUBERNETES_VERSION[2:]
+    replaces = gomod.get("Replace") or []
+    staging = sorted(r["Old"]["Path"] for r in replaces if r["New"]["Path"].startswith("./staging/"))
+    if not staging:
         raise RuntimeError("no staging replace lines found in the proxy's go.mod for k8s.io/kubernetes")
-    return sorted(mods)
+    _log(f"{len(staging)} staging modules to replace at {staging_version}")
+    edits = [f"-replace={m}={m}@{staging_version}" for m in staging]
+    pins = [r for r in replaces if r["New"].get("Version") and r["Old"]["Path"] not in staging]
+    edits += [f"-replace={r['Old']['Path']}={r['New']['Path']}@{r['New']['Version']}" for r in pins]
+    if pins:
+        _log(f"{len(pins)} dependency versions pinned as upstream pins them")
+    language = ".".join(gomod["Go"].split(".")[:2])
+    if tuple(map(int, language.split("."))) < tuple(
+        map(int, _go_version().removeprefix("go").split(".")[:2])
+    ):
+        edits.append(f"-godebug=default=go{language}")
+    return edits
 
 
 def _build_kubernetes(
@@ -128,10 +170,7 @@ def _build_kubernetes(
     mod = workdir / "kube-bin"
     mod.mkdir()
     _run(["go", "mod", "init", "example.invalid/kube-bin"], mod, env)
-    staging = _staging_modules(mod)
-    _log(f"{len(staging)} staging modules to replace at v0{KUBERNETES_VERSION[2:]}")
-    staging_version = "v0" + KUBERNETES_VERSION[2:]
-    _run(["go", "mod", "edit"] + [f"-replace={m}={m}@{staging_version}" for m in staging], mod, env)
+    _run(["go", "mod", "edit", *_wrapper_edits(_upstream_gomod(mod))], mod, env)
     _run(
         [
             "go",

@@ -219,22 +219,36 @@ subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {ns}}}]
     _kubectl(kube, "apply", "--server-side", "-f", "-", input_text=bindings)
     # RBAC reaches the authorizer through an informer: wait until the grants are in effect, so that the
     # operator never starts into a 403 (its log must stay free of "Forbidden").
-    who = f"--as=system:serviceaccount:{ns}:{SERVICE_ACCOUNT}"
-    for verb, resource_, scope in (
-        ("watch", "ecrprivacypolicies.ecrprivacy.dev", ["-n", ns]),
-        ("patch", "ecrprivacypolicies.ecrprivacy.dev/status", ["-n", ns]),
-        ("get", "secrets", ["-n", ns]),
-        ("create", "events", ["-n", ns]),
-        ("watch", "namespaces", []),
-        ("list", "customresourcedefinitions.apiextensions.k8s.io", []),
-    ):
-        args = ("auth", "can-i", verb, resource_, who, *scope)
+    wait_until_allowed(
+        kube,
+        f"system:serviceaccount:{ns}:{SERVICE_ACCOUNT}",
+        [
+            ("watch", "ecrprivacypolicies.ecrprivacy.dev", ns),
+            ("patch", "ecrprivacypolicies.ecrprivacy.dev/status", ns),
+            ("get", "secrets", ns),
+            ("create", "events", ns),
+            ("watch", "namespaces", ""),
+            ("list", "customresourcedefinitions.apiextensions.k8s.io", ""),
+        ],
+    )
+    return mounted_token(kube, ns, SERVICE_ACCOUNT, directory)
+
+
+def wait_until_allowed(kube: ControlPlane, user: str, checks: list[tuple[str, str, str]]) -> None:
+    """Wait until ``kubectl auth can-i`` says yes to each (verb, resource, namespace or "") for ``user``."""
+    for verb, resource_, namespace in checks:
+        args = ("auth", "can-i", verb, resource_, f"--as={user}", *(["-n", namespace] if namespace else []))
         wait_for(
             lambda args=args: kube.kubectl(*args, check=False).stdout.strip() == "yes",
             timeout=30,
             what=f"RBAC: {verb} {resource_}",
         )
-    token = _kubectl(kube, "create", "token", SERVICE_ACCOUNT, "-n", ns, "--duration=1h").strip()
+
+
+def mounted_token(kube: ControlPlane, ns: str, service_account: str, directory: Path) -> Path:
+    """A token of ServiceAccount ns/service_account, the API server's CA and the namespace, written into
+    ``directory`` as Kubernetes mounts them into a Pod (readable by any uid, as with the default mode)."""
+    token = _kubectl(kube, "create", "token", service_account, "-n", ns, "--duration=1h").strip()
     assert kube.run_dir is not None
     directory.mkdir(mode=0o755)
     directory.chmod(0o755)

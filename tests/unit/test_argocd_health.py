@@ -222,3 +222,58 @@ def workspace(status: dict[str, Any]) -> dict[str, Any]:
 def test_workspace_health(conditions: list[dict[str, Any]], expected: str) -> None:
     status, _ = health(workspace({"observedGeneration": 2, "conditions": conditions, "policies": 3}))
     assert status == expected
+
+
+# ---- the app-of-apps: the Application health check and the sync waves -----------------------------------
+ARGOCD = ROOT / "deploy" / "gitops" / "argocd"
+
+
+def application_health(status: dict[str, Any] | None) -> tuple[str, str]:
+    lua = lua51.LuaRuntime(unpack_returned_tuples=True)
+    app: dict[str, Any] = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "a"},
+    }
+    if status is not None:
+        app["status"] = status
+    lua.globals().obj = lua.table_from(app, recursive=True)
+    result = lua.execute((ARGOCD / "application-health.lua").read_text())
+    return str(result["status"]), str(result["message"])
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (None, ("Progressing", "")),
+        ({}, ("Progressing", "")),
+        ({"sync": {"status": "Synced"}}, ("Progressing", "")),
+        ({"health": {"status": "Healthy"}}, ("Healthy", "")),
+        ({"health": {"status": "Degraded", "message": "Deployment has not progressed"}},
+         ("Degraded", "Deployment has not progressed")),
+        ({"health": {"status": "Missing"}}, ("Missing", "")),
+    ],
+)  # fmt: skip
+def test_application_health_is_the_childs_own(
+    status: dict[str, Any] | None, expected: tuple[str, str]
+) -> None:
+    assert application_health(status) == expected
+
+
+def test_app_of_apps_orders_the_operator_before_the_policies() -> None:
+    parent = yaml.safe_load((ARGOCD / "app-of-apps.yaml").read_text())
+    assert parent["spec"]["source"]["path"] == "deploy/gitops/argocd"
+    assert parent["spec"]["source"]["directory"]["include"] == "application.yaml"
+    children = {
+        a["metadata"]["name"]: a for a in yaml.safe_load_all((ARGOCD / "application.yaml").read_text())
+    }
+    wave = {
+        name: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        for name, a in children.items()
+    }
+    assert wave["ecr-privacy-operator"] < wave["ecr-privacy-policies"]
+    assert children["ecr-privacy-operator"]["spec"]["source"]["path"] == "deploy/helm/ecr-privacy-operator"
+    patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
+    assert "resource.customizations.health.argoproj.io_Application" in patch["data"], (
+        "without the Application health check the parent does not wait for wave 0 to be Healthy"
+    )

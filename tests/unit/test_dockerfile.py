@@ -28,7 +28,9 @@ def instructions() -> list[tuple[str, str]]:
 
 def test_two_stages_from_a_base_image_argument() -> None:
     steps = instructions()
-    assert steps[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
+    keyword, arg = steps[0]
+    assert keyword == "ARG"
+    assert re.fullmatch(r"BASE_IMAGE=python:3\.11-slim@sha256:[0-9a-f]{64}", arg), "base not pinned by digest"
     froms = [rest for keyword, rest in steps if keyword == "FROM"]
     assert froms == ["${BASE_IMAGE} AS build", "${BASE_IMAGE}"]
 
@@ -56,6 +58,21 @@ def test_no_pip_cache() -> None:
             assert "--no-cache-dir" in rest
 
 
+def test_dependencies_come_only_from_the_lock_with_hashes() -> None:
+    """Every pip install either installs requirements.lock with --require-hashes or fetches nothing."""
+    installs = [
+        segment
+        for keyword, rest in instructions()
+        if keyword == "RUN"
+        for segment in rest.split("&&")
+        if "pip install" in segment
+    ]
+    assert installs
+    for install in installs:
+        locked = "--require-hashes" in install and "-r requirements.lock" in install
+        assert locked or ("--no-index" in install and "--no-deps" in install), install
+
+
 def test_dockerignore_allows_only_what_the_build_copies() -> None:
     lines = [
         line.strip()
@@ -63,4 +80,4 @@ def test_dockerignore_allows_only_what_the_build_copies() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!README.md", "!operator/"} <= set(lines)
+    assert {"!pyproject.toml", "!requirements.lock", "!README.md", "!operator/"} <= set(lines)

@@ -1,6 +1,6 @@
-"""Kopf handlers for EcrPrivacyPolicy: start-up settings, create/update/resume, the resync schedule,
-deletion, and the liveness probes (the workspace kinds' handlers are in ``workspaces.py``, the indices in
-``directory.py``).
+"""Kopf handlers for EcrPrivacyPolicy: start-up settings (peering among them), create/update/resume, the
+resync schedule, deletion, and the liveness probes (the workspace kinds' handlers are in ``workspaces.py``, the
+indices in ``directory.py``).
 
 Each handler is a few lines: it hands the object to the shared ``Runtime`` (in ``memo``), which owns
 credentials, the reconcile engine, status, Events and metrics.
@@ -9,7 +9,9 @@ credentials, the reconcile engine, status, Events and metrics.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
+import os
 import time
 from typing import Any
 
@@ -23,6 +25,13 @@ from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError
 from ecr_privacy_operator.kube import Kube, KubernetesError, KubernetesUnavailableError, login
 from ecr_privacy_operator.kube_session import capped_session
 from ecr_privacy_operator.metrics import Metrics
+from ecr_privacy_operator.peering import (
+    CLUSTER_PEERING_KIND,
+    CLUSTER_PEERING_PLURAL,
+    PEERING_GROUP,
+    PEERING_VERSION,
+    active_peers,
+)
 from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.ownership import Owner, Ownership
 
@@ -107,12 +116,63 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
         settings=settings,
     )
     memo.runtime = runtime
+    await _peering(settings, config, runtime.kube, logger)
     READINESS.started = True
     logger.info(
         "ecr-privacy-operator started (cluster id %s, metrics on :%s)",
         ownership.cluster_id,
         config.metrics_port or "off",
     )
+
+
+async def _peering(
+    settings: kopf.OperatorSettings, config: OperatorConfig, kube: Kube, logger: kopf.Logger
+) -> None:
+    """Peering on: join the ClusterKopfPeering ``config.peering_name``, creating it when missing (its CRD must
+    be installed). Off (standalone): refuse to start while another operator is alive in it, since both would
+    reconcile the same objects."""
+    name = config.peering_name
+    where = (PEERING_GROUP, PEERING_VERSION, CLUSTER_PEERING_PLURAL)
+    try:
+        status = await kube.read_cluster_peering(*where, name)
+        if config.peering and status is None:
+            await kube.create_cluster_peering(*where, CLUSTER_PEERING_KIND, name)
+    except (KubernetesError, KubernetesUnavailableError) as exc:
+        if config.peering:
+            missing = isinstance(exc, KubernetesError) and exc.status == 404
+            hint = (
+                " (install deploy/crds/kopf.dev_clusterkopfpeerings.yaml, or run --standalone)"
+                if missing
+                else ""
+            )
+            raise kopf.PermanentError(
+                f"peering is on, but ClusterKopfPeering {name} is unusable: {exc}{hint}"
+            ) from None
+        logger.warning(
+            "Running standalone without checking for another operator (ClusterKopfPeering %s: %s); "
+            "make sure no other ecr-privacy-operator serves these objects.",
+            name,
+            exc,
+        )
+        return
+    if config.peering:
+        settings.peering.clusterwide = True  # one object for every namespace mode
+        settings.peering.lifetime = config.peering_lifetime
+        settings.peering.stealth = True
+        logger.info(
+            "Peering in ClusterKopfPeering %s (priority %d): this process acts while no replica started "
+            "before it is alive, and stands by otherwise.",
+            name,
+            settings.peering.priority,
+        )
+        return
+    alive = active_peers(status, datetime.datetime.now(datetime.UTC), exclude=os.environ.get("POD_ID", ""))
+    if alive:
+        raise kopf.PermanentError(
+            f"refusing to run standalone: another operator is active in ClusterKopfPeering {name} "
+            f"({', '.join(sorted(alive))}); two would reconcile the same objects twice. Stop it, or run with "
+            "--peering to stand by beside it."
+        )
 
 
 @kopf.on.cleanup()
