@@ -51,6 +51,7 @@ __all__ = ["image"]  # the session fixture that builds the image, shared with te
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
+WORKSPACE_SAMPLE = ROOT / "deploy" / "samples" / "guardrailsworkspace.yaml"
 SAMPLE = ROOT / "deploy" / "samples" / "ecrprivacypolicy.yaml"
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 POD_SUFFIX = "-5d8f7c9b4-x2x7q"  # what the Deployment's ReplicaSet adds to the pod's name
@@ -161,6 +162,7 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
     for name in (release_ns, policy_ns, "team-b"):  # team-a and team-b: the namespaces all-values names
         kube.kubectl("create", "namespace", name, check=False)
     sets = [] if values else [f"credentials.secretNamespaces={{{policy_ns}}}"]
+    sets += ["allowedWorkspaceHosts={127.0.0.1}"]  # the emulator's host, as an admin allows their workspace's
     if not (_port_free(8080) and _port_free(8081)):
         sets += [f"metrics.port={free_port()}", f"health.port={free_port()}"]
     # a release name of its own: the cluster-scoped RBAC must not replace the ClusterRoles that the other
@@ -198,17 +200,19 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
     # what the release's users create: the credentials, the default Secret and the CA ConfigMap it names
     access, secret = ADMIN_KEY
     core = k8s.CoreV1Api(api_client)
-    creds = {"accessKey": access, "secretKey": secret, "workspace": emulator.url}
+    creds = {"accessKey": access, "secretKey": secret}
     kube.kubectl("delete", "secret", "guardrails-credentials", "-n", policy_ns, check=False)
     core.create_namespaced_secret(
         policy_ns, {"metadata": {"name": "guardrails-credentials"}, "stringData": creds}
     )
+    workspace = next(
+        d for d in yaml.safe_load_all(WORKSPACE_SAMPLE.read_text()) if d["kind"] == "GuardrailsWorkspace"
+    )
+    workspace["spec"]["url"] = emulator.url
+    kube.kubectl("apply", "-n", policy_ns, "-f", "-", input_text=yaml.safe_dump(workspace))
     pod_name = deployment["metadata"]["name"] + POD_SUFFIX
     env = _env(container, pod, pod_name, release_ns, kube.server.rsplit(":", 1)[1])
     configmaps: dict[str, dict[str, str]] = {}
-    if "ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET" in env:
-        ns, name = env["ECR_PRIVACY_DEFAULT_CREDENTIALS_SECRET"].split("/")
-        core.create_namespaced_secret(ns, {"metadata": {"name": name}, "stringData": creds})
     for volume in pod.get("volumes", []):
         if "configMap" in volume:  # a CA bundle: any valid one will do, Guardrails is the emulator over HTTP
             key = volume["configMap"]["items"][0]["key"]
