@@ -35,7 +35,7 @@ controlplane-oldest: ## build (or find in the cache) the oldest supported kube-a
 
 test-k8s-oldest: controlplane-oldest helm ## on the oldest supported Kubernetes: every CRD, the CEL tests, one lifecycle e2e, the chart
 	ECR_TEST_KUBERNETES_VERSION=$(OLDEST_K8S) $(PY) -m pytest $(PYTEST_ARGS) tests/cluster/test_controlplane.py \
-	  tests/cluster/test_crd.py tests/e2e/test_lifecycle.py::test_apply_enforce_and_compliance \
+	  tests/cluster/test_crd.py tests/cluster/test_workspace_crd.py tests/e2e/test_lifecycle.py::test_apply_enforce_and_compliance \
 	  tests/e2e/test_deletion.py::test_delete_removes_attachments_and_pack_orphan_leaves_them \
 	  tests/chart/test_chart_package.py tests/chart/test_chart_cluster.py
 
