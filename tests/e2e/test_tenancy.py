@@ -332,3 +332,24 @@ def test_deleting_a_namespace_with_its_policies_workspace_and_secret_finishes(
     state = Guardrails(emulator.state())
     assert [uid for uid in uids if state.pack(uid)] == [], "a pack was left in Guardrails"
     assert elapsed < 60
+
+
+def test_a_workspace_reports_bad_keys_and_a_missing_secret_as_stalled(
+    e2e_ns: str, emulator: EmulatorProcess, operator_identity: OperatorIdentity, api_client: k8s.ApiClient
+) -> None:
+    operator_identity.credentials_secret(
+        e2e_ns, name="bad-keys", workspace=emulator.url, access_key=ADMIN_KEY[0], secret_key="not-the-key"
+    )
+    operator_identity.workspace(e2e_ns, "no-secret", url=emulator.url, secret="never-created")
+    for name, reason in (("bad-keys", "Unauthorized"), ("no-secret", "CredentialsNotFound")):
+        found = wait_for(
+            lambda name=name, reason=reason: (
+                (ws := workspace_object(api_client, e2e_ns, name))
+                and (condition(ws, "Ready") or {}).get("reason") == reason
+                and ws
+            ),
+            what=f"workspace {name} reports {reason}",
+        )
+        assert (condition(found, "Ready") or {}).get("status") == "False"
+        assert (condition(found, "Stalled") or {}).get("status") == "True"
+        assert found["status"]["observedGeneration"] == found["metadata"]["generation"]
