@@ -13,6 +13,8 @@
 | ``ECR_PRIVACY_MAX_CONCURRENT_SYNCS`` | objects reconciled at once | 20 |
 | ``ECR_PRIVACY_KUBE_MAX_REQUESTS`` | Kubernetes API calls Kopf makes at once (watch streams not counted) | 20 |
 | ``ECR_PRIVACY_WEDGED_AFTER`` | seconds a pass may run before the liveness probe reports the operator wedged | 600 |
+| ``ECR_PRIVACY_FEED_INTERVAL`` | seconds between two reads of each workspace's activity feed (0 = do not follow it) | 5 |
+| ``ECR_PRIVACY_FEED_FALLBACK_RESYNC`` | seconds: the longest resync interval while an object's feed is not followed | 300 |
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class OperatorConfig(BaseModel):
     max_concurrent_syncs: int = Field(default=20, ge=1)
     kube_max_requests: int = Field(default=20, ge=1)
     wedged_after: float = Field(default=600.0, gt=0)
+    feed_interval: float = Field(default=5.0, ge=0)
+    feed_fallback_resync: float = Field(default=300.0, ge=10)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -80,6 +84,8 @@ class OperatorConfig(BaseModel):
             "max_concurrent_syncs": "MAX_CONCURRENT_SYNCS",
             "kube_max_requests": "KUBE_MAX_REQUESTS",
             "wedged_after": "WEDGED_AFTER",
+            "feed_interval": "FEED_INTERVAL",
+            "feed_fallback_resync": "FEED_FALLBACK_RESYNC",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

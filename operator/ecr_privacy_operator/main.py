@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ca-bundle", help="CA bundle for Guardrails' TLS certificate [ECR_PRIVACY_CA_BUNDLE]"
     )
+    parser.add_argument(
+        "--feed-interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between reads of each workspace's activity feed (0: off) [ECR_PRIVACY_FEED_INTERVAL, 5]",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         ("allowed_hosts", "ALLOWED_HOSTS"),
         ("operator_namespace", "OPERATOR_NAMESPACE"),
         ("ca_bundle", "CA_BUNDLE"),
+        ("feed_interval", "FEED_INTERVAL"),
     ):
         value = getattr(args, flag)
         if value is not None:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -26,6 +27,8 @@ from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
 from ecr_privacy_operator.handlers.directory import Directory
+from ecr_privacy_operator.handlers.feed import FeedLink
+from ecr_privacy_operator.handlers.objects import DEFAULT_RESYNC, ObjectState, slim
 from ecr_privacy_operator.handlers.schedule import ResyncSchedule
 from ecr_privacy_operator.handlers.workspace_keeper import WorkspaceKeeper
 from ecr_privacy_operator.health import Watchdog
@@ -34,50 +37,12 @@ from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.clients import ClientPool, CredentialsError
 from ecr_privacy_operator.reconcile.engine import PassResult
+from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
+from ecr_privacy_operator.reconcile.observed import ComplianceCounts
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from ecr_privacy_operator.reconcile.workspaces import FindWorkspace, WorkspaceRefusedError, WorkspaceResolver
 
-DEFAULT_RESYNC = 300.0
-
-
-@dataclass
-class ObjectState:
-    """What the runtime remembers of one object between passes (lost on restart, rebuilt from status).
-
-    ``body`` is the slim copy a resync works from: apiVersion, kind, the identifying metadata and the spec
-    of the last version a handler saw (every spec change reaches a handler), not the whole object.
-    """
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    failures: int = 0
-    next_delay: float = DEFAULT_RESYNC
-    body: dict[str, Any] | None = None
-    # the status as this process last wrote or read it, kept as its JSON (a tenth of the model's memory)
-    _status: str | None = None
-    deleting: bool = False
-    pending: str | None = None  # the trigger of a pass a handler asked for and the schedule has not run yet
-
-    @property
-    def status(self) -> EcrPrivacyPolicyStatus | None:
-        return None if self._status is None else EcrPrivacyPolicyStatus.model_validate_json(self._status)
-
-    @status.setter
-    def status(self, value: EcrPrivacyPolicyStatus | None) -> None:
-        self._status = None if value is None else value.model_dump_json(by_alias=True)
-
-
-_KEPT_METADATA = ("name", "namespace", "uid", "generation")
-
-
-def _slim(body: kopf.Body) -> dict[str, Any]:
-    """What a resync needs of the object: enough to identify it, post Events on it and read its spec."""
-    meta = body["metadata"]
-    return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
-        "spec": body.get("spec") or {},
-    }
+FEED_RETRY_SECONDS = 60.0  # a feed in fallback is tried again this often
 
 
 def _invalid_spec(exc: pydantic.ValidationError) -> Outcome:
@@ -123,7 +88,9 @@ class Runtime:
     watchdog: Watchdog = field(default_factory=Watchdog)  # passes in flight, for the liveness probe
     schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)  # Kopf's, for loggers
+    feeds: FeedFollower | None = None  # the activity feeds (handlers/feed.py), None when not followed
     _resyncs: asyncio.Task[None] | None = None
+    _feed_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(
@@ -148,7 +115,7 @@ class Runtime:
             namespace_labels=directory.namespace_labels,
         )
         keeper = WorkspaceKeeper(config=config, kube=kube, resolver=resolver, directory=directory)
-        return cls(
+        runtime = cls(
             config=config,
             kube=kube,
             pool=pool,
@@ -158,6 +125,19 @@ class Runtime:
             keeper=keeper,
             **fields,
         )
+        if config.feed_interval > 0:
+            link = FeedLink(directory, resolver, keeper, fall_back=runtime.fall_back)
+            runtime.feeds = FeedFollower(
+                interval=config.feed_interval,
+                retry=FEED_RETRY_SECONDS,
+                scopes=link.scopes,
+                recheck=lambda uids: runtime.recheck(uids, "feed"),
+                compliance=runtime.refresh_compliance,
+                announce=link.announce,
+                busy=runtime.busy,
+                metrics=metrics,
+            )
+        return runtime
 
     def start_resyncs(self) -> None:
         """Start the one task that runs every object's resync when it is due (once). Call it from a resource
@@ -166,14 +146,17 @@ class Runtime:
         if self._resyncs is None:
             slots = self.config.max_concurrent_syncs  # not more tasks than passes that may run at once
             self._resyncs = asyncio.create_task(self.schedule.run(self.resync, slots), name="resyncs")
+        if self.feeds is not None and self._feed_task is None:  # its Events need the same context
+            self._feed_task = asyncio.create_task(self.feeds.run(), name="activity feeds")
 
     async def stop_resyncs(self) -> None:
-        """Stop the resync task and the passes it started."""
-        task, self._resyncs = self._resyncs, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the resync task and the passes it started, and the feeds."""
+        for task in (self._resyncs, self._feed_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._resyncs = self._feed_task = None
 
     def state(self, uid: str) -> ObjectState:
         return self.states.setdefault(uid, ObjectState())
@@ -190,18 +173,48 @@ class Runtime:
         requests before the pass starts make one pass, on the latest spec."""
         uid = str(body["metadata"]["uid"])
         state = self.state(uid)
-        state.body = _slim(body)
+        state.body = slim(body)
         self._current_status(uid, body)  # the slim copy has no status: keep it now
         state.pending = state.pending or trigger
         self.schedule.at(uid, 0)
 
-    def recheck(self, uids: list[str]) -> None:
-        """Run a pass now for each of these objects that this process serves (their workspace changed)."""
+    def recheck(self, uids: Iterable[str], trigger: str = "workspace") -> None:
+        """Run a pass now for each of these objects that this process serves (their workspace changed, or
+        the activity feed showed a change to their pack: ``trigger="feed"``)."""
         for uid in uids:
             state = self.states.get(uid)
             if state is not None and state.body is not None and not state.deleting:
-                state.pending = state.pending or "workspace"
+                state.pending = state.pending or trigger
                 self.schedule.at(uid, 0)
+
+    def busy(self, uid: str) -> bool:
+        """True while a pass (or a deletion) of the object runs."""
+        state = self.states.get(uid)
+        return state is not None and state.lock.locked()
+
+    def fall_back(self, uids: Iterable[str]) -> None:
+        """These objects' feed is not followed any more: none waits longer than the fallback interval."""
+        longest = self.config.feed_fallback_resync
+        for uid in uids:
+            due = self.schedule.due_in(uid)
+            if due is not None and due > longest:
+                self.schedule.at(uid, random.uniform(0.1, 1.0) * longest)
+
+    async def refresh_compliance(self, uid: str, counts: dict[str, ComplianceCounts]) -> None:
+        """New compliance counts read for the object apart from a pass: write them if they changed."""
+        state = self.states.get(uid)
+        if state is None or state.body is None or state.deleting:
+            return
+        async with state.lock:
+            status = state.status
+            new = None if status is None else engine.with_compliance(status, counts, datetime.now(UTC))
+            if new is None or state.deleting:
+                return
+            body = kopf.Body(cast(kopf.RawBody, state.body))
+            uid, ns, name, _ = _identity(body)
+            logger = kopf.ObjectLogger(body=body, settings=self.settings)
+            result = PassResult(status=new, outcome=Outcome(kind=OutcomeKind.SUCCEEDED))
+            await self._publish(body, uid, ns, name, result, logger)
 
     async def resync(self, uid: str) -> None:
         """The object's scheduled pass, from its slim copy (nothing if it is gone or being deleted)."""
@@ -246,6 +259,7 @@ class Runtime:
             status = self._current_status(uid, body)
             now = datetime.now(UTC)
             resync = DEFAULT_RESYNC
+            followed = self.feeds is not None
             spec: EcrPrivacyPolicySpec | None = None
             try:
                 spec = parse_spec(body.get("spec") or {})
@@ -263,6 +277,9 @@ class Runtime:
                                 result = await engine.sync(
                                     workspace.client, self.locks, spec, uid, generation, status, now
                                 )
+                                if self.feeds is not None:  # its echoes in the feed cause nothing
+                                    self.feeds.record(workspace.client, result.changes)
+                                    followed = self.feeds.followed(workspace.client)
             except pydantic.ValidationError as exc:
                 result = engine.error_pass(_invalid_spec(exc), status, generation, now)
             except WorkspaceRefusedError as exc:
@@ -284,6 +301,8 @@ class Runtime:
             ).inc()
             self.metrics.reconcile_seconds.labels(trigger).observe(time.monotonic() - started)
             self.last_pass = time.monotonic()
+            if not followed:  # no feed finds a console edit: resync as often as before it
+                resync = min(resync, self.config.feed_fallback_resync)
             state.next_delay = self._next_delay(state, result.outcome, resync)
             if not written:  # the new status is not in Kubernetes yet: try again soon, not after a resync
                 state.next_delay = min(state.next_delay, self.config.max_backoff)

@@ -1,0 +1,53 @@
+"""What the runtime remembers of each object between passes, and the slim copy of the object a resync works from."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
+
+DEFAULT_RESYNC = 300.0
+
+
+@dataclass
+class ObjectState:
+    """What the runtime remembers of one object between passes (lost on restart, rebuilt from status).
+
+    ``body`` is the slim copy a resync works from: apiVersion, kind, the identifying metadata and the spec
+    of the last version a handler saw (every spec change reaches a handler), not the whole object.
+    """
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failures: int = 0
+    next_delay: float = DEFAULT_RESYNC
+    body: dict[str, Any] | None = None
+    # the status as this process last wrote or read it, kept as its JSON (a tenth of the model's memory)
+    _status: str | None = None
+    deleting: bool = False
+    pending: str | None = None  # the trigger of a pass a handler asked for and the schedule has not run yet
+
+    @property
+    def status(self) -> EcrPrivacyPolicyStatus | None:
+        return None if self._status is None else EcrPrivacyPolicyStatus.model_validate_json(self._status)
+
+    @status.setter
+    def status(self, value: EcrPrivacyPolicyStatus | None) -> None:
+        self._status = None if value is None else value.model_dump_json(by_alias=True)
+
+
+_KEPT_METADATA = ("name", "namespace", "uid", "generation")
+
+
+def slim(body: kopf.Body) -> dict[str, Any]:
+    """What a resync needs of the object: enough to identify it, post Events on it and read its spec."""
+    meta = body["metadata"]
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
+        "spec": body.get("spec") or {},
+    }
