@@ -136,6 +136,7 @@ class FeedFollower:
             feed = self._feed(client)
             if not scope or now < feed.due or (feed.task is not None and not feed.task.done()):
                 continue
+            feed.due = now + self.interval  # polls start every interval, however long each takes
             feed.task = asyncio.create_task(self.poll(client, feed, scope), name="feed poll")
 
     async def poll(self, client: GuardrailsClient, feed: _Feed, scope: FeedScope) -> None:
@@ -147,7 +148,6 @@ class FeedFollower:
             await self._failed(client, feed, exc)
             return
         feed.failures = 0
-        feed.due = self.clock() + self.interval
         self.metrics.feed_polls.labels("ok").inc()
         if feed.state != FOLLOWING:
             previous, feed.state = feed.state, FOLLOWING
@@ -185,7 +185,6 @@ class FeedFollower:
         ).inc()
         feed.failures += 1
         if not final and feed.failures < FAILURES_BEFORE_FALLBACK:
-            feed.due = self.clock() + self.interval
             return
         feed.due = self.clock() + self.retry
         state = _unavailable(exc)
