@@ -108,12 +108,17 @@ class FeedRun(Run):
             time.sleep(0.5)  # edits spread over ten seconds, as people make them
         corrected: dict[str, float] = {}
         deadline = time.monotonic() + 120
+
+        def back(key: str) -> bool:
+            pack_id, title, settings = originals[key]
+            return self.pack_state(pack_id) == (title, settings)
+
         while len(corrected) < len(picked) and time.monotonic() < deadline:
-            for key in picked:
-                pack_id, title, settings = originals[key]
-                if key not in corrected and self.pack_state(pack_id) == (title, settings):
+            waiting = [k for k in picked if k not in corrected]
+            for key, done in zip(waiting, self.parallel(back, waiting), strict=True):
+                if done:
                     corrected[key] = time.monotonic()
-            time.sleep(0.2)
+            time.sleep(0.1)
         time.sleep(1)
         assert self.watcher
         detect = [self.watcher.drift[k] - edited[k] for k in picked if k in self.watcher.drift]
@@ -145,6 +150,15 @@ class FeedRun(Run):
             "all_seconds": max(seen.values()) if len(seen) == len(attached) else None,
         }
 
+    def passes_by_trigger(self) -> dict[str, int]:
+        assert self.operator
+        found: dict[str, int] = {}
+        for (name, labels), value in self.operator.metrics().items():
+            if name == "ecrprivacy_reconcile_total" and value:
+                trigger = dict(labels)["trigger"]
+                found[trigger] = found.get(trigger, 0) + int(value)
+        return found
+
     def run(self) -> dict[str, Any]:
         label = self.result["scenario"]
         say(f"--- scenario {label}: starting the control plane, the emulator and the operator")
@@ -159,6 +173,7 @@ class FeedRun(Run):
             say(f"{label}: a control state change")
             self.control_change()
             self.finish()
+            self.result["passes"] = self.passes_by_trigger()
         finally:
             self.stop()
         return self.result
@@ -187,6 +202,7 @@ def rows(result: dict[str, Any]) -> dict[str, str]:
             if control["all_seconds"] is None
             else f"{control['all_seconds']:.1f} ({control['objects']} objects)"
         ),
+        "passes by trigger, whole run": ", ".join(f"{k} {v}" for k, v in sorted(result["passes"].items())),
         "operator CPU s, whole run": f"{result['operator']['cpu_total']:.1f}",
         "operator ERROR log lines": str(result["operator_errors"]),
         "passes not Succeeded": ", ".join(f"{k}: {v}" for k, v in result["failed_passes"].items()) or "0",
