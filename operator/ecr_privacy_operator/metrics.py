@@ -192,6 +192,22 @@ class Metrics:
     def on_retry(self, operation: str) -> None:
         self.retries.labels(operation).inc()
 
+    # -- hooks for the activity feeds (reconcile/feed_follower.py) -----------------------------------------------
+    def feed_polled(self, outcome: str) -> None:
+        self.feed_polls.labels(outcome).inc()
+
+    def feed_handled(self, handling: str, count: int) -> None:
+        self.feed_activities.labels(handling).inc(count)
+
+    def feed_acted(self, lag_seconds: float) -> None:
+        self.feed_lag.set(lag_seconds)
+
+    def feed_fell_back(self, reason: str) -> None:
+        self.feed_fallbacks.labels(reason).inc()
+
+    def feeds_lost(self, count: int) -> None:
+        self.feeds_unavailable.set(count)
+
     # -- per-object gauges ----------------------------------------------------------------------------------
     def set_object(
         self,

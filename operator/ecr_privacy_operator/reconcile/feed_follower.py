@@ -20,12 +20,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ecr_privacy_operator.crd.conditions import Reason
 from ecr_privacy_operator.guardrails.activities import Activity
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.errors import ForbiddenError, GuardrailsError, NotSupportedError
-from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.apply import Change
 from ecr_privacy_operator.reconcile.feed import EchoLog, FeedScope, Watermark, parse_timestamp, route
 from ecr_privacy_operator.reconcile.observe import observe_compliance
@@ -42,6 +42,16 @@ class FeedState:
     available: bool
     reason: str
     message: str
+
+
+class FeedMetrics(Protocol):
+    """What the follower reports (``metrics.Metrics`` implements it; the reconcile layer does not import it)."""
+
+    def feed_polled(self, outcome: str) -> None: ...
+    def feed_handled(self, handling: str, count: int) -> None: ...
+    def feed_acted(self, lag_seconds: float) -> None: ...
+    def feed_fell_back(self, reason: str) -> None: ...
+    def feeds_lost(self, count: int) -> None: ...
 
 
 Client = GuardrailsClient  # for the handlers, which do not import the client module
@@ -92,7 +102,7 @@ class FeedFollower:
     compliance: Refresh
     announce: Announce
     busy: Busy
-    metrics: Metrics
+    metrics: FeedMetrics
     clock: Callable[[], float] = time.monotonic
     _feeds: dict[GuardrailsClient, _Feed] = field(default_factory=dict)
     _in_use: set[GuardrailsClient] = field(default_factory=set)
@@ -130,7 +140,7 @@ class FeedFollower:
         watermark and own writes (pooled clients live as long as the process) but is not polled."""
         scopes = await self.scopes()
         self._in_use = set(scopes)
-        self.metrics.feeds_unavailable.set(self.unavailable())
+        self.metrics.feeds_lost(self.unavailable())
         now = self.clock()
         for client, scope in scopes.items():
             feed = self._feed(client)
@@ -148,23 +158,23 @@ class FeedFollower:
             await self._failed(client, feed, exc)
             return
         feed.failures = 0
-        self.metrics.feed_polls.labels("ok").inc()
+        self.metrics.feed_polled("ok")
         if feed.state != FOLLOWING:
             previous, feed.state = feed.state, FOLLOWING
-            self.metrics.feeds_unavailable.set(self.unavailable())
+            self.metrics.feeds_lost(self.unavailable())
             await self.announce(client, FOLLOWING, previous)
         fresh = feed.watermark.fresh(activities)
         routing = route([*feed.deferred, *fresh], scope, feed.echoes, self.busy)
         feed.deferred = routing.deferred
         for handling, count in routing.handled.items():
-            self.metrics.feed_activities.labels(handling).inc(count)
+            self.metrics.feed_handled(handling, count)
         if routing.passes:
             self.recheck(routing.passes)
         if routing.compliance:
             await self._refresh(client, scope, routing.compliance)
         newest = parse_timestamp(routing.newest) if routing.newest else None
         if newest is not None:
-            self.metrics.feed_lag.set(max(0.0, (datetime.now(UTC) - newest).total_seconds()))
+            self.metrics.feed_acted(max(0.0, (datetime.now(UTC) - newest).total_seconds()))
 
     async def _refresh(self, client: GuardrailsClient, scope: FeedScope, uids: set[str]) -> None:
         """One control-summary read for all ``uids``' targets, then each object's counts."""
@@ -180,9 +190,7 @@ class FeedFollower:
     async def _failed(self, client: GuardrailsClient, feed: _Feed, exc: GuardrailsError) -> None:
         final = isinstance(exc, ForbiddenError | NotSupportedError)
         outcome = "forbidden" if isinstance(exc, ForbiddenError) else "error"
-        self.metrics.feed_polls.labels(
-            "not_supported" if isinstance(exc, NotSupportedError) else outcome
-        ).inc()
+        self.metrics.feed_polled("not_supported" if isinstance(exc, NotSupportedError) else outcome)
         feed.failures += 1
         if not final and feed.failures < FAILURES_BEFORE_FALLBACK:
             return
@@ -190,8 +198,8 @@ class FeedFollower:
         state = _unavailable(exc)
         if feed.state is None or feed.state.available or feed.state.reason != state.reason:
             previous, feed.state = feed.state, state
-            self.metrics.feed_fallbacks.labels(state.reason).inc()
-            self.metrics.feeds_unavailable.set(self.unavailable())
+            self.metrics.feed_fell_back(state.reason)
+            self.metrics.feeds_lost(self.unavailable())
             await self.announce(client, state, previous)
 
     def unavailable(self) -> int:
@@ -200,4 +208,4 @@ class FeedFollower:
         return sum(1 for state in states if state is not None and not state.available)
 
 
-__all__ = ["FOLLOWING", "Client", "FeedFollower", "FeedState"]
+__all__ = ["FOLLOWING", "Client", "FeedFollower", "FeedMetrics", "FeedState"]
