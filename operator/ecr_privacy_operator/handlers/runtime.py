@@ -5,7 +5,10 @@ Secret and, for a cluster workspace, what the namespace may do there; a refusal 
 runs ``reconcile.engine`` under a per-object lock and a process-wide concurrency limit, then
 writes the status only if it changed, posts the Events, logs one line per Guardrails change and updates
 the metrics. It never raises for a bad object: failures become conditions and a retry delay (bounded
-exponential backoff with jitter, capped by the object's resync interval).
+exponential backoff with jitter, capped by the object's resync interval). The activity feeds
+(``reconcile.feed_follower``, wired in ``build``) ask it for passes (``recheck``), compliance counts
+(``refresh_compliance``) and, when a feed is lost, shorter resyncs (``fall_back``); each pass hands them the
+writes it made, so that their echoes cause nothing.
 """
 
 from __future__ import annotations
