@@ -56,6 +56,9 @@ def test_console_edit_is_found_by_the_feed_and_controls_refresh_compliance(
     uid = policies.create(solo_ns, "followed", resyncInterval="1h")["metadata"]["uid"]
     ready = policies.wait_ready(solo_ns, "followed")
     before = ready["status"]["compliance"]
+    # the feed follows the pack once it has read back the creation's writes (the workspace object's own
+    # creation may still ask for a pass meanwhile: that pass must not be the one that finds the edit)
+    wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 2, timeout=15, what="the pack followed")
 
     console_set(emulator, uid, "Skip")
     obj = wait_for(
