@@ -21,6 +21,11 @@ idle resync costs). ``BENCH_SIZES`` (default 1,10,100,1000), ``BENCH_LATENCY_SIZ
 object attached to ONE shared target, default 100,1000), ``BENCH_TARGETS`` (distinct targets otherwise, 10),
 ``BENCH_RESYNC`` (seconds, 20), ``BENCH_PROFILE=1`` (profile the operator with pyinstrument in the first
 scenario of the largest size; needs ``pip install -e '.[bench]'``). ``--json PATH`` writes the raw results.
+
+These scenarios run with the activity feed off (they measure resyncs). The feed scenario
+(``hack/feed_scenario.py``: N objects at resyncInterval 1h, steady-state requests, 20 console edits, a control
+change) runs for ``BENCH_FEED_SIZES`` (default 1000) at each of ``BENCH_FEED_LATENCIES`` (ms, default 0,100),
+polling every ``BENCH_FEED_INTERVAL`` seconds (5). ``BENCH_ONLY=feed`` (or ``resync``) runs only those.
 """
 
 from __future__ import annotations
@@ -297,6 +302,7 @@ class Run:
             "ECR_PRIVACY_MAX_BACKOFF": "30",
             "ECR_PRIVACY_LOG_FORMAT": "plain",
             "ECR_PRIVACY_ALLOWED_HOSTS": "127.0.0.1",
+            **self.operator_env(),
         }
         self.operator = cls(kubeconfig=kubeconfig, workdir=self.workdir / "operator", env=env)
         if isinstance(self.operator, ProfiledOperator):
@@ -304,6 +310,10 @@ class Run:
         self.operator.start()
         self.watcher = Watcher(self.api)
         threading.Thread(target=self.watcher.run, daemon=True).start()
+
+    def operator_env(self) -> dict[str, str]:
+        """Settings of this run's operator on top of the bench's (the feed scenario adds its own)."""
+        return {"ECR_PRIVACY_FEED_INTERVAL": "0"}  # these phases measure resyncs; the feed has its scenario
 
     def stop(self) -> None:
         if self.watcher:
@@ -611,11 +621,21 @@ def main() -> int:
     latency = float(os.environ.get("BENCH_LATENCY_MS", "100"))
     profile = os.environ.get("BENCH_PROFILE", "") == "1"
     main_sizes = sizes("BENCH_SIZES", "1,10,100,1000")
+    only = os.environ.get("BENCH_ONLY", "")
     scenarios = [Scenario(n, targets=targets) for n in main_sizes]
     scenarios += [
         Scenario(n, latency_ms=latency, targets=targets) for n in sizes("BENCH_LATENCY_SIZES", "1,10,100")
     ]
     scenarios += [Scenario(n, targets=1) for n in sizes("BENCH_SHARED_SIZES", "100,1000")]
+    if only == "feed":
+        scenarios = []
+    feed_scenarios = [
+        Scenario(n, latency_ms=ms, targets=targets)
+        for n in sizes("BENCH_FEED_SIZES", "1000")
+        for ms in sizes("BENCH_FEED_LATENCIES", "0,100")
+    ]
+    if only == "resync":
+        feed_scenarios = []
     if profile and scenarios:
         max(scenarios[: len(main_sizes)] or scenarios, key=lambda s: s.n).profile = True
     build.ensure_built()
@@ -629,6 +649,22 @@ def main() -> int:
         workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
         try:
             results.append((scenario, Run(scenario, workdir, resync, profile_dir).run()))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    from hack import feed_scenario  # it builds on this module's Run
+
+    feed_results: list[dict[str, Any]] = []
+    for scenario in feed_scenarios:
+        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
+        try:
+            run = feed_scenario.FeedRun(
+                scenario,
+                workdir,
+                steady=float(os.environ.get("BENCH_FEED_STEADY", "120")),
+                edits=int(os.environ.get("BENCH_FEED_EDITS", "20")),
+                interval=float(os.environ.get("BENCH_FEED_INTERVAL", "5")),
+            )
+            feed_results.append(run.run())
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     end_load = os.getloadavg()
@@ -647,12 +683,18 @@ def main() -> int:
         f"objects in {NAMESPACES} namespaces, resyncInterval {resync}s, attached to {targets} targets "
         f"(1 target: all attach to one shared account); latency = emulator --latency-ms per request"
     )
-    print()
-    print(table(results))
+    if results:
+        print()
+        print(table(results))
+    if feed_results:
+        print()
+        interval = os.environ.get("BENCH_FEED_INTERVAL", "5")
+        print(f"activity feed scenario: resyncInterval 1h, the feed read every {interval} s, 10 targets")
+        print()
+        print(feed_scenario.table(feed_results))
     if args.json:
-        args.json.write_text(
-            json.dumps({"date": date, "machine": machine(), "results": [r for _, r in results]}, indent=2)
-        )
+        raw = [r for _, r in results] + feed_results
+        args.json.write_text(json.dumps({"date": date, "machine": machine(), "results": raw}, indent=2))
     with contextlib.suppress(OSError):
         profile_dir.rmdir()  # only when empty
     return 0

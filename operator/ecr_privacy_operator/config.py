@@ -18,6 +18,8 @@
 | ``ECR_PRIVACY_PEERING`` | ``true``: join Kopf's peering, one replica acts, the others stand by (``peering.py``) | false |
 | ``ECR_PRIVACY_PEERING_NAME`` | the ``ClusterKopfPeering`` joined (or, standalone, checked for a live operator) | ecr-privacy-operator |
 | ``ECR_PRIVACY_PEERING_LIFETIME`` | seconds a replica's keep-alive lasts: a killed active replica is replaced after it | 30 |
+| ``ECR_PRIVACY_FEED_INTERVAL`` | seconds between two reads of each workspace's activity feed (0 = do not follow it) | 5 |
+| ``ECR_PRIVACY_FEED_FALLBACK_RESYNC`` | seconds: the longest resync interval while an object's feed is not followed | 300 |
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class OperatorConfig(BaseModel):
         default="ecr-privacy-operator", max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
     )
     peering_lifetime: int = Field(default=30, ge=10, le=3600)
+    feed_interval: float = Field(default=5.0, ge=0)
+    feed_fallback_resync: float = Field(default=300.0, ge=10)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -108,6 +112,8 @@ class OperatorConfig(BaseModel):
             "peering": "PEERING",
             "peering_name": "PEERING_NAME",
             "peering_lifetime": "PEERING_LIFETIME",
+            "feed_interval": "FEED_INTERVAL",
+            "feed_fallback_resync": "FEED_FALLBACK_RESYNC",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         "--peering-name",
         help="the ClusterKopfPeering object [ECR_PRIVACY_PEERING_NAME, ecr-privacy-operator]",
     )
+    parser.add_argument(
+        "--feed-interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between reads of each workspace's activity feed (0: off) [ECR_PRIVACY_FEED_INTERVAL, 5]",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         ("ca_bundle", "CA_BUNDLE"),
         ("peering", "PEERING"),
         ("peering_name", "PEERING_NAME"),
+        ("feed_interval", "FEED_INTERVAL"),
     ):
         value = getattr(args, flag)
         if value is not None:

@@ -147,6 +147,35 @@ class Metrics:
         self.passes_in_flight = Gauge(
             "ecrprivacy_passes_in_flight", "Reconcile and deletion passes in flight.", registry=r
         )
+        self.feed_polls = Counter(
+            "ecrprivacy_feed_polls_total",
+            "Reads of a workspace's activity feed, by outcome (ok, forbidden, not_supported, error).",
+            ["outcome"],
+            registry=r,
+        )
+        self.feed_activities = Counter(
+            "ecrprivacy_feed_activities_total",
+            "Activities read from the feed, each once, by handling (pass, compliance: acted on; echo: the "
+            "operator's own write; unmatched: no object of this process).",
+            ["handling"],
+            registry=r,
+        )
+        self.feed_lag = Gauge(
+            "ecrprivacy_feed_lag_seconds",
+            "When the feed last acted: now minus the newest activity it acted on (Guardrails' clock).",
+            registry=r,
+        )
+        self.feed_fallbacks = Counter(
+            "ecrprivacy_feed_fallbacks_total",
+            "Times a workspace's feed could not be read and its objects fell back to periodic resyncs.",
+            ["reason"],
+            registry=r,
+        )
+        self.feeds_unavailable = Gauge(
+            "ecrprivacy_feeds_unavailable",
+            "Workspace feeds (one per credential set in use) in fallback now.",
+            registry=r,
+        )
         self.build = Info("ecrprivacy_build", "The operator's version.", registry=r)
         self.build.info({"version": _version()})
 
@@ -162,6 +191,22 @@ class Metrics:
 
     def on_retry(self, operation: str) -> None:
         self.retries.labels(operation).inc()
+
+    # -- hooks for the activity feeds (reconcile/feed_follower.py) -----------------------------------------------
+    def feed_polled(self, outcome: str) -> None:
+        self.feed_polls.labels(outcome).inc()
+
+    def feed_handled(self, handling: str, count: int) -> None:
+        self.feed_activities.labels(handling).inc(count)
+
+    def feed_acted(self, lag_seconds: float) -> None:
+        self.feed_lag.set(lag_seconds)
+
+    def feed_fell_back(self, reason: str) -> None:
+        self.feed_fallbacks.labels(reason).inc()
+
+    def feeds_lost(self, count: int) -> None:
+        self.feeds_unavailable.set(count)
 
     # -- per-object gauges ----------------------------------------------------------------------------------
     def set_object(

@@ -39,6 +39,9 @@ def exported() -> tuple[set[str], set[str]]:
     metrics.reconciles.labels("create", "Succeeded", "").inc()
     metrics.reconcile_seconds.labels("create").observe(0.1)
     metrics.guardrails_changes.labels("PackCreated").inc()
+    metrics.feed_polls.labels("ok").inc()
+    metrics.feed_activities.labels("pass").inc()
+    metrics.feed_fallbacks.labels("FeedForbidden").inc()
     samples, families = set(), set()
     for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
         if family.name.endswith("_created"):  # prometheus-client's creation timestamps of counters/histograms

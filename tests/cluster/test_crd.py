@@ -52,7 +52,7 @@ def test_valid_object_is_accepted_and_defaulted(
     assert spec["usage"] == "NotApproved"
     assert spec["policyPack"]["title"] == "Enforce AWS ECR Repositories Are Private"
     assert spec["policyPack"]["akas"] == ["aws_ecr_enforce_private_repositories"]
-    assert spec["resyncInterval"] == "5m"
+    assert spec["resyncInterval"] == "30m"
     assert spec["attachments"] == [{"resource": "arn:aws:::123456789012"}]
 
 

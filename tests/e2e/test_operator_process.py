@@ -102,7 +102,7 @@ def test_idle_resync_costs_one_request_and_no_kubernetes_write(
     solo_ns: str,
 ) -> None:
     operator_identity.emulator_credentials(solo_ns, emulator)
-    operator = operator_factory(solo_ns)
+    operator = operator_factory(solo_ns, env={"ECR_PRIVACY_FEED_INTERVAL": "0"})  # resyncs alone
     policies.create(solo_ns, "idle", resyncInterval="10s")
     policies.wait_ready(solo_ns, "idle")
 

@@ -26,7 +26,7 @@ def test_empty_spec_is_the_seed_pack() -> None:
     assert spec.policy_pack.akas == (SEED_AKA,)
     assert spec.policy_pack.parent == "tmod:@turbot/turbot#/"
     assert spec.enforcement is Enforcement.CHECK
-    assert spec.resync_seconds == 300
+    assert spec.resync_seconds == 1800  # 30m: the safety net behind the activity feed
     assert spec.workspace_ref is None  # the CRD requires it; the model tolerates its absence
     assert spec.attachments == ()
     assert not spec.suspend

@@ -30,6 +30,7 @@ class ConditionType(StrEnum):
     STALLED = "Stalled"
     SYNCED = "Synced"
     DRIFTED = "Drifted"
+    FEED_AVAILABLE = "FeedAvailable"  # workspace objects: whether the activity feed is followed
 
 
 class Reason(StrEnum):
@@ -68,6 +69,11 @@ class Reason(StrEnum):
     # workspace objects
     CREDENTIALS_VALID = "CredentialsValid"
     IN_USE = "InUse"
+    # the activity feed of a workspace (condition FeedAvailable)
+    FEED_FOLLOWED = "FeedFollowed"
+    FEED_FORBIDDEN = "FeedForbidden"
+    FEED_NOT_SUPPORTED = "FeedNotSupported"
+    FEED_UNAVAILABLE = "FeedUnavailable"
 
 
 class Condition(BaseModel):

@@ -150,7 +150,7 @@ class EcrPrivacyPolicySpec(_SpecModel):
     drift_policy: DriftPolicy = DriftPolicy.CORRECT
     management_policy: ManagementPolicy = ManagementPolicy.MANAGE
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
-    resync_interval: str = "5m"
+    resync_interval: str = "30m"  # the CRD default (a unit test compares them)
     suspend: bool = False
 
     @field_validator("resync_interval")

@@ -16,6 +16,7 @@ import kopf
 
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL, WorkspaceKind
 from ecr_privacy_operator.crd.workspace import CLUSTER_WORKSPACE_PLURAL, WORKSPACE_PLURAL
+from ecr_privacy_operator.reconcile.feed import Subject, guardrails_ids
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
 
 WorkspaceKey = tuple[str, str, str]  # (kind, namespace or "" for a cluster workspace, name)
@@ -76,6 +77,29 @@ def workspace_users(
     return {workspace_key(kind, where, str(ref["name"])): PolicyUse(where, name, uid)}
 
 
+@kopf.index(API_GROUP, API_VERSION, PLURAL)
+def feed_subjects(
+    namespace: str | None, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[WorkspaceKey, Subject]:
+    """What the activity feed of a policy's workspace must watch for it: its pack and its targets, by the ids
+    in its status (``reconcile.feed`` keeps only digits of them)."""
+    ref = spec.get("workspaceRef") or {}
+    pack = status.get("policyPack") or {}
+    attachments = status.get("attachments") or []
+    if not isinstance(ref, Mapping) or not ref.get("name") or not isinstance(pack, Mapping):
+        return {}
+    try:
+        kind = WorkspaceKind(ref.get("kind") or WorkspaceKind.NAMESPACED)
+    except ValueError:
+        return {}
+    targets = guardrails_ids(a.get("resourceId") for a in attachments if isinstance(a, Mapping))
+    pack_ids = guardrails_ids([pack.get("id")])
+    subject = Subject(uid=uid, pack_id=pack_ids[0] if pack_ids else None, targets=targets)
+    if subject.pack_id is None and not targets:
+        return {}
+    return {workspace_key(kind, namespace or "", str(ref["name"])): subject}
+
+
 @kopf.index("namespaces")
 def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
     return {name: dict(labels)}
@@ -89,6 +113,7 @@ class Directory:
     _cluster_workspaces: kopf.Index[WorkspaceKey, WorkspaceObject] | None = None
     _users: kopf.Index[WorkspaceKey, PolicyUse] | None = None
     _namespaces: kopf.Index[str, dict[str, str]] | None = None
+    _subjects: kopf.Index[WorkspaceKey, Subject] | None = None
 
     def bind(self, kwargs: Mapping[str, Any]) -> None:
         """Keep the indices a handler was called with (Kopf passes the same live objects every time)."""
@@ -96,6 +121,7 @@ class Directory:
         self._cluster_workspaces = kwargs.get("cluster_workspaces", self._cluster_workspaces)
         self._users = kwargs.get("workspace_users", self._users)
         self._namespaces = kwargs.get("namespace_labels", self._namespaces)
+        self._subjects = kwargs.get("feed_subjects", self._subjects)
 
     @staticmethod
     def _first(index: kopf.Index[Any, Any] | None, key: Any) -> Any:
@@ -124,3 +150,9 @@ class Directory:
         if self._workspaces is None:
             return []
         return [w for key in self._workspaces if key[1] == namespace for w in self._workspaces[key]]
+
+    def feed_subjects(self) -> dict[WorkspaceKey, list[Subject]]:
+        """Per workspace, what its activity feed must watch for the policies that name it."""
+        if self._subjects is None:
+            return {}
+        return {key: list(self._subjects[key]) for key in list(self._subjects)}

@@ -6,14 +6,19 @@ runs ``reconcile.engine`` under a per-object lock, the process-wide concurrency 
 hands the result to ``publish`` and schedules the next pass (``backoff``). Deletions take the same limit and
 deadline. A pass never raises for a bad object: ``failures`` turns what it raised into a condition. The jobs
 around a pass have their own modules: ``objects`` (what is remembered per object), ``publish``, ``backoff``,
-``failures``, ``schedule``; workspaces are ``workspace_keeper``'s.
+``failures``, ``schedule``; workspaces are ``workspace_keeper``'s. The activity feeds
+(``reconcile.feed_follower``, wired in ``build``) ask it for passes (``recheck``), compliance counts
+(``refresh_compliance``) and, when a feed is lost, shorter resyncs (``fall_back``); each pass hands them the
+writes it made, so that their echoes cause nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -27,6 +32,7 @@ from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
 from ecr_privacy_operator.handlers import backoff
 from ecr_privacy_operator.handlers.directory import Directory
 from ecr_privacy_operator.handlers.failures import outcome_of
+from ecr_privacy_operator.handlers.feed import FeedLink
 from ecr_privacy_operator.handlers.objects import DEFAULT_RESYNC, ObjectState, identity, slim
 from ecr_privacy_operator.handlers.publish import Publisher
 from ecr_privacy_operator.handlers.schedule import ResyncSchedule
@@ -37,11 +43,15 @@ from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.clients import ClientPool, GuardrailsClient
 from ecr_privacy_operator.reconcile.engine import PassResult
+from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
+from ecr_privacy_operator.reconcile.observed import ComplianceCounts
 from ecr_privacy_operator.reconcile.ownership import Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from ecr_privacy_operator.reconcile.workspaces import FindWorkspace, WorkspaceRefusedError, WorkspaceResolver
 
 __all__ = ["DEFAULT_RESYNC", "ObjectState", "Runtime"]
+
+FEED_RETRY_SECONDS = 60.0  # a feed in fallback is tried again this often
 
 
 @dataclass
@@ -64,7 +74,9 @@ class Runtime:
     watchdog: Watchdog = field(default_factory=Watchdog)  # passes in flight, for the liveness probe
     schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)  # Kopf's, for loggers
+    feeds: FeedFollower | None = None  # the activity feeds (handlers/feed.py), None when not followed
     _resyncs: asyncio.Task[None] | None = None
+    _feed_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(
@@ -89,7 +101,7 @@ class Runtime:
             namespace_labels=directory.namespace_labels,
         )
         keeper = WorkspaceKeeper(config=config, kube=kube, resolver=resolver, directory=directory)
-        return cls(
+        runtime = cls(
             config=config,
             kube=kube,
             pool=pool,
@@ -100,6 +112,19 @@ class Runtime:
             publisher=Publisher(kube=kube, metrics=metrics),
             **fields,
         )
+        if config.feed_interval > 0:
+            link = FeedLink(directory, resolver, keeper, fall_back=runtime.fall_back)
+            runtime.feeds = FeedFollower(
+                interval=config.feed_interval,
+                retry=FEED_RETRY_SECONDS,
+                scopes=link.scopes,
+                recheck=lambda uids: runtime.recheck(uids, "feed"),
+                compliance=runtime.refresh_compliance,
+                announce=link.announce,
+                busy=runtime.busy,
+                metrics=metrics,
+            )
+        return runtime
 
     def start_resyncs(self) -> None:
         """Start the one task that runs every object's resync when it is due (once). Call it from a resource
@@ -108,14 +133,17 @@ class Runtime:
         if self._resyncs is None:
             slots = self.config.max_concurrent_syncs  # not more tasks than passes that may run at once
             self._resyncs = asyncio.create_task(self.schedule.run(self.resync, slots), name="resyncs")
+        if self.feeds is not None and self._feed_task is None:  # its Events need the same context
+            self._feed_task = asyncio.create_task(self.feeds.run(), name="activity feeds")
 
     async def stop_resyncs(self) -> None:
-        """Stop the resync task and the passes it started."""
-        task, self._resyncs = self._resyncs, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the resync task and the passes it started, and the feeds."""
+        for task in (self._resyncs, self._feed_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._resyncs = self._feed_task = None
 
     def state(self, uid: str) -> ObjectState:
         return self.states.setdefault(uid, ObjectState())
@@ -147,13 +175,44 @@ class Runtime:
         state.pending = state.pending or trigger
         self.schedule.at(uid, 0)
 
-    def recheck(self, uids: list[str]) -> None:
-        """Run a pass now for each of these objects that this process serves (their workspace changed)."""
+    def recheck(self, uids: Iterable[str], trigger: str = "workspace") -> None:
+        """Run a pass now for each of these objects that this process serves (their workspace changed, or
+        the activity feed showed a change to their pack: ``trigger="feed"``)."""
         for uid in uids:
             state = self.states.get(uid)
             if state is not None and state.body is not None and not state.deleting:
-                state.pending = state.pending or "workspace"
+                state.pending = state.pending or trigger
                 self.schedule.at(uid, 0)
+
+    def busy(self, uid: str) -> bool:
+        """True while a pass (or a deletion) of the object runs."""
+        state = self.states.get(uid)
+        return state is not None and state.lock.locked()
+
+    def fall_back(self, uids: Iterable[str]) -> None:
+        """These objects' feed is not followed any more: none waits longer than the fallback interval."""
+        longest = self.config.feed_fallback_resync
+        for uid in uids:
+            due = self.schedule.due_in(uid)
+            if due is not None and due > longest:
+                self.schedule.at(uid, random.uniform(0.1, 1.0) * longest)
+
+    async def refresh_compliance(self, uid: str, counts: dict[str, ComplianceCounts]) -> None:
+        """New compliance counts read for the object apart from a pass: write them if they changed."""
+        state = self.states.get(uid)
+        if state is None or state.body is None or state.deleting:
+            return
+        async with state.lock:
+            status = state.status
+            new = None if status is None else engine.with_compliance(status, counts, datetime.now(UTC))
+            if new is None or state.deleting or state.gone:
+                return
+            body = kopf.Body(cast(kopf.RawBody, state.body))
+            _, ns, name, _ = identity(body)
+            logger = kopf.ObjectLogger(body=body, settings=self.settings)
+            result = PassResult(status=new, outcome=Outcome(kind=OutcomeKind.SUCCEEDED))
+            await self.publisher.publish(body, state, ns, name, result, logger)
+            self._end_pass(state, uid, ns, name)
 
     async def resync(self, uid: str) -> None:
         """The object's scheduled pass, from its slim copy (nothing if it is gone or being deleted)."""
@@ -199,6 +258,7 @@ class Runtime:
             now = datetime.now(UTC)
             resync = DEFAULT_RESYNC
             spec: EcrPrivacyPolicySpec | None = None
+            followed = self.feeds is not None
             try:
                 spec = parse_spec(body.get("spec") or {})
                 resync = float(spec.resync_seconds)
@@ -208,7 +268,9 @@ class Runtime:
                     async with self.limit:
                         with self.watchdog.track(f"{ns}/{name}"):
                             async with asyncio.timeout(self.config.pass_deadline):
-                                result = await self._sync_with(spec, uid, ns, name, generation, status, now)
+                                result, followed = await self._sync_with(
+                                    spec, uid, ns, name, generation, status, now
+                                )
             except Exception as exc:
                 outcome = outcome_of(exc, self.config.pass_deadline)
                 if outcome is None:
@@ -223,6 +285,8 @@ class Runtime:
             ).inc()
             self.metrics.reconcile_seconds.labels(trigger).observe(time.monotonic() - started)
             self.last_pass = time.monotonic()
+            if not followed:  # no feed finds a console edit: resync as often as before it
+                resync = min(resync, self.config.feed_fallback_resync)
             if result.outcome.kind is OutcomeKind.FAILED:
                 state.failures += 1
                 state.next_delay = backoff.retry_after_failure(
@@ -248,13 +312,15 @@ class Runtime:
         generation: int,
         status: EcrPrivacyPolicyStatus,
         now: datetime,
-    ) -> PassResult:
-        """Resolve the workspace, check its scope (a refusal writes nothing) and run the engine. Refused keys
-        from the Secret cache are read again at once: a rotated key applies in this pass, not the next."""
+    ) -> tuple[PassResult, bool]:
+        """Resolve the workspace, check its scope (a refusal writes nothing) and run the engine; also whether the
+        workspace's activity feed is followed. Refused keys from the Secret cache are read again at once: a
+        rotated key applies in this pass, not the next. The writes are handed to the feeds (their echoes)."""
         workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+        followed = self.feeds is not None and self.feeds.followed(workspace.client)
         refusal = await self.workspaces.refusal(workspace, spec)
         if refusal is not None:  # checked before any write: Guardrails sees nothing
-            return engine.error_pass(refusal.outcome(), status, generation, now)
+            return engine.error_pass(refusal.outcome(), status, generation, now), followed
         claim = self.ownership.claim(uid, ns, name)
 
         async def run(client: GuardrailsClient) -> PassResult:
@@ -270,8 +336,12 @@ class Runtime:
             self._forget_credentials(ns, spec)
             fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
             if fresh.client is not workspace.client:  # the Secret holds other keys now
+                workspace = fresh
                 result = await run(fresh.client)
-        return result
+        if self.feeds is not None:  # its echoes in the feed cause nothing
+            self.feeds.record(workspace.client, result.changes)
+            followed = self.feeds.followed(workspace.client)
+        return result, followed
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
         """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot. A

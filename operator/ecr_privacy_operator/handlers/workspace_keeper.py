@@ -3,7 +3,8 @@
 - ``check`` (on create, update, resume and a timer): keeps this workspace's finalizer on its Secret (and, for a
   namespaced workspace, on the RoleBinding that lets the operator read it), sends one authenticated request to
   the workspace, and writes ``Ready``/``Stalled``/``Reconciling`` and the number of policies that name it,
-  only when something changed.
+  only when something changed; ``FeedAvailable`` says whether the workspace's activity feed is followed
+  (``feed_changed``, from ``handlers/feed.py``).
 - ``release`` (the deletion handler): while any policy still names the workspace, the deletion waits (those
   policies' finalizers need the keys to detach and delete their packs); then it drops its finalizers from
   the Secret and the RoleBinding, and Kopf drops its own from the workspace.
@@ -14,8 +15,10 @@ Every finalizer is on the objects in etcd, so a restart halfway changes nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import kopf
 
@@ -28,6 +31,7 @@ from ecr_privacy_operator.crd.conditions import (
     Reason,
     derive_conditions,
     parse_conditions,
+    set_condition,
 )
 from ecr_privacy_operator.crd.spec import WorkspaceKind
 from ecr_privacy_operator.crd.workspace import PLURALS, GuardrailsWorkspaceSpec, usage_finalizer
@@ -42,6 +46,7 @@ from ecr_privacy_operator.kube import (
 )
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.clients import CredentialsError
+from ecr_privacy_operator.reconcile.feed_follower import FeedState
 from ecr_privacy_operator.reconcile.workspaces import (
     WorkspaceObject,
     WorkspaceRefusedError,
@@ -66,6 +71,9 @@ class WorkspaceKeeper:
     directory: Directory
     # (kind, namespace, name) -> (monotonic time, generation) of the last successful probe
     _probed: dict[tuple[str, str, str], tuple[float, int]] = field(default_factory=dict)
+    # the activity feed's state per workspace (FeedAvailable), and the status this keeper last read or wrote
+    _feeds: dict[tuple[str, str, str], FeedState] = field(default_factory=dict)
+    _statuses: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     # -- finalizers on what the workspace needs ------------------------------------------------------------
     async def _protect(
@@ -163,22 +171,58 @@ class WorkspaceKeeper:
             ]
         await self._write(workspace, body, conditions, generation)
 
+    async def feed_changed(self, workspace: WorkspaceObject, state: FeedState) -> None:
+        """The workspace's activity feed is followed, or not (and why): the FeedAvailable condition."""
+        key = (str(workspace.kind), workspace.namespace, workspace.name)
+        self._feeds[key] = state
+        current = self._statuses.get(key)
+        if current is None or workspace.deleting:
+            return  # the next check writes it
+        conditions = parse_conditions(current.get("conditions"))
+        await self._write(
+            workspace, {"status": current}, conditions, int(current.get("observedGeneration", 1))
+        )
+
+    def _with_feed(
+        self, key: tuple[str, str, str], conditions: list[Condition], generation: int
+    ) -> list[Condition]:
+        state = self._feeds.get(key)
+        if state is None:
+            return conditions
+        return set_condition(
+            conditions,
+            type=ConditionType.FEED_AVAILABLE,
+            status="True" if state.available else "False",
+            reason=state.reason,
+            message=state.message,
+            observed_generation=generation,
+            now=datetime.now(UTC),
+        )
+
     async def _write(
-        self, workspace: WorkspaceObject, body: kopf.Body, conditions: list[Condition], generation: int
+        self,
+        workspace: WorkspaceObject,
+        body: Mapping[str, Any],
+        conditions: list[Condition],
+        generation: int,
     ) -> None:
+        key = (str(workspace.kind), workspace.namespace, workspace.name)
         current = dict(body.get("status") or {})
         users = len(self.directory.users(workspace.kind, workspace.namespace, workspace.name))
         new = {
             "observedGeneration": generation,
-            "conditions": [c.to_wire() for c in conditions],
+            "conditions": [c.to_wire() for c in self._with_feed(key, conditions, generation)],
             "policies": users,
         }
         if all(current.get(k) == v for k, v in new.items()):
+            self._statuses[key] = current
             return  # an idle check writes nothing
         await self.kube.patch_status(workspace.namespace, workspace.name, new, PLURALS[workspace.kind])
+        self._statuses[key] = {**current, **new}
 
     def forget(self, kind: WorkspaceKind, namespace: str, name: str) -> None:
-        self._probed.pop((str(kind), namespace, name), None)
+        for known in (self._probed, self._feeds, self._statuses):
+            known.pop((str(kind), namespace, name), None)
 
     # -- deletion ------------------------------------------------------------------------------------------
     async def release(self, kind: WorkspaceKind, body: kopf.Body) -> None:

@@ -39,11 +39,13 @@ SettingAction = CreateSetting | UpdateSetting | DeleteSetting
 
 @dataclass(frozen=True)
 class Change:
-    """One write that Guardrails accepted: an Event reason, a message and the Guardrails id it touched."""
+    """One write that Guardrails accepted: an Event reason, a message and the Guardrails id it touched;
+    ``version_id``: the version the write made, as its reply named it (the activity feed names it too)."""
 
     reason: str
     message: str
     guardrails_id: str
+    version_id: str | None = None
 
 
 @dataclass
@@ -174,7 +176,12 @@ def _record_settings(
         verb = "created" if isinstance(action, CreateSetting) else "updated"
         shown = action.value_source if action.value_source is not None else action.value
         result.changes.append(
-            Change(f"Setting{verb.capitalize()}", f"{verb} setting {action.type} = {shown!r}", written.id)
+            Change(
+                f"Setting{verb.capitalize()}",
+                f"{verb} setting {action.type} = {shown!r}",
+                written.id,
+                written.version_id,
+            )
         )
 
 
@@ -243,18 +250,25 @@ async def _apply_action(
     if isinstance(action, UpdatePack | AdoptPack):
         akas = list(action.akas) if action.akas is not None else None
         if isinstance(action, AdoptPack):
-            await client.update_pack(action.pack_id, akas=akas)
+            adopted = await client.update_pack(action.pack_id, akas=akas)
             result.pack_id = action.pack_id
             result.changes.append(
-                Change("PackAdopted", f"adopted policy pack {action.pack_id}", action.pack_id)
+                Change(
+                    "PackAdopted", f"adopted policy pack {action.pack_id}", action.pack_id, adopted.version_id
+                )
             )
         else:
-            await client.update_pack(
+            updated = await client.update_pack(
                 action.pack_id, title=action.title, description=action.description, akas=akas
             )
             fields = [n for n in ("title", "description", "akas") if getattr(action, n) is not None]
             result.changes.append(
-                Change("PackUpdated", f"updated policy pack {', '.join(fields)}", action.pack_id)
+                Change(
+                    "PackUpdated",
+                    f"updated policy pack {', '.join(fields)}",
+                    action.pack_id,
+                    updated.version_id,
+                )
             )
     elif isinstance(action, Attach | Detach):
         await _attachment(client, locks, result, action)

@@ -442,3 +442,12 @@ def error_pass(
 def guardrails_error(exc: BaseException) -> bool:
     """True for errors that ``failure_outcome`` understands (the client's error tree)."""
     return isinstance(exc, GuardrailsError)
+
+
+def with_compliance(
+    status: EcrPrivacyPolicyStatus, counts: dict[str, ComplianceCounts], now: datetime
+) -> EcrPrivacyPolicyStatus | None:
+    """The status with compliance counts read apart from a pass (the activity feed saw a control change);
+    None when they are unchanged."""
+    compliance = _compliance(counts, status.compliance, now, bool(counts))
+    return _finish(status, status.model_copy(update={"compliance": compliance}))
