@@ -308,15 +308,17 @@ def test_deleting_a_namespace_with_its_policies_workspace_and_secret_finishes(
     uids = [policies.wait_ready(solo_ns, name)["metadata"]["uid"] for name in names]
     assert all(Guardrails(emulator.state()).pack(uid) for uid in uids)
     core = k8s.CoreV1Api(api_client)
+    if crash:  # Guardrails answers slowly, so that the kill lands while the finalizers are at work
+        emulator.set_faults(latencyMs=300)
     started = time.monotonic()
     core.delete_namespace(solo_ns)
     if crash:
-        wait_for(
-            lambda: any(
-                (policies.get(solo_ns, n) or {}).get("metadata", {}).get("deletionTimestamp") for n in names
-            ),
-            what="the deletion under way",
-        )
+
+        def under_way() -> bool:
+            found = [policies.get(solo_ns, n) for n in names]
+            return any(o is None or o["metadata"].get("deletionTimestamp") for o in found)
+
+        wait_for(under_way, interval=0.05, what="the deletion under way")
         operator.kill9()
         operator.start()
 
