@@ -145,12 +145,6 @@ class Directory:
             return []
         return sorted(self._users[key], key=str)
 
-    def workspaces_in(self, namespace: str) -> list[WorkspaceObject]:
-        """The namespaced workspaces of one namespace."""
-        if self._workspaces is None:
-            return []
-        return [w for key in self._workspaces if key[1] == namespace for w in self._workspaces[key]]
-
     def feed_subjects(self) -> dict[WorkspaceKey, list[Subject]]:
         """Per workspace, what its activity feed must watch for the policies that name it."""
         if self._subjects is None:
