@@ -18,7 +18,6 @@ from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.spec import WorkspaceKind
-from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.kube import (
     Kube,
     KubernetesError,
@@ -29,6 +28,7 @@ from ecr_privacy_operator.kube import (
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
+from ecr_privacy_operator.runtime.passes import Runtime
 from tests.fixtures.ownership import ownership
 
 pytestmark = pytest.mark.unit

@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
-from ecr_privacy_operator.handlers import backoff
+from ecr_privacy_operator.runtime import backoff
 from tests.unit.test_runtime_credentials import CachingKube, body, queue_kopf_events, runtime_for
 
 pytestmark = pytest.mark.unit

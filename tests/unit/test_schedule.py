@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from ecr_privacy_operator.config import OperatorConfig
-from ecr_privacy_operator.handlers.runtime import Runtime
-from ecr_privacy_operator.handlers.schedule import ResyncSchedule
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.clients import ClientPool
+from ecr_privacy_operator.runtime.passes import Runtime
+from ecr_privacy_operator.runtime.schedule import ResyncSchedule
 from tests.fixtures.ownership import ownership
 from tests.fixtures.polling import until
 from tests.unit.test_health import Clock

@@ -1,6 +1,6 @@
 """Kopf handlers for EcrPrivacyPolicy: start-up settings (peering among them), create/update/resume, the
 resync schedule, deletion, and the liveness probes (the workspace kinds' handlers are in ``workspaces.py``, the
-indices in ``directory.py``).
+indices in ``indices.py``).
 
 Each handler is a few lines: it hands the object to the shared ``Runtime`` (in ``memo``), which owns
 credentials, the reconcile engine, status, Events and metrics.
@@ -19,8 +19,8 @@ import kopf
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
+from ecr_privacy_operator.handlers import indices as _indices  # noqa: F401 (registers them)
 from ecr_privacy_operator.handlers import workspaces as _workspace_handlers  # noqa: F401 (registers them)
-from ecr_privacy_operator.handlers.runtime import Runtime
 from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError
 from ecr_privacy_operator.kube import Kube, KubernetesError, KubernetesUnavailableError, login
 from ecr_privacy_operator.kube_session import capped_session
@@ -34,6 +34,7 @@ from ecr_privacy_operator.peering import (
 )
 from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.ownership import Owner, Ownership
+from ecr_privacy_operator.runtime.passes import Runtime
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 # process-wide, so that main() can serve /metrics and /readyz before Kopf's start-up handlers run
@@ -188,7 +189,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*RESOURCE)
 async def sync(body: kopf.Body, reason: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
     runtime: Runtime = memo.runtime
-    runtime.directory.bind(kwargs)  # Kopf's indices (handlers/directory.py)
+    runtime.directory.bind(kwargs)  # Kopf's indices (indices.py)
     runtime.start_resyncs()  # from a resource handler: its context can post Events
     runtime.request(body, str(reason))
 

@@ -17,7 +17,7 @@ from ecr_privacy_operator.crd.workspace import (
     WORKSPACE_PLURAL,
     parse_workspace_spec,
 )
-from ecr_privacy_operator.handlers.runtime import Runtime
+from ecr_privacy_operator.runtime.passes import Runtime
 
 NAMESPACED = (API_GROUP, API_VERSION, WORKSPACE_PLURAL)
 CLUSTER = (API_GROUP, API_VERSION, CLUSTER_WORKSPACE_PLURAL)

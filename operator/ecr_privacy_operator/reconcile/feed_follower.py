@@ -54,7 +54,7 @@ class FeedMetrics(Protocol):
     def feeds_lost(self, count: int) -> None: ...
 
 
-Client = GuardrailsClient  # for the handlers, which do not import the client module
+Client = GuardrailsClient  # for the runtime, which does not import the client module
 Scopes = Callable[[], Awaitable[Mapping[GuardrailsClient, FeedScope]]]
 Recheck = Callable[[set[str]], None]
 Refresh = Callable[[str, dict[str, ComplianceCounts]], Awaitable[None]]

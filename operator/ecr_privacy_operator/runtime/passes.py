@@ -1,4 +1,4 @@
-"""The per-process runtime behind the Kopf handlers: one pass (or deletion) for one object, from start to end.
+"""The runtime's core: one pass (or deletion) for one object, from start to end.
 
 A pass parses the object, resolves the workspace it names (``reconcile.workspaces``: the workspace object, its
 Secret and, for a cluster workspace, what the namespace may do there; a refusal writes nothing to Guardrails),
@@ -29,14 +29,6 @@ from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
-from ecr_privacy_operator.handlers import backoff
-from ecr_privacy_operator.handlers.directory import Directory
-from ecr_privacy_operator.handlers.failures import outcome_of
-from ecr_privacy_operator.handlers.feed import FeedLink
-from ecr_privacy_operator.handlers.objects import DEFAULT_RESYNC, ObjectState, identity, slim
-from ecr_privacy_operator.handlers.publish import Publisher
-from ecr_privacy_operator.handlers.schedule import ResyncSchedule
-from ecr_privacy_operator.handlers.workspace_keeper import WorkspaceKeeper
 from ecr_privacy_operator.health import Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
@@ -48,6 +40,14 @@ from ecr_privacy_operator.reconcile.observed import ComplianceCounts
 from ecr_privacy_operator.reconcile.ownership import Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from ecr_privacy_operator.reconcile.workspaces import FindWorkspace, WorkspaceRefusedError, WorkspaceResolver
+from ecr_privacy_operator.runtime import backoff
+from ecr_privacy_operator.runtime.directory import Directory
+from ecr_privacy_operator.runtime.failures import outcome_of
+from ecr_privacy_operator.runtime.feed_link import FeedLink
+from ecr_privacy_operator.runtime.objects import DEFAULT_RESYNC, ObjectState, identity, slim
+from ecr_privacy_operator.runtime.publish import Publisher
+from ecr_privacy_operator.runtime.schedule import ResyncSchedule
+from ecr_privacy_operator.runtime.workspace_keeper import WorkspaceKeeper
 
 __all__ = ["DEFAULT_RESYNC", "ObjectState", "Runtime"]
 
@@ -74,7 +74,7 @@ class Runtime:
     watchdog: Watchdog = field(default_factory=Watchdog)  # passes in flight, for the liveness probe
     schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)  # Kopf's, for loggers
-    feeds: FeedFollower | None = None  # the activity feeds (handlers/feed.py), None when not followed
+    feeds: FeedFollower | None = None  # the activity feeds (feed_link.py), None when not followed
     _resyncs: asyncio.Task[None] | None = None
     _feed_task: asyncio.Task[None] | None = None
 

@@ -1,4 +1,5 @@
-"""The Kopf indices behind tenancy: workspace objects, namespace labels, and which policies use which workspace.
+"""Read access to Kopf's indices (``handlers/indices.py``): workspace objects, namespace labels, which policies
+use which workspace, and what each workspace's activity feed must watch.
 
 Kopf keeps each index current from its watch streams and runs no handler before every index is filled, so
 after a restart "which policies use this workspace" is complete before a workspace's deletion can be allowed.
@@ -14,9 +15,8 @@ from typing import Any
 
 import kopf
 
-from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL, WorkspaceKind
-from ecr_privacy_operator.crd.workspace import CLUSTER_WORKSPACE_PLURAL, WORKSPACE_PLURAL
-from ecr_privacy_operator.reconcile.feed import Subject, guardrails_ids
+from ecr_privacy_operator.crd.spec import WorkspaceKind
+from ecr_privacy_operator.reconcile.feed import Subject
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
 
 WorkspaceKey = tuple[str, str, str]  # (kind, namespace or "" for a cluster workspace, name)
@@ -38,7 +38,7 @@ def workspace_key(kind: WorkspaceKind, namespace: str, name: str) -> WorkspaceKe
     return (str(kind), namespace if kind is WorkspaceKind.NAMESPACED else "", name)
 
 
-def _workspace(kind: WorkspaceKind, body: kopf.Body) -> WorkspaceObject:
+def workspace_object(kind: WorkspaceKind, body: kopf.Body) -> WorkspaceObject:
     meta = body["metadata"]
     return WorkspaceObject(
         kind=kind,
@@ -48,61 +48,6 @@ def _workspace(kind: WorkspaceKind, body: kopf.Body) -> WorkspaceObject:
         uid=meta.get("uid", ""),
         deleting=bool(meta.get("deletionTimestamp")),
     )
-
-
-@kopf.index(API_GROUP, API_VERSION, WORKSPACE_PLURAL)
-def namespaced_workspaces(body: kopf.Body, **_: Any) -> dict[WorkspaceKey, WorkspaceObject]:
-    found = _workspace(WorkspaceKind.NAMESPACED, body)
-    return {workspace_key(found.kind, found.namespace, found.name): found}
-
-
-@kopf.index(API_GROUP, API_VERSION, CLUSTER_WORKSPACE_PLURAL)
-def cluster_workspaces(body: kopf.Body, **_: Any) -> dict[WorkspaceKey, WorkspaceObject]:
-    found = _workspace(WorkspaceKind.CLUSTER, body)
-    return {workspace_key(found.kind, "", found.name): found}
-
-
-@kopf.index(API_GROUP, API_VERSION, PLURAL)
-def workspace_users(
-    namespace: str | None, name: str, uid: str, spec: kopf.Spec, **_: Any
-) -> dict[WorkspaceKey, PolicyUse]:
-    ref = spec.get("workspaceRef") or {}
-    if not isinstance(ref, Mapping) or not ref.get("name"):
-        return {}
-    try:
-        kind = WorkspaceKind(ref.get("kind") or WorkspaceKind.NAMESPACED)
-    except ValueError:
-        return {}
-    where = namespace or ""
-    return {workspace_key(kind, where, str(ref["name"])): PolicyUse(where, name, uid)}
-
-
-@kopf.index(API_GROUP, API_VERSION, PLURAL)
-def feed_subjects(
-    namespace: str | None, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict[WorkspaceKey, Subject]:
-    """What the activity feed of a policy's workspace must watch for it: its pack and its targets, by the ids
-    in its status (``reconcile.feed`` keeps only digits of them)."""
-    ref = spec.get("workspaceRef") or {}
-    pack = status.get("policyPack") or {}
-    attachments = status.get("attachments") or []
-    if not isinstance(ref, Mapping) or not ref.get("name") or not isinstance(pack, Mapping):
-        return {}
-    try:
-        kind = WorkspaceKind(ref.get("kind") or WorkspaceKind.NAMESPACED)
-    except ValueError:
-        return {}
-    targets = guardrails_ids(a.get("resourceId") for a in attachments if isinstance(a, Mapping))
-    pack_ids = guardrails_ids([pack.get("id")])
-    subject = Subject(uid=uid, pack_id=pack_ids[0] if pack_ids else None, targets=targets)
-    if subject.pack_id is None and not targets:
-        return {}
-    return {workspace_key(kind, namespace or "", str(ref["name"])): subject}
-
-
-@kopf.index("namespaces")
-def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
-    return {name: dict(labels)}
 
 
 @dataclass

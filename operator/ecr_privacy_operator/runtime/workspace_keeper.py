@@ -4,7 +4,7 @@
   namespaced workspace, on the RoleBinding that lets the operator read it), sends one authenticated request to
   the workspace, and writes ``Ready``/``Stalled``/``Reconciling`` and the number of policies that name it,
   only when something changed; ``FeedAvailable`` says whether the workspace's activity feed is followed
-  (``feed_changed``, from ``handlers/feed.py``).
+  (``feed_changed``, from ``feed_link.py``).
 - ``release`` (the deletion handler): while any policy still names the workspace, the deletion waits (those
   policies' finalizers need the keys to detach and delete their packs); then it drops its finalizers from
   the Secret and the RoleBinding, and Kopf drops its own from the workspace.
@@ -35,7 +35,6 @@ from ecr_privacy_operator.crd.conditions import (
 )
 from ecr_privacy_operator.crd.spec import WorkspaceKind
 from ecr_privacy_operator.crd.workspace import PLURALS, GuardrailsWorkspaceSpec, usage_finalizer
-from ecr_privacy_operator.handlers.directory import Directory, _workspace
 from ecr_privacy_operator.kube import (
     Kube,
     KubernetesError,
@@ -52,6 +51,7 @@ from ecr_privacy_operator.reconcile.workspaces import (
     WorkspaceRefusedError,
     WorkspaceResolver,
 )
+from ecr_privacy_operator.runtime.directory import Directory, workspace_object
 
 RECHECK_SECONDS = 300.0  # a Ready workspace is probed again this often (one request)
 RELEASE_RETRY_SECONDS = 2.0
@@ -104,7 +104,7 @@ class WorkspaceKeeper:
         self, kind: WorkspaceKind, body: kopf.Body, old_spec: GuardrailsWorkspaceSpec
     ) -> None:
         """After the workspace moved to another Secret: drop its finalizer from the old one."""
-        workspace = _workspace(kind, body)
+        workspace = workspace_object(kind, body)
         secret_ns, secret_name = self.resolver.secret_of(workspace, old_spec)
         await self.kube.set_finalizer(
             secret_path(secret_ns, secret_name),
@@ -141,7 +141,7 @@ class WorkspaceKeeper:
 
     async def check(self, kind: WorkspaceKind, body: kopf.Body, *, force: bool = False) -> None:
         """Probe the workspace when due (``force``: now) and write its status if it changed."""
-        workspace = _workspace(kind, body)
+        workspace = workspace_object(kind, body)
         if workspace.deleting:
             return
         meta = body["metadata"]
@@ -227,7 +227,7 @@ class WorkspaceKeeper:
     # -- deletion ------------------------------------------------------------------------------------------
     async def release(self, kind: WorkspaceKind, body: kopf.Body) -> None:
         """Let the workspace go once no policy names it; raise ``kopf.TemporaryError`` while one does."""
-        workspace = _workspace(kind, body)
+        workspace = workspace_object(kind, body)
         users = self.directory.users(kind, workspace.namespace, workspace.name)
         if users:
             shown = ", ".join(map(str, users[:5])) + (f" and {len(users) - 5} more" if len(users) > 5 else "")

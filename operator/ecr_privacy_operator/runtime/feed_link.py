@@ -1,7 +1,7 @@
 """The Kubernetes side of the activity feeds (``reconcile.feed_follower`` polls them).
 
 - ``scopes``: which pooled clients are in use and what each feed must watch, from Kopf's indices (the
-  ``feed_subjects`` of ``directory.py``) and the workspace resolver (a workspace that cannot be used is left
+  ``feed_subjects`` of ``handlers/indices.py``) and the workspace resolver (a workspace that cannot be used is left
   out: its policies report why on their own passes);
 - ``announce``: a feed's change of state, said once: the ``FeedAvailable`` condition of every workspace object
   on that client (``WorkspaceKeeper``), an Event on each when the feed is lost or comes back, a log line, and,
@@ -18,8 +18,6 @@ from typing import cast
 import kopf
 
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, WorkspaceKind
-from ecr_privacy_operator.handlers.directory import Directory, WorkspaceKey
-from ecr_privacy_operator.handlers.workspace_keeper import WorkspaceKeeper
 from ecr_privacy_operator.kube import KubernetesError, KubernetesUnavailableError, SecretNotFoundError
 from ecr_privacy_operator.reconcile.clients import CredentialsError
 from ecr_privacy_operator.reconcile.feed import FeedScope, Subject
@@ -29,6 +27,8 @@ from ecr_privacy_operator.reconcile.workspaces import (
     WorkspaceRefusedError,
     WorkspaceResolver,
 )
+from ecr_privacy_operator.runtime.directory import Directory, WorkspaceKey
+from ecr_privacy_operator.runtime.workspace_keeper import WorkspaceKeeper
 
 logger = logging.getLogger(__name__)
 _UNUSABLE = (
