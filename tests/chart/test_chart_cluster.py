@@ -14,38 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from tests.chart.conftest import CHART, ROOT, run_helm, template_args
 from tests.controlplane.harness import ControlPlane
 from tests.fixtures.kube import GROUP, PLURAL, VERSION
+from tests.fixtures.manifests import apply, ensure_namespaces, split_crds
 
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
 SERVICEMONITOR_CRD = Path(__file__).parent / "testdata" / "servicemonitor-crd.yaml"
 PROMETHEUSRULE_CRD = Path(__file__).parent / "testdata" / "prometheusrule-crd.yaml"
 SAMPLES = sorted((ROOT / "deploy" / "samples").glob("*.yaml"))
-
-
-def apply(kube: ControlPlane, manifest: str, *extra: str) -> str:
-    proc = kube.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", "-", *extra, input_text=manifest, check=False
-    )
-    assert proc.returncode == 0, f"apply {' '.join(extra)} refused:\n{proc.stderr}"
-    return proc.stdout
-
-
-def ensure_namespaces(kube: ControlPlane, *names: str) -> None:
-    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names]
-    apply(kube, yaml.safe_dump_all(docs))
-
-
-def split_crds(manifest: str) -> tuple[str, str]:
-    docs = [d for d in yaml.safe_load_all(manifest) if d]
-    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
-    rest = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
-    return yaml.safe_dump_all(crds), yaml.safe_dump_all(rest)
 
 
 @pytest.fixture(scope="module")

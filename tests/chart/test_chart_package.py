@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from tests.chart.conftest import CHART, KUBE_VERSION, ROOT, one, run_helm
-from tests.chart.test_chart_cluster import apply, ensure_namespaces, split_crds
 from tests.controlplane.harness import ControlPlane
+from tests.fixtures.manifests import apply, ensure_namespaces, split_crds
 
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 

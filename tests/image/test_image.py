@@ -30,10 +30,7 @@ import signal
 import subprocess
 import sys
 import tomllib
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,60 +40,30 @@ from kubernetes import client as k8s
 
 from tests.controlplane.harness import ControlPlane, _die_with_parent, free_ports, process_alive
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
+from tests.fixtures.image import (
+    IMAGE,
+    ROOT,
+    SA_DIR,
+    http_get,
+    kubectl_ok,
+    mounted_token,
+    podman,
+    policy_ready,
+    status_fields,
+    wait_until_allowed,
+)
 from tests.fixtures.kube import GROUP, PLURAL, VERSION, wait_for
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("IMAGE", "ecr-privacy-operator:dev")
 LAUNCH = Path(__file__).with_name("launch.py")
 SAMPLE = ROOT / "deploy" / "samples" / "ecrprivacypolicy.yaml"
 WORKSPACE_SAMPLE = ROOT / "deploy" / "samples" / "guardrailsworkspace.yaml"
 RBAC_FILE = ROOT / "deploy" / "rbac" / "operator-clusterrole.yaml"
-SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"  # /var/run is a symlink to /run in the image
 SERVICE_ACCOUNT = "ecr-privacy-operator"
 # Keep the image small: the base is ~135 MB (Debian bookworm minbase + python3), the venv ~120 MB.
 MAX_IMAGE_BYTES = 300_000_000
 BUILD_TOOLS = ("gcc", "cc", "c++", "g++", "make", "ld", "as", "cpp", "pip", "pip3", "git")
-
-
-def _podman(*args: str, timeout: float = 120) -> str:
-    proc = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc.stdout
-
-
-@pytest.fixture(scope="session")
-def image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``podman image inspect`` of the image, built (or found up to date) by hack/image.sh first."""
-    if os.geteuid() != 0:
-        pytest.fail("the image tests need root: podman's store, mounts and chroot (run them as root)")
-    log = tmp_path_factory.mktemp("image") / "build.log"
-    with log.open("w") as out:
-        proc = subprocess.run(
-            ["bash", str(ROOT / "hack" / "image.sh")],
-            cwd=ROOT,
-            env=dict(os.environ, IMAGE=IMAGE),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=840,
-            check=False,
-        )
-    if proc.returncode != 0:
-        pytest.fail(f"hack/image.sh failed ({proc.returncode}):\n{log.read_text()[-4000:]}")
-    info: dict[str, Any] = json.loads(_podman("image", "inspect", IMAGE))[0]
-    return info
-
-
-@pytest.fixture(scope="session")
-def image_root(image: dict[str, Any]) -> Iterator[Path]:
-    """The image's root filesystem (``podman image mount``), unmounted at the end of the session."""
-    root = Path(_podman("image", "mount", image["Id"]).strip())
-    try:
-        yield root
-    finally:
-        _podman("image", "unmount", image["Id"])
 
 
 def _config(image: dict[str, Any]) -> dict[str, Any]:
@@ -185,12 +152,6 @@ def test_image_has_no_build_tools_or_caches(image_root: Path) -> None:
 
 
 # ---- running it -----------------------------------------------------------------------------------------
-def _kubectl(kube: ControlPlane, *args: str, input_text: str | None = None) -> str:
-    proc = kube.kubectl(*args, input_text=input_text, check=False)
-    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-    return proc.stdout
-
-
 def _service_account(kube: ControlPlane, ns: str, directory: Path) -> Path:
     """deploy/rbac bound to ServiceAccount ns/ecr-privacy-operator (Secrets: ns only); its token, the API
     server's CA and the namespace written as Kubernetes mounts them into a Pod.
@@ -215,8 +176,8 @@ metadata: {{name: ecr-privacy-operator-credentials, namespace: {ns}}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ecr-privacy-operator-credentials}}
 subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {ns}}}]
 """
-    _kubectl(kube, "apply", "--server-side", "--force-conflicts", "-f", str(RBAC_FILE))
-    _kubectl(kube, "apply", "--server-side", "-f", "-", input_text=bindings)
+    kubectl_ok(kube, "apply", "--server-side", "--force-conflicts", "-f", str(RBAC_FILE))
+    kubectl_ok(kube, "apply", "--server-side", "-f", "-", input_text=bindings)
     # RBAC reaches the authorizer through an informer: wait until the grants are in effect, so that the
     # operator never starts into a 403 (its log must stay free of "Forbidden").
     wait_until_allowed(
@@ -234,53 +195,10 @@ subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {ns}}}]
     return mounted_token(kube, ns, SERVICE_ACCOUNT, directory)
 
 
-def wait_until_allowed(kube: ControlPlane, user: str, checks: list[tuple[str, str, str]]) -> None:
-    """Wait until ``kubectl auth can-i`` says yes to each (verb, resource, namespace or "") for ``user``."""
-    for verb, resource_, namespace in checks:
-        args = ("auth", "can-i", verb, resource_, f"--as={user}", *(["-n", namespace] if namespace else []))
-        wait_for(
-            lambda args=args: kube.kubectl(*args, check=False).stdout.strip() == "yes",
-            timeout=30,
-            what=f"RBAC: {verb} {resource_}",
-        )
-
-
-def mounted_token(kube: ControlPlane, ns: str, service_account: str, directory: Path) -> Path:
-    """A token of ServiceAccount ns/service_account, the API server's CA and the namespace, written into
-    ``directory`` as Kubernetes mounts them into a Pod (readable by any uid, as with the default mode)."""
-    token = _kubectl(kube, "create", "token", service_account, "-n", ns, "--duration=1h").strip()
-    assert kube.run_dir is not None
-    directory.mkdir(mode=0o755)
-    directory.chmod(0o755)
-    for name, content in (
-        ("token", token),
-        ("ca.crt", (kube.run_dir / "serving-ca.crt").read_text()),
-        ("namespace", ns),
-    ):
-        (directory / name).write_text(content)
-        (directory / name).chmod(0o644)
-    return directory
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return int(response.status), response.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except (OSError, urllib.error.URLError):
-        return 0, ""
-
-
 def _children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return []
-
-
-def _status_fields(pid: int) -> dict[str, str]:
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
 
 
 class ImageProcess:
@@ -351,7 +269,7 @@ class ImageProcess:
         """The host PID of the program (PID 1 of its PID namespace)."""
         assert self.proc is not None
         if self.runner == "podman":
-            out = _podman("inspect", "--format", "{{.State.Pid}}", self.name)
+            out = podman("inspect", "--format", "{{.State.Pid}}", self.name)
             return int(out.strip())
         children = wait_for(
             lambda: _children(self.proc.pid) if self.proc else [], timeout=10, what="the child"
@@ -390,17 +308,6 @@ def _policy(custom: k8s.CustomObjectsApi, ns: str, name: str) -> dict[str, Any]:
     return obj
 
 
-def _ready(obj: dict[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
-    return bool(
-        ready
-        and ready["status"] == "True"
-        and status.get("observedGeneration") == obj["metadata"]["generation"]
-        and (status.get("policyPack") or {}).get("id")
-    )
-
-
 @pytest.mark.parametrize("runner", ["chroot", "podman"])
 def test_operator_runs_from_the_image_read_only_as_non_root(
     runner: str,
@@ -416,7 +323,7 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
     uid, gid = _numeric_user(image)
     sa_dir = _service_account(kube, ns, tmp_path / "serviceaccount")
     access, secret = ADMIN_KEY
-    _kubectl(
+    kubectl_ok(
         kube, "create", "secret", "generic", "guardrails-credentials", "-n", ns,
         f"--from-literal=accessKey={access}", f"--from-literal=secretKey={secret}",
     )  # fmt: skip
@@ -424,7 +331,7 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
         d for d in yaml.safe_load_all(WORKSPACE_SAMPLE.read_text()) if d["kind"] == "GuardrailsWorkspace"
     )
     workspace["spec"]["url"] = emulator.url
-    _kubectl(kube, "apply", "-n", ns, "-f", "-", input_text=yaml.safe_dump(workspace))
+    kubectl_ok(kube, "apply", "-n", ns, "-f", "-", input_text=yaml.safe_dump(workspace))
 
     liveness, metrics = free_ports(2)
     api_port = kube.server.rsplit(":", 1)[1]
@@ -442,13 +349,13 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
 
         def live() -> bool:
             assert process.alive(), f"the operator exited:\n{process.log()}"
-            return _get(f"http://127.0.0.1:{liveness}/healthz")[0] == 200
+            return http_get(f"http://127.0.0.1:{liveness}/healthz")[0] == 200
 
         wait_for(live, timeout=90, interval=0.3, what="the liveness endpoint")
 
         # Who and where it runs: the image's numeric user, no groups, no capabilities, a read-only root.
         pid = process.program_pid()
-        fields = _status_fields(pid)
+        fields = status_fields(pid)
         assert fields["Uid"].split() == [str(uid)] * 4, fields["Uid"]
         assert fields["Gid"].split() == [str(gid)] * 4, fields["Gid"]
         assert set(fields["Groups"].split()) <= {str(gid)}, fields["Groups"]  # podman adds the primary gid
@@ -475,7 +382,7 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
         def ready() -> dict[str, Any] | None:
             assert process.alive(), f"the operator exited:\n{process.log()}"
             obj = _policy(custom_objects, ns, name)
-            return obj if _ready(obj) else None
+            return obj if policy_ready(obj) else None
 
         obj = wait_for(ready, timeout=90, interval=0.5, what=f"{ns}/{name} Ready=True")
         pack = obj["status"]["policyPack"]["id"]
@@ -483,10 +390,10 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
         assert any(r["id"] == pack for r in state["resources"]), f"pack {pack} not in Guardrails"
         assert any(pack in ids for ids in state["attachments"].values()), f"pack {pack} not attached"
 
-        code, text = _get(f"http://127.0.0.1:{metrics}/metrics")
+        code, text = http_get(f"http://127.0.0.1:{metrics}/metrics")
         assert code == 200
         assert "# TYPE" in text, text[:500]
-        assert _get(f"http://127.0.0.1:{liveness}/healthz")[0] == 200
+        assert http_get(f"http://127.0.0.1:{liveness}/healthz")[0] == 200
 
         # Deleting it goes through the finalizer: Guardrails is cleaned up, the object goes away.
         custom_objects.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)

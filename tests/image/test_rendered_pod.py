@@ -33,21 +33,19 @@ from tests.chart.conftest import CHART, run_helm, template_args
 from tests.controlplane import build
 from tests.controlplane.harness import ControlPlane, free_port
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
-from tests.fixtures.kube import GROUP, PLURAL, VERSION, wait_for
-from tests.image.test_image import (
+from tests.fixtures.image import (
     SA_DIR,
-    _get,
-    _kubectl,
-    _podman,
-    _ready,
-    _status_fields,
-    image,
+    http_get,
+    kubectl_ok,
     mounted_token,
+    podman,
+    policy_ready,
+    status_fields,
     wait_until_allowed,
 )
+from tests.fixtures.kube import GROUP, PLURAL, VERSION, wait_for
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(600)]
-__all__ = ["image"]  # the session fixture that builds the image, shared with test_image.py
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_VALUES = CHART / "ci" / "all-values.yaml"
@@ -175,14 +173,14 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
     config = image["Config"]
     if values is None:
         # the chart's default image is the one `make image` tagged (ecr-privacy-operator:<appVersion>)
-        tagged = json.loads(_podman("image", "inspect", container["image"]))[0]
+        tagged = json.loads(podman("image", "inspect", container["image"]))[0]
         assert tagged["Id"] == image["Id"], f"{container['image']} is not the image `make image` built"
     argv = container.get("command") or config["Entrypoint"]
     argv = [*argv, *(container.get("args") if "args" in container else config.get("Cmd") or [])]
 
     # the rendered ServiceAccount and RBAC, for real
     rbac = [o for o in objects if o["kind"] in RBAC_KINDS]
-    _kubectl(
+    kubectl_ok(
         kube, "apply", "--server-side", "--force-conflicts", "-f", "-", input_text=yaml.safe_dump_all(rbac)
     )
     sa = pod["serviceAccountName"]
@@ -243,7 +241,7 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
     def probe(kind: str) -> int:
         get = container[kind]["httpGet"]
         port = ports[get["port"]] if isinstance(get["port"], str) else get["port"]
-        return _get(f"http://127.0.0.1:{port}{get['path']}")[0]
+        return http_get(f"http://127.0.0.1:{port}{get['path']}")[0]
 
     log_path = tmp_path / "pod.log"
     name = yaml.safe_load(SAMPLE.read_text())["metadata"]["name"]
@@ -257,8 +255,8 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
             return probe("startupProbe") == 200
 
         wait_for(started, timeout=90, interval=0.3, what="the startup probe")
-        pid = int(_podman("inspect", "--format", "{{.State.Pid}}", f"rendered-pod-{suffix}").strip())
-        status = _status_fields(pid)
+        pid = int(podman("inspect", "--format", "{{.State.Pid}}", f"rendered-pod-{suffix}").strip())
+        status = status_fields(pid)
         assert status["Uid"].split() == [str(uid)] * 4
         assert status["Gid"].split() == [str(gid)] * 4
         assert int(status["CapEff"], 16) == 0
@@ -272,7 +270,7 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
 
         def ready() -> bool:
             assert proc.poll() is None, f"the pod's container exited:\n{log_path.read_text()[-4000:]}"
-            return _ready(
+            return policy_ready(
                 custom_objects.get_namespaced_custom_object(GROUP, VERSION, policy_ns, PLURAL, name)
             )
 

@@ -16,16 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from ecr_privacy_operator.handlers import policy
 from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError, serve
 from ecr_privacy_operator.metrics import Metrics
+from tests.fixtures.runtime import Clock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

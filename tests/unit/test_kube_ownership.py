@@ -14,7 +14,7 @@ from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.handlers.policy import _ownership
 from ecr_privacy_operator.kube import KubernetesError, KubernetesUnavailableError
 from ecr_privacy_operator.reconcile.ownership import Owner
-from tests.unit.test_runtime_credentials import kube_answering
+from tests.fixtures.runtime import kube_answering
 
 pytestmark = pytest.mark.unit
 

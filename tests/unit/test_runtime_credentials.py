@@ -13,11 +13,9 @@ from typing import Any
 import httpx
 import kopf
 import pytest
-from kopf._core.engines import posting
 from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
-from ecr_privacy_operator.crd.spec import WorkspaceKind
 from ecr_privacy_operator.kube import (
     Kube,
     KubernetesError,
@@ -25,77 +23,9 @@ from ecr_privacy_operator.kube import (
     SecretNotFoundError,
     in_cluster,
 )
-from ecr_privacy_operator.metrics import Metrics
-from ecr_privacy_operator.reconcile.clients import ClientPool
-from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
-from ecr_privacy_operator.runtime.passes import Runtime
-from tests.fixtures.ownership import ownership
+from tests.fixtures.runtime import SERVER, CachingKube, body, kube_answering, queue_kopf_events, runtime_for
 
 pytestmark = pytest.mark.unit
-
-
-def queue_kopf_events() -> None:
-    """Let the runtime post Events outside a Kopf handler (they go to a queue nobody drains)."""
-    posting.event_queue_loop_var.set(asyncio.get_running_loop())
-    posting.event_queue_var.set(asyncio.Queue())
-    posting.settings_var.set(kopf.OperatorSettings())
-
-
-class CachingKube(Kube):
-    """Kube's Secret cache over an in-memory Secret store; status patches are recorded."""
-
-    def __init__(self, secrets: dict[tuple[str, str], dict[str, str]]) -> None:
-        super().__init__(credentials=lambda: None)
-        self.store = secrets
-        self.reads = 0
-        self.patches: list[dict[str, Any]] = []
-
-    async def read_secret(self, namespace: str, name: str) -> dict[str, SecretStr]:
-        cached = self._secrets.get((namespace, name))
-        if cached is not None:
-            return cached[1]
-        self.reads += 1
-        values = {k: SecretStr(v) for k, v in self.store[(namespace, name)].items()}
-        self._secrets[(namespace, name)] = (0.0, values)
-        return values
-
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.patches.append(status)
-
-
-def team_workspace(kind: WorkspaceKind, namespace: str, name: str) -> WorkspaceObject | None:
-    """Every GuardrailsWorkspace of namespace "team" exists, named like its Secret, at an unreachable URL."""
-    if namespace != "team":
-        return None
-    spec = {"url": "http://127.0.0.1:9", "credentialsSecretRef": {"name": name}}
-    return WorkspaceObject(kind=kind, namespace=namespace, name=name, spec=spec)
-
-
-def runtime_for(kube: Kube, config: OperatorConfig | None = None) -> Runtime:
-    config = (config or OperatorConfig()).model_copy(update={"allowed_hosts": ("127.0.0.1",)})
-    return Runtime.build(
-        config=config,
-        kube=kube,
-        pool=ClientPool(),
-        metrics=Metrics(),
-        find=team_workspace,
-        ownership=ownership(),
-    )
-
-
-def body(secret: str) -> kopf.Body:
-    return kopf.Body(
-        {
-            "apiVersion": "ecrprivacy.dev/v1alpha1",
-            "kind": "EcrPrivacyPolicy",
-            "metadata": {"name": "p", "namespace": "team", "uid": "u-1", "generation": 1},
-            "spec": {
-                "workspaceRef": {"name": secret},
-                "attachments": [{"resource": "arn:aws:::123456789012"}],
-                "suspend": False,
-            },
-        }
-    )
 
 
 async def test_failed_pass_forgets_the_cached_secret() -> None:
@@ -109,17 +39,6 @@ async def test_failed_pass_forgets_the_cached_secret() -> None:
     await runtime.sync(body("creds"), "resync", logger)
     assert kube.reads == 2  # read afresh, not served from the cache
     await runtime.pool.aclose()
-
-
-SERVER = "https://kube.invalid:6443"
-
-
-def kube_answering(handler: Any, token: str = "t-1") -> Kube:
-    """A Kube whose API server is ``handler`` (an httpx MockTransport handler)."""
-    return Kube(
-        credentials=lambda: kopf.ConnectionInfo(server=SERVER, token=token),
-        transport=httpx.MockTransport(handler),
-    )
 
 
 def refusing(status: int) -> Kube:

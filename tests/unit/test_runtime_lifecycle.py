@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.runtime import backoff
-from tests.unit.test_runtime_credentials import CachingKube, body, queue_kopf_events, runtime_for
+from tests.fixtures.runtime import CachingKube, body, queue_kopf_events, runtime_for
 
 pytestmark = pytest.mark.unit
 

@@ -14,8 +14,7 @@ from ecr_privacy_operator.runtime.passes import Runtime
 from ecr_privacy_operator.runtime.schedule import ResyncSchedule
 from tests.fixtures.ownership import ownership
 from tests.fixtures.polling import until
-from tests.unit.test_health import Clock
-from tests.unit.test_runtime_credentials import CachingKube
+from tests.fixtures.runtime import CachingKube, Clock
 
 pytestmark = pytest.mark.unit
 
