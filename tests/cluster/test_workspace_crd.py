@@ -121,3 +121,28 @@ def test_namespaced_workspace_accepts_a_ca_bundle_and_shows_columns(
     out = kube.kubectl("get", "gws", "-n", ns).stdout.splitlines()
     assert out[0].split() == ["NAME", "READY", "URL", "POLICIES", "AGE"]
     assert out[1].split()[:2] == ["mine", URL]  # no status yet: Ready and Policies are blank
+
+
+@pytest.mark.parametrize(
+    ("prefix", "admitted"),
+    [
+        ("acme/{namespace}/", True),
+        ("{namespace}:", True),
+        ("shared:", True),
+        ("acme/{namespace}", False),  # namespace "team" would reach the AKAs of "team-b"
+        ("acme/{namespace}-x", False),
+    ],
+)
+def test_aka_prefixes_end_the_namespace_with_a_separator(
+    crd: dict[str, Any], custom_objects: k8s.CustomObjectsApi, prefix: str, admitted: bool
+) -> None:
+    body = cluster_workspace(allowedAkaPrefixes=[prefix])
+    if not admitted:
+        message = refused(
+            lambda: custom_objects.create_cluster_custom_object(GROUP, VERSION, CLUSTER_PLURAL, body)
+        )
+        assert "{namespace} must be followed by a character no namespace name holds" in message
+        return
+    created = custom_objects.create_cluster_custom_object(GROUP, VERSION, CLUSTER_PLURAL, body)
+    assert created["spec"]["allowAdoptionFromOtherClusters"] is False
+    custom_objects.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_PLURAL, body["metadata"]["name"])

@@ -537,7 +537,7 @@ def test_the_owner_is_asked_about_only_when_it_decides_an_adoption() -> None:
     adopt, no_adopt = desired({"policyPack": {"adopt": True}}), desired()
     rival = Observed(foreign_pack=owned_pack(RIVAL))
     assert owner_to_check(adopt, rival, CORRECT) == RIVAL
-    assert owner_to_check(adopt, rival, OBSERVE) is None  # Observe compares whoever owns the pack
+    assert owner_to_check(adopt, rival, OBSERVE) == RIVAL  # Observe compares only what Manage could adopt
     assert owner_to_check(no_adopt, rival, CORRECT) is None
     assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(ELSEWHERE)), CORRECT) is None
     assert owner_to_check(adopt, Observed(foreign_pack=owned_pack(LEGACY)), CORRECT) is None
@@ -546,17 +546,69 @@ def test_the_owner_is_asked_about_only_when_it_decides_an_adoption() -> None:
     assert owner_to_check(adopt, ours, CORRECT) is None
 
 
-@pytest.mark.parametrize("owner", [RIVAL, ELSEWHERE, LEGACY])
-def test_observe_compares_a_pack_whoever_owns_it(owner: Owner) -> None:
+@pytest.mark.parametrize(
+    ("owner", "alive", "compared"),
+    [
+        (RIVAL, True, False),
+        (RIVAL, False, True),
+        (ELSEWHERE, None, False),
+        (LEGACY, None, False),
+        (None, None, True),
+    ],
+)
+def test_observe_compares_only_a_pack_that_manage_could_adopt(
+    owner: Owner | None, alive: bool | None, compared: bool
+) -> None:
+    """Observe with adopt once compared a pack whoever owned it, which copied another live team's settings and
+    targets into the status."""
     d = desired({"policyPack": {"adopt": True}, "enforcement": "Enforce"})
     observed = Observed(
-        foreign_pack=owned_pack(owner),
+        foreign_pack=foreign_seed_pack() if owner is None else owned_pack(owner),
+        foreign_owner_exists=alive,
         settings=(ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value=CHECK),),
     )
     result = plan(d, observed, OBSERVE)
-    assert not result.blocked
     assert result.is_empty
-    assert (f"setting:{SEED_APPROVED_TYPE}", "value") in {(x.object, x.field) for x in result.drift}
+    assert result.blocked is not compared
+    assert (
+        (f"setting:{SEED_APPROVED_TYPE}", "value") in {(x.object, x.field) for x in result.drift}
+    ) is compared
+    assert (result.pack_id == "310") is compared
+
+
+@pytest.mark.parametrize("policy", [CORRECT, REPORT, OBSERVE])
+def test_a_pack_outside_the_workspace_scope_is_neither_adopted_nor_compared(policy: PlanPolicy) -> None:
+    d = desired({"policyPack": {"adopt": True}, "enforcement": "Skip"})
+    observed = Observed(
+        foreign_pack=foreign_seed_pack(),
+        foreign_out_of_scope="it is attached to 2 resource(s) outside allowedTargets",
+        settings=(
+            ObservedSetting(id="61", type=SEED_APPROVED_TYPE, value="Enforce: Delete unapproved if new"),
+        ),
+    )
+    result = plan(d, observed, policy)
+    assert result.is_empty
+    (problem,) = result.problems
+    assert (problem.reason, problem.message) == (
+        "AdoptionNotAllowed",
+        "it is attached to 2 resource(s) outside allowedTargets",
+    )
+    assert result.pack_id is None
+    assert result.drift == () or all(x.object == "policyPack" for x in result.drift)
+
+
+@pytest.mark.parametrize("owner", [RIVAL, ELSEWHERE, None])
+def test_through_a_cluster_workspace_a_conflict_names_nothing_of_other_tenants(owner: Owner | None) -> None:
+    d = desired()
+    pack = foreign_seed_pack() if owner is None else owned_pack(owner)
+    shared = CORRECT.model_copy(update={"shared": True})
+    (problem,) = plan(d, Observed(foreign_pack=pack), shared).problems
+    assert problem.reason == "PackConflict"
+    for secret in ("310", "team-b", "uid-2", "uid-3", "cluster-2"):
+        assert secret not in problem.message
+    neighbour = Owner(uid="uid-5", cluster=CLUSTER, namespace=ME.namespace, name="other")
+    (own_ns,) = plan(d, Observed(foreign_pack=owned_pack(neighbour)), shared).problems
+    assert f"{ME.namespace}/other" in own_ns.message  # the tenant's own namespace: named, as it helps
 
 
 @pytest.mark.parametrize("policy", [CORRECT, REPORT])

@@ -66,6 +66,7 @@ class Reason(StrEnum):
     PARENT_NOT_ALLOWED = "ParentNotAllowed"
     POLICY_TYPE_NOT_ALLOWED = "PolicyTypeNotAllowed"
     ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
+    AKA_NOT_ALLOWED = "AkaNotAllowed"
     # workspace objects
     CREDENTIALS_VALID = "CredentialsValid"
     IN_USE = "InUse"

@@ -8,9 +8,12 @@ their policies may do there (the ``allowed*`` fields). Defaults equal the CRDs' 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
+
+from pydantic import field_validator
 
 from ecr_privacy_operator.crd.spec import API_GROUP, ROOT_AKA, Enforcement, WorkspaceKind, _SpecModel
 
@@ -23,6 +26,12 @@ FINALIZER_PREFIXES = {
     WorkspaceKind.NAMESPACED: f"{WORKSPACE_PLURAL[:-1]}.{API_GROUP}",
     WorkspaceKind.CLUSTER: f"{CLUSTER_WORKSPACE_PLURAL[:-1]}.{API_GROUP}",
 }
+
+
+# in allowedAkaPrefixes: the policy's namespace. It must be followed by a character that no namespace name holds
+# (not a-z, 0-9 or '-'), so that namespace "team" never reaches the AKAs of namespace "team-b".
+NAMESPACE_PLACEHOLDER = "{namespace}"
+_PLACEHOLDER_ENDED = re.compile(r"\{namespace\}[^a-z0-9-]")
 
 
 def usage_finalizer(kind: WorkspaceKind, name: str) -> str:
@@ -104,6 +113,24 @@ class ClusterGuardrailsWorkspaceSpec(GuardrailsWorkspaceSpec):
     allowed_parents: tuple[str, ...] = (ROOT_AKA,)
     allowed_policy_types: tuple[str, ...] = ()
     allow_adoption: bool = False
+    allow_adoption_from_other_clusters: bool = False
+    allowed_aka_prefixes: tuple[str, ...] = ()
+
+    @field_validator("allowed_aka_prefixes")
+    @classmethod
+    def _placeholder_ended(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in prefixes:
+            if prefix.count(NAMESPACE_PLACEHOLDER) != len(_PLACEHOLDER_ENDED.findall(prefix)):
+                raise ValueError(
+                    f"allowedAkaPrefixes entry {prefix!r}: {NAMESPACE_PLACEHOLDER} must be followed by a character "
+                    "no namespace name holds (e.g. ':' or '/')"
+                )
+        return prefixes
+
+    def aka_prefixes(self, namespace: str) -> tuple[str, ...]:
+        """The prefixes a policy of ``namespace`` may give its pack's AKAs (``{namespace}`` filled in); empty:
+        any AKA."""
+        return tuple(p.replace(NAMESPACE_PLACEHOLDER, namespace) for p in self.allowed_aka_prefixes)
 
 
 def parse_workspace_spec(kind: WorkspaceKind, spec: Mapping[str, Any]) -> GuardrailsWorkspaceSpec:

@@ -30,7 +30,7 @@ def cluster_workspaces(body: kopf.Body, **_: Any) -> dict[WorkspaceKey, Workspac
 
 @kopf.index(API_GROUP, API_VERSION, PLURAL)
 def workspace_users(
-    namespace: str | None, name: str, uid: str, spec: kopf.Spec, **_: Any
+    namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[WorkspaceKey, PolicyUse]:
     ref = spec.get("workspaceRef") or {}
     if not isinstance(ref, Mapping) or not ref.get("name"):
@@ -40,7 +40,8 @@ def workspace_users(
     except ValueError:
         return {}
     where = namespace or ""
-    return {workspace_key(kind, where, str(ref["name"])): PolicyUse(where, name, uid)}
+    holds = bool(status.get("policyPack") or status.get("attachments"))
+    return {workspace_key(kind, where, str(ref["name"])): PolicyUse(where, name, uid, holds)}
 
 
 @kopf.index(API_GROUP, API_VERSION, PLURAL)

@@ -8,6 +8,7 @@ turned into condition reasons here (``failure_outcome``); nothing in this module
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,17 +43,23 @@ from ecr_privacy_operator.reconcile.actions import Plan
 from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, apply
 from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
 from ecr_privacy_operator.reconcile.observe import compliance_counts, observe, observe_compliance
-from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed
+from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed, ObservedPack, ObservedSetting
 from ecr_privacy_operator.reconcile.ownership import Claim
 from ecr_privacy_operator.reconcile.plan import (
     PlanPolicy,
     Previous,
+    adoptable,
     applied_values,
     owner_to_check,
     plan,
     plan_deletion,
+    plan_withdrawal,
 )
+from ecr_privacy_operator.reconcile.scopes import Refusal
 from ecr_privacy_operator.reconcile.targets import TargetLocks
+
+AdoptionCheck = Callable[[ObservedPack, Sequence[ObservedSetting]], Awaitable[Refusal | None]]
+"""Whether the policy's workspace lets it adopt (or observe) a pack found by its AKA (None: yes)."""
 
 
 @dataclass(frozen=True)
@@ -269,14 +276,24 @@ async def _observe(
     claim: Claim,
     status: EcrPrivacyPolicyStatus,
     policy: PlanPolicy,
+    adoption_check: AdoptionCheck | None,
 ) -> Observed:
     """Observe, and when the object may adopt a pack another object of this cluster owns, ask Kubernetes
-    whether that owner still exists (only then may it be taken back)."""
+    whether that owner still exists (only then may it be taken back); a pack it may adopt is then checked
+    against the workspace's scope (``adoption_check``)."""
     observed = await observe(client, desired, status.applied_targets, _earlier_owner_akas(status))
     _learn_targets(locks, observed)
     rival = owner_to_check(desired, observed, policy)
     if rival is not None:
         observed = observed.model_copy(update={"foreign_owner_exists": await claim.owner_exists(rival)})
+    if (
+        adoption_check is not None
+        and observed.foreign_pack is not None
+        and adoptable(desired, observed, policy)
+    ):
+        refusal = await adoption_check(observed.foreign_pack, observed.settings)
+        if refusal is not None:
+            observed = observed.model_copy(update={"foreign_out_of_scope": refusal.message})
     return observed
 
 
@@ -288,8 +305,12 @@ async def sync(
     generation: int,
     status: EcrPrivacyPolicyStatus,
     now: datetime,
+    adoption_check: AdoptionCheck | None = None,
 ) -> PassResult:
     """Observe, plan and apply one object; return the new status (None if unchanged) and Events.
+
+    ``adoption_check`` (a cluster workspace's): a pack found by its AKA is adopted or observed only if it passes
+    (and then the messages name nothing of other tenants).
 
     A difference is a spec change still to apply while ``status.appliedGeneration`` lags
     ``metadata.generation`` (so a failed attempt is retried as pending work, even under Report), and drift
@@ -299,7 +320,9 @@ async def sync(
     desired = desired_from_spec(spec, claim.owner)
     observing = spec.management_policy is ManagementPolicy.OBSERVE
     previous = Previous.from_status(status)
-    policy = PlanPolicy.from_spec(spec, spec_changed=status.applied_generation != generation)
+    policy = PlanPolicy.from_spec(
+        spec, spec_changed=status.applied_generation != generation, shared=adoption_check is not None
+    )
     observed = Observed.nothing_yet(desired.targets) if _write_first(spec, status) else None
     earlier: list[Change] = []
     if observed is not None:
@@ -308,7 +331,7 @@ async def sync(
         if applied.error is not None:  # refused: read what is there (and what this pass made) and plan again
             observed, earlier = None, applied.changes
     if observed is None:
-        observed = await _observe(client, locks, desired, claim, status, policy)
+        observed = await _observe(client, locks, desired, claim, status, policy, adoption_check)
         planned = plan(desired, observed, policy, previous)
         if planned.blocked and await _undo_created_pack(client, locks, desired, earlier, observed):
             earlier = []
@@ -420,6 +443,46 @@ async def finalize(
         pack_id=planned.pack_id,
         finished=False,
     )
+
+
+async def withdraw(
+    client: GuardrailsClient,
+    locks: TargetLocks,
+    spec: EcrPrivacyPolicySpec,
+    claim: Claim,
+    generation: int,
+    status: EcrPrivacyPolicyStatus,
+    now: datetime,
+    refusal: Refusal,
+) -> PassResult:
+    """A pass refused by the workspace's scope, which no longer allows targets the pack was attached to
+    (``refusal.withdraw``): detach the object's own pack from them (an Event each) and write nothing else;
+    the status reports the refusal and keeps only the attachments that stay. Under Observe nothing is
+    written and the refusal names the targets."""
+    leaving = ", ".join(refusal.withdraw)
+    if spec.management_policy is ManagementPolicy.OBSERVE:
+        said = f"{refusal.message}; the pack stays attached to {leaving} (managementPolicy Observe writes nothing)"
+        return error_pass(refusal.outcome().model_copy(update={"message": said}), status, generation, now)
+    desired = desired_from_spec(spec, claim.owner)
+    observed = await observe(
+        client, desired.model_copy(update={"targets": refusal.withdraw}), (), _earlier_owner_akas(status)
+    )
+    _learn_targets(locks, observed)
+    applied = await apply(client, locks, plan_withdrawal(observed), desired.pack.ownership_aka)
+    outcome = (
+        refusal.outcome().model_copy(
+            update={"message": f"{refusal.message}; the pack is detached from {leaving}"}
+        )
+        if applied.error is None
+        else failure_outcome(applied.error)
+    )
+    gone = set(refusal.withdraw) if applied.error is None else set(applied.detached)
+    kept = tuple(a for a in status.attachments if a.resource not in gone)
+    result = error_pass(outcome, status.model_copy(update={"attachments": kept}), generation, now)
+    result.status = _finish(status, result.status or status.model_copy(update={"attachments": kept}))
+    result.events[:0] = [Event("Normal", c.reason, c.message) for c in applied.changes]
+    result.changes = applied.changes
+    return result
 
 
 def error_pass(

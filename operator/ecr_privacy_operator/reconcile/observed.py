@@ -103,6 +103,8 @@ class Observed(FrozenModel):
       ``policyPack.adopt`` is true, else a PackConflict.
     - ``foreign_owner_exists``: whether the object that owns ``foreign_pack`` (by its ownership AKA) still
       exists in this cluster; None when not asked (no adopt, no owner, or an owner of another cluster).
+    - ``foreign_out_of_scope``: why ``foreign_pack`` does more than the policy's cluster workspace allows
+      (then it is neither adopted nor observed); None when it is inside the scope or not checked.
     - ``settings``: the settings on ``pack``; when ``pack`` is None, those on ``foreign_pack`` (so an adoption
       plans its setting changes in the same pass).
     - ``targets``: one entry per desired target and per previously applied target, by resource as given.
@@ -113,6 +115,7 @@ class Observed(FrozenModel):
     pack: ObservedPack | None = None
     foreign_pack: ObservedPack | None = None
     foreign_owner_exists: bool | None = None
+    foreign_out_of_scope: str | None = None
     settings: tuple[ObservedSetting, ...] = ()
     targets: tuple[ObservedTarget, ...] = ()
     policy_types: frozenset[str] | None = None

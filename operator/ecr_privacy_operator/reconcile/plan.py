@@ -23,8 +23,11 @@ Rules:
    no EcrPrivacyPolicy, or owned by an object of this cluster that no longer exists
    (``Observed.foreign_owner_exists`` is False: a cluster rebuilt from Git), or owned by another cluster (or
    by a legacy AKA, which names no cluster) and ``policyPack.adoptFromOtherClusters`` is true. Otherwise it
-   is a PackConflict problem whose message names the owner. Under Observe, ``adopt`` compares the pack
-   holding the AKA whoever owns it (Observe never writes, nor deletes on deletion).
+   is a PackConflict problem whose message names the owner (through a cluster workspace, ``PlanPolicy.shared``,
+   it names neither the pack nor an owner outside the object's own namespace). Under Observe, ``adopt``
+   compares a pack by the same rules, so it never reports another live owner's pack. A pack the policy's cluster
+   workspace does not wholly allow (``Observed.foreign_out_of_scope``) is neither adopted nor compared
+   (AdoptionNotAllowed).
 5. Our pack missing although the status recorded one -> drift (deleted outside the operator); recreated (with
    settings and attachments) only with Correct.
 6. Pack attributes: title, description and AKAs (compared as sets) are updated; ``parent`` is immutable in the
@@ -81,14 +84,16 @@ class PlanPolicy(FrozenModel):
     drift_policy: DriftPolicy = DriftPolicy.CORRECT
     management_policy: ManagementPolicy = ManagementPolicy.MANAGE
     spec_changed: bool = False  # only for a status without ``appliedValues`` (written by an earlier version)
+    shared: bool = False  # through a cluster workspace: messages name nothing of other tenants
 
     @classmethod
-    def from_spec(cls, spec: EcrPrivacyPolicySpec, *, spec_changed: bool) -> PlanPolicy:
+    def from_spec(cls, spec: EcrPrivacyPolicySpec, *, spec_changed: bool, shared: bool = False) -> PlanPolicy:
         """The policy of one object for one pass."""
         return cls(
             drift_policy=spec.drift_policy,
             management_policy=spec.management_policy,
             spec_changed=spec_changed,
+            shared=shared,
         )
 
     @property
@@ -259,38 +264,49 @@ def _identify(b: _Builder, desired: Desired, observed: Observed) -> tuple[Observ
     ours, foreign = observed.pack, observed.foreign_pack
     if foreign is None or (ours is not None and foreign.id == ours.id):
         return ours, False
-    if ours is not None:
-        refusal: str | None = ""
-    elif not b.policy.manage and desired.pack.adopt:
-        refusal = None  # Observe never writes or deletes: it may compare a pack whoever owns it
-    else:
-        refusal = _adoption_refusal(desired, observed, foreign)
+    refusal = "" if ours is not None else _adoption_refusal(desired, observed, foreign)
+    if refusal is None and observed.foreign_out_of_scope is not None:
+        b.problems.append(Problem(reason=Reason.ADOPTION_NOT_ALLOWED, message=observed.foreign_out_of_scope))
+        return ours, False
     if refusal is None:
         return foreign, True
     held = sorted(set(foreign.akas) & set(desired.pack.user_akas)) or list(desired.pack.user_akas)
-    owner = Owner.holding(foreign.akas)
-    whose = (
-        "not owned by any EcrPrivacyPolicy"
-        if owner is None
-        else f"owned by {owner.describe(desired.pack.owner.cluster or '')}"
-    )
     b.problems.append(
         Problem(
             reason=Reason.PACK_CONFLICT,
-            message=f"AKA {', '.join(held)} is held by pack {foreign.id}, {whose}{refusal}",
+            message=f"AKA {', '.join(held)} is held by {_holder(desired, foreign, b.policy.shared)}{refusal}",
         )
     )
     return ours, False
 
 
+def _holder(desired: Desired, foreign: ObservedPack, shared: bool) -> str:
+    """The pack holding a wanted AKA and its owner, in words; through a cluster workspace (``shared``) without
+    the pack's id, and naming an owner object only when it is in the object's own namespace of this cluster."""
+    owner = Owner.holding(foreign.akas)
+    me = desired.pack.owner
+    if owner is None:
+        whose = "not owned by any EcrPrivacyPolicy"
+    elif not shared or (owner.cluster, owner.namespace) == (me.cluster, me.namespace):
+        whose = f"owned by {owner.describe(me.cluster or '')}"
+    else:
+        whose = "owned by an EcrPrivacyPolicy of another namespace or cluster"
+    return f"another pack, {whose}" if shared else f"pack {foreign.id}, {whose}"
+
+
+def adoptable(desired: Desired, observed: Observed, policy: PlanPolicy) -> bool:
+    """True when rule 4 would adopt (or, under Observe, compare) ``observed.foreign_pack``, scope aside: the
+    engine then asks the policy's workspace whether everything the pack does is inside its scope."""
+    ours, foreign = observed.pack, observed.foreign_pack
+    if foreign is None or ours is not None or not desired.pack.adopt:
+        return False
+    return _adoption_refusal(desired, observed, foreign) is None
+
+
 def owner_to_check(desired: Desired, observed: Observed, policy: PlanPolicy) -> Owner | None:
     """The owner object whose existence decides an adoption (rule 4), or None when nothing needs asking: the
     object may adopt, has no pack yet, and the pack holding its AKA is owned by another object of this cluster."""
-    if (
-        not (policy.manage and desired.pack.adopt)
-        or observed.pack is not None
-        or observed.foreign_pack is None
-    ):
+    if not desired.pack.adopt or observed.pack is not None or observed.foreign_pack is None:
         return None
     owner = Owner.holding(observed.foreign_pack.akas)
     if owner is None or owner.cluster != desired.pack.owner.cluster or owner.uid == desired.pack.owner.uid:
@@ -474,18 +490,34 @@ def plan_deletion(
         or pack is None
     ):
         return Plan(pack_id=pack.id if pack else None)
-    detach: list[Action] = []
+    detach = _detach_where_attached(observed, pack)
+    seen = {d.target_id for d in detach}
+    for target_id in pack.attached_to or ():
+        if target_id not in seen:
+            seen.add(target_id)
+            detach.append(Detach(target=target_id, target_id=target_id, pack_id=pack.id))
+    return Plan(actions=(*detach, DeletePack(pack_id=pack.id)), pack_id=pack.id)
+
+
+def _detach_where_attached(observed: Observed, pack: ObservedPack) -> list[Detach]:
+    """A Detach of ``pack`` from each observed target where it is attached (once per target id)."""
+    detach: list[Detach] = []
     seen: set[str] = set()
     for target in observed.targets:
         if target.id is None or target.id in seen or pack.id not in target.attached_pack_ids:
             continue
         seen.add(target.id)
         detach.append(Detach(target=target.resource, target_id=target.id, pack_id=pack.id))
-    for target_id in pack.attached_to or ():
-        if target_id not in seen:
-            seen.add(target_id)
-            detach.append(Detach(target=target_id, target_id=target_id, pack_id=pack.id))
-    return Plan(actions=(*detach, DeletePack(pack_id=pack.id)), pack_id=pack.id)
+    return detach
+
+
+def plan_withdrawal(observed: Observed) -> Plan:
+    """Detach the object's own pack from each of ``observed.targets`` where it is attached (targets its
+    workspace's scope no longer allows); nothing else. No pack: an empty plan."""
+    pack = observed.pack
+    if pack is None:
+        return Plan()
+    return Plan(actions=tuple(_detach_where_attached(observed, pack)), pack_id=pack.id)
 
 
 def _create(setting: DesiredSetting, pack_id: str | None) -> CreateSetting:

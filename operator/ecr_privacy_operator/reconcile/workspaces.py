@@ -7,18 +7,22 @@ The order is the security argument: nothing is sent anywhere, and no Secret is r
 Only then is the Secret the workspace names read (in the workspace's namespace, or the operator's namespace for
 a cluster workspace: never a namespace the policy chose) and a client made for exactly that URL.
 
-``placement_refusal`` then checks targets and the pack's parent against a cluster workspace's allowed
-resources, on resource paths read from Guardrails and cached (paths change only when a resource moves), so an
-idle resync costs no extra request. The object lookups are plain callables that the handlers feed from Kopf's
-indices; nothing here imports Kopf or Kubernetes code.
+``refusal`` then checks the spec against a cluster workspace's scope (``scopes``): targets and the pack's parent
+against its allowed resources, on resource paths read from Guardrails and cached (paths change only when a
+resource moves), so an idle resync costs no extra request; ``adoption_refusal`` checks a pack found by its AKA
+the same way before it is adopted or observed. A deletion (``cleanup``) skips only the namespace check: a
+policy whose namespace lost its permission still removes the pack it made, with the keys it made it with.
+The object lookups are plain callables that the handlers feed from Kopf's indices; nothing here imports Kopf
+or Kubernetes code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +42,7 @@ from ecr_privacy_operator.guardrails.errors import ConfigurationError
 from ecr_privacy_operator.guardrails.models import ResourceInfo
 from ecr_privacy_operator.reconcile import scopes
 from ecr_privacy_operator.reconcile.clients import ClientPool, CredentialsError, credentials_from_secret
+from ecr_privacy_operator.reconcile.observed import ObservedPack, ObservedSetting
 from ecr_privacy_operator.reconcile.scopes import Refusal
 
 PATH_CACHE_SECONDS = 600.0
@@ -75,6 +80,7 @@ class ResolvedWorkspace:
     workspace: WorkspaceObject
     client: GuardrailsClient
     scope: ClusterGuardrailsWorkspaceSpec | None
+    namespace: str = ""  # the policy's
 
 
 FindWorkspace = Callable[[WorkspaceKind, str, str], WorkspaceObject | None]
@@ -107,9 +113,10 @@ class WorkspaceResolver:
 
     # -- the workspace object ------------------------------------------------------------------------------
     def locate(
-        self, ref: WorkspaceRef | None, namespace: str
+        self, ref: WorkspaceRef | None, namespace: str, *, cleanup: bool = False
     ) -> tuple[WorkspaceObject, GuardrailsWorkspaceSpec]:
-        """The workspace a policy in ``namespace`` names, checked for existence, validity and namespace."""
+        """The workspace a policy in ``namespace`` names, checked for existence, validity and (unless
+        ``cleanup``: a deletion of what the policy made) namespace."""
         if ref is None:
             raise WorkspaceRefusedError(
                 Refusal(Reason.INVALID_SPEC, "spec.workspaceRef is required: name a GuardrailsWorkspace")
@@ -122,7 +129,7 @@ class WorkspaceResolver:
                 Refusal(Reason.WORKSPACE_NOT_FOUND, f"{ref.kind} {shown} does not exist", retryable=True)
             )
         spec = self.parse(found)
-        if isinstance(spec, ClusterGuardrailsWorkspaceSpec):
+        if isinstance(spec, ClusterGuardrailsWorkspaceSpec) and not cleanup:
             refusal = scopes.namespace_refusal(spec, found.name, namespace, self.namespace_labels(namespace))
             if refusal is not None:
                 raise WorkspaceRefusedError(refusal)
@@ -173,13 +180,16 @@ class WorkspaceResolver:
         credentials = credentials_from_secret(data, spec.url, source)
         return self.pool.get(credentials, spec.ca_bundle, user=user)
 
-    async def resolve(self, ref: WorkspaceRef | None, namespace: str, user: str) -> ResolvedWorkspace:
-        """The workspace of the policy ``user`` (its UID), ready to use. Raises ``WorkspaceRefusedError``,
+    async def resolve(
+        self, ref: WorkspaceRef | None, namespace: str, user: str, *, cleanup: bool = False
+    ) -> ResolvedWorkspace:
+        """The workspace of the policy ``user`` (its UID), ready to use (``cleanup``: to delete what the policy
+        made; the namespace need not be allowed any more). Raises ``WorkspaceRefusedError``,
         ``CredentialsError`` or the Secret reader's errors; sends nothing to Guardrails."""
-        workspace, spec = self.locate(ref, namespace)
+        workspace, spec = self.locate(ref, namespace, cleanup=cleanup)
         client = await self.connect(workspace, spec, user)
         scope = spec if isinstance(spec, ClusterGuardrailsWorkspaceSpec) else None
-        return ResolvedWorkspace(workspace=workspace, client=client, scope=scope)
+        return ResolvedWorkspace(workspace=workspace, client=client, scope=scope, namespace=namespace)
 
     def secret_for(self, ref: WorkspaceRef | None, namespace: str) -> tuple[str, str] | None:
         """The Secret a policy's workspace reads, if the workspace can be found (to drop it from a cache)."""
@@ -190,18 +200,34 @@ class WorkspaceResolver:
             return None
 
     # -- scope checks --------------------------------------------------------------------------------------
-    async def refusal(self, resolved: ResolvedWorkspace, spec: EcrPrivacyPolicySpec) -> Refusal | None:
-        """What the workspace does not allow in ``spec`` (None: all allowed). Reads only resources whose path
-        is not cached; reads nothing for a namespaced workspace."""
+    async def refusal(
+        self, resolved: ResolvedWorkspace, spec: EcrPrivacyPolicySpec, applied: Sequence[str] = ()
+    ) -> Refusal | None:
+        """What the workspace does not allow in ``spec`` (None: all allowed), read with the client that would
+        write. ``applied``: the targets earlier passes attached; any the scope no longer allows are in the
+        refusal's ``withdraw``, whatever else it refuses. Reads only resources whose path is not cached; reads
+        nothing for a namespaced workspace."""
         scope = resolved.scope
         if scope is None:
             return None
         name = resolved.workspace.name
-        refusal = scopes.spec_refusal(scope, name, spec)
-        if refusal is not None:
-            return refusal
-        resources = await self._resources(resolved.client, scopes.placement_refs(scope, spec))
-        return scopes.placement_refusal(scope, name, spec, resources)
+        resources = await self._resources(resolved.client, scopes.placement_refs(scope, spec, applied))
+        placement = scopes.placement_refusal(scope, name, spec, resources, applied)
+        refusal = scopes.spec_refusal(scope, name, spec, resolved.namespace) or placement
+        if refusal is not None and placement is not None and placement.withdraw:
+            refusal = dataclasses.replace(refusal, withdraw=placement.withdraw)
+        return refusal
+
+    async def adoption_refusal(
+        self, resolved: ResolvedWorkspace, pack: ObservedPack, settings: Sequence[ObservedSetting]
+    ) -> Refusal | None:
+        """Whether the workspace lets its policies adopt (or observe) ``pack``, a pack found by its AKA: for a
+        cluster workspace, only when everything the pack does is inside the scope."""
+        scope = resolved.scope
+        if scope is None:
+            return None
+        resources = await self._resources(resolved.client, scopes.adoption_refs(scope, pack))
+        return scopes.adoption_refusal(scope, resolved.workspace.name, pack, settings, resources)
 
     async def _resources(
         self, client: GuardrailsClient, refs: tuple[str, ...]

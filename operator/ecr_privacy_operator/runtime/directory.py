@@ -29,6 +29,9 @@ class PolicyUse:
     namespace: str
     name: str
     uid: str
+    holds: bool = (
+        False  # its status records a pack or attachments in Guardrails (its finalizer needs the keys)
+    )
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import kopf
@@ -33,13 +34,18 @@ from ecr_privacy_operator.health import Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.clients import ClientPool, GuardrailsClient
+from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts
-from ecr_privacy_operator.reconcile.ownership import Ownership
+from ecr_privacy_operator.reconcile.ownership import Claim, Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
-from ecr_privacy_operator.reconcile.workspaces import FindWorkspace, WorkspaceRefusedError, WorkspaceResolver
+from ecr_privacy_operator.reconcile.workspaces import (
+    FindWorkspace,
+    ResolvedWorkspace,
+    WorkspaceRefusedError,
+    WorkspaceResolver,
+)
 from ecr_privacy_operator.runtime import backoff
 from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.failures import outcome_of
@@ -318,30 +324,46 @@ class Runtime:
         rotated key applies in this pass, not the next. The writes are handed to the feeds (their echoes)."""
         workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
         followed = self.feeds is not None and self.feeds.followed(workspace.client)
-        refusal = await self.workspaces.refusal(workspace, spec)
-        if refusal is not None:  # checked before any write: Guardrails sees nothing
-            return engine.error_pass(refusal.outcome(), status, generation, now), followed
         claim = self.ownership.claim(uid, ns, name)
-
-        async def run(client: GuardrailsClient) -> PassResult:
-            try:
-                return await engine.sync(client, self.locks, spec, claim, generation, status, now)
-            except Exception as exc:
-                if not engine.guardrails_error(exc):
-                    raise
-                return engine.error_pass(exc, status, generation, now)
-
-        result = await run(workspace.client)
+        result = await self._checked_pass(workspace, spec, claim, generation, status, now)
         if result.outcome.reason == Reason.UNAUTHORIZED:
             self._forget_credentials(ns, spec)
             fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
-            if fresh.client is not workspace.client:  # the Secret holds other keys now
+            if fresh.client is not workspace.client:  # the Secret holds other keys now: check again with them
                 workspace = fresh
-                result = await run(fresh.client)
+                result = await self._checked_pass(fresh, spec, claim, generation, status, now)
         if self.feeds is not None:  # its echoes in the feed cause nothing
             self.feeds.record(workspace.client, result.changes)
             followed = self.feeds.followed(workspace.client)
         return result, followed
+
+    async def _checked_pass(
+        self,
+        workspace: ResolvedWorkspace,
+        spec: EcrPrivacyPolicySpec,
+        claim: Claim,
+        generation: int,
+        status: EcrPrivacyPolicyStatus,
+        now: datetime,
+    ) -> PassResult:
+        """Check the spec against the workspace's scope with the very client that would write, then run the
+        engine with that client. A refusal writes nothing, except detaching the pack from targets the scope no
+        longer allows (``engine.withdraw``); a pack found by its AKA is checked against the scope too."""
+        client = workspace.client
+        try:
+            refusal = await self.workspaces.refusal(workspace, spec, status.applied_targets)
+            if refusal is not None and refusal.withdraw:
+                return await engine.withdraw(
+                    client, self.locks, spec, claim, generation, status, now, refusal
+                )
+            if refusal is not None:
+                return engine.error_pass(refusal.outcome(), status, generation, now)
+            check = None if workspace.scope is None else partial(self.workspaces.adoption_refusal, workspace)
+            return await engine.sync(client, self.locks, spec, claim, generation, status, now, check)
+        except Exception as exc:
+            if not engine.guardrails_error(exc):
+                raise
+            return engine.error_pass(exc, status, generation, now)
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
         """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot. A
@@ -367,7 +389,11 @@ class Runtime:
                 async with self.limit:
                     with self.watchdog.track(f"{ns}/{name}"):
                         async with asyncio.timeout(self.config.pass_deadline):
-                            workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+                            # what the policy made is removed even where its namespace lost its permission
+                            made = status.policy_pack is not None or bool(status.attachments)
+                            workspace = await self.workspaces.resolve(
+                                spec.workspace_ref, ns, uid, cleanup=made
+                            )
                             claim = self.ownership.claim(uid, ns, name)
                             result = await engine.finalize(
                                 workspace.client, self.locks, spec, claim, generation, status, now

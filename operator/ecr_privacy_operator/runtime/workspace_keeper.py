@@ -5,9 +5,12 @@
   the workspace, and writes ``Ready``/``Stalled``/``Reconciling`` and the number of policies that name it,
   only when something changed; ``FeedAvailable`` says whether the workspace's activity feed is followed
   (``feed_changed``, from ``feed_link.py``).
-- ``release`` (the deletion handler): while any policy still names the workspace, the deletion waits (those
+- ``release`` (the deletion handler): while any policy still uses the workspace, the deletion waits (those
   policies' finalizers need the keys to detach and delete their packs); then it drops its finalizers from
-  the Secret and the RoleBinding, and Kopf drops its own from the workspace.
+  the Secret and the RoleBinding, and Kopf drops its own from the workspace. A policy uses a cluster workspace
+  only where its scope allows the policy's namespace, or where the policy holds a pack made through it (its
+  namespace lost the permission since): a refused namespace can neither count as a user nor hold up the
+  deletion.
 
 Every finalizer is on the objects in etcd, so a restart halfway changes nothing.
 """
@@ -34,7 +37,12 @@ from ecr_privacy_operator.crd.conditions import (
     set_condition,
 )
 from ecr_privacy_operator.crd.spec import WorkspaceKind
-from ecr_privacy_operator.crd.workspace import PLURALS, GuardrailsWorkspaceSpec, usage_finalizer
+from ecr_privacy_operator.crd.workspace import (
+    PLURALS,
+    ClusterGuardrailsWorkspaceSpec,
+    GuardrailsWorkspaceSpec,
+    usage_finalizer,
+)
 from ecr_privacy_operator.kube import (
     Kube,
     KubernetesError,
@@ -51,7 +59,7 @@ from ecr_privacy_operator.reconcile.workspaces import (
     WorkspaceRefusedError,
     WorkspaceResolver,
 )
-from ecr_privacy_operator.runtime.directory import Directory, workspace_object
+from ecr_privacy_operator.runtime.directory import Directory, PolicyUse, workspace_object
 
 RECHECK_SECONDS = 300.0  # a Ready workspace is probed again this often (one request)
 RELEASE_RETRY_SECONDS = 2.0
@@ -208,7 +216,7 @@ class WorkspaceKeeper:
     ) -> None:
         key = (str(workspace.kind), workspace.namespace, workspace.name)
         current = dict(body.get("status") or {})
-        users = len(self.directory.users(workspace.kind, workspace.namespace, workspace.name))
+        users = len(self.users(workspace))
         new = {
             "observedGeneration": generation,
             "conditions": [c.to_wire() for c in self._with_feed(key, conditions, generation)],
@@ -220,6 +228,23 @@ class WorkspaceKeeper:
         await self.kube.patch_status(workspace.namespace, workspace.name, new, PLURALS[workspace.kind])
         self._statuses[key] = {**current, **new}
 
+    def users(self, workspace: WorkspaceObject) -> list[PolicyUse]:
+        """The policies that use the workspace: of a cluster workspace, those of namespaces its scope allows,
+        and those holding a pack made through it."""
+        named = self.directory.users(workspace.kind, workspace.namespace, workspace.name)
+        try:
+            spec = self.resolver.parse(workspace)
+        except WorkspaceRefusedError:
+            return named  # an invalid workspace was never used by anyone: nothing to wait for either way
+        if not isinstance(spec, ClusterGuardrailsWorkspaceSpec):
+            return named
+        allowed = spec.allowed_namespaces
+        return [
+            u
+            for u in named
+            if u.holds or allowed.allows(u.namespace, self.directory.namespace_labels(u.namespace))
+        ]
+
     def forget(self, kind: WorkspaceKind, namespace: str, name: str) -> None:
         for known in (self._probed, self._feeds, self._statuses):
             known.pop((str(kind), namespace, name), None)
@@ -228,7 +253,7 @@ class WorkspaceKeeper:
     async def release(self, kind: WorkspaceKind, body: kopf.Body) -> None:
         """Let the workspace go once no policy names it; raise ``kopf.TemporaryError`` while one does."""
         workspace = workspace_object(kind, body)
-        users = self.directory.users(kind, workspace.namespace, workspace.name)
+        users = self.users(workspace)
         if users:
             shown = ", ".join(map(str, users[:5])) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
             message = f"in use by {len(users)} EcrPrivacyPolicy object(s) ({shown}): deletion waits for them"
