@@ -33,8 +33,9 @@ _KEYS = {
     "asyncEvaluation": "async_evaluation",
     "enforcementFailure": "enforcement_failure",
 }
-ALLOWED_STATUSES = {429, 500, 502, 503, 504, 529}
+ALLOWED_STATUSES = {401, 429, 500, 502, 503, 504, 529}  # 401: a key revoked (or rotated) while in use
 JSON_TEXTS = {
+    401: "Unauthorized",
     429: "Too many requests.",
     500: "Internal Error",
     502: "Unavailable",
