@@ -18,17 +18,13 @@ from tests.emulator.gql import ATTACH, CREATE_PACK, CREATE_SETTING
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.kube import GROUP, VERSION, wait_for
 from tests.fixtures.policies import P_APPROVED, P_USAGE, Guardrails, Policies, condition
-from tests.fixtures.tenancy import CLUSTER_PLURAL, ClusterWorkspaces
+from tests.fixtures.tenancy import CLUSTER_PLURAL, ClusterWorkspaces, cluster_ref, namespace_gone
 
 pytestmark = pytest.mark.e2e
 
 ROOT = "tmod:@turbot/turbot#/"
 ORG_AKA = "acme:org-ecr-private"
 ENFORCE = "Enforce: Delete unapproved if new"
-
-
-def cluster_ref(name: str) -> dict[str, str]:
-    return {"kind": "ClusterGuardrailsWorkspace", "name": name}
 
 
 def org_pack(emulator: EmulatorProcess) -> str:
@@ -212,13 +208,6 @@ def test_a_deleted_namespace_that_lost_its_permission_leaves_no_pack(
     core.patch_namespace(ns, {"metadata": {"labels": {"guardrails/tenant": None}}})  # permission withdrawn
     core.delete_namespace(ns)
 
-    def namespace_gone() -> bool:
-        try:
-            core.read_namespace(ns)
-        except k8s.ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_for(namespace_gone, timeout=60, interval=0.5, what=f"namespace {ns} gone")
+    wait_for(lambda: namespace_gone(api_client, ns), timeout=60, interval=0.5, what=f"namespace {ns} gone")
     state = Guardrails.of(emulator)
     assert [uid for uid in uids if state.pack(uid)] == [], "a pack was left in Guardrails"

@@ -18,7 +18,15 @@ from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
 from tests.fixtures.kube import GROUP, PLURAL, VERSION, wait_for
 from tests.fixtures.operator import OPERATOR_NAMESPACE, OperatorIdentity, OperatorProcess
 from tests.fixtures.policies import Guardrails, Policies, condition, policy_body
-from tests.fixtures.tenancy import CLUSTER_PLURAL, WORKSPACE_PLURAL, ClusterWorkspaces, Listener, basic
+from tests.fixtures.tenancy import (
+    CLUSTER_PLURAL,
+    WORKSPACE_PLURAL,
+    ClusterWorkspaces,
+    Listener,
+    basic,
+    cluster_ref,
+    namespace_gone,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +39,6 @@ def writes(emulator: EmulatorProcess) -> dict[str, int]:
     """Mutations the emulator received since its reset, by operation."""
     by_operation: dict[str, int] = emulator.requests()["byOperation"]
     return {op: n for op, n in by_operation.items() if op.startswith(WRITES)}
-
-
-def cluster_ref(name: str) -> dict[str, str]:
-    return {"kind": "ClusterGuardrailsWorkspace", "name": name}
 
 
 def refused(policies: Policies, ns: str, name: str, reason: str) -> dict[str, Any]:
@@ -322,14 +326,12 @@ def test_deleting_a_namespace_with_its_policies_workspace_and_secret_finishes(
         operator.kill9()
         operator.start()
 
-    def namespace_gone() -> bool:
-        try:
-            core.read_namespace(solo_ns)
-        except k8s.ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_for(namespace_gone, timeout=60, interval=0.5, what=f"namespace {solo_ns} gone")
+    wait_for(
+        lambda: namespace_gone(api_client, solo_ns),
+        timeout=60,
+        interval=0.5,
+        what=f"namespace {solo_ns} gone",
+    )
     elapsed = time.monotonic() - started
     state = Guardrails(emulator.state())
     assert [uid for uid in uids if state.pack(uid)] == [], "a pack was left in Guardrails"
