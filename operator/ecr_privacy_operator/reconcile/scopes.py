@@ -86,7 +86,9 @@ def namespace_refusal(
         return None
     return Refusal(
         Reason.WORKSPACE_NOT_ALLOWED,
-        f"ClusterGuardrailsWorkspace {name} does not allow namespace {namespace} (spec.allowedNamespaces)",
+        f"ClusterGuardrailsWorkspace {name} does not allow namespace {namespace} (spec.allowedNamespaces): "
+        "nothing is written through it; a pack the policy made before stays as it is, and deleting the policy "
+        "still removes it",
     )
 
 
