@@ -211,3 +211,25 @@ def test_a_deleted_namespace_that_lost_its_permission_leaves_no_pack(
     wait_for(lambda: namespace_gone(api_client, ns), timeout=60, interval=0.5, what=f"namespace {ns} gone")
     state = Guardrails.of(emulator)
     assert [uid for uid in uids if state.pack(uid)] == [], "a pack was left in Guardrails"
+
+
+def test_a_tenant_claims_only_akas_under_its_namespace_prefix(
+    e2e_ns: str, emulator: EmulatorProcess, policies: Policies, cluster_workspaces: ClusterWorkspaces
+) -> None:
+    """AKAs are unique per Guardrails workspace: without prefixes a tenant could take another team's AKA (or the
+    seed default) first."""
+    org = cluster_workspaces.create(emulator, allow=e2e_ns, allowedAkaPrefixes=["acme/{namespace}/"])
+    ref = cluster_ref(org)
+    policies.create(
+        e2e_ns, "seed", workspaceRef=ref, policyPack={"akas": ["aws_ecr_enforce_private_repositories"]}
+    )
+    policies.create(e2e_ns, "squat", workspaceRef=ref, policyPack={"akas": ["acme/payments/ecr"]})
+    policies.create(e2e_ns, "own", workspaceRef=ref, policyPack={"akas": [f"acme/{e2e_ns}/ecr"]})
+    for name in ("seed", "squat"):
+        obj = policies.wait_condition(e2e_ns, name, "Ready", "False", reason="AkaNotAllowed")
+        assert f"acme/{e2e_ns}/" in message(obj), message(obj)
+    policies.wait_ready(e2e_ns, "own")
+    state = Guardrails.of(emulator)
+    assert state.packs_with_aka("aws_ecr_enforce_private_repositories") == []
+    assert state.packs_with_aka("acme/payments/ecr") == []
+    assert len(state.packs_with_aka(f"acme/{e2e_ns}/ecr")) == 1
