@@ -10,14 +10,18 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Reason
 from ecr_privacy_operator.crd.spec import WorkspaceKind, WorkspaceRef
+from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.reconcile.workspaces import (
     WorkspaceObject,
     WorkspaceRefusedError,
     WorkspaceResolver,
 )
+from ecr_privacy_operator.runtime.directory import Directory, PolicyUse, workspace_key
+from ecr_privacy_operator.runtime.workspace_keeper import WorkspaceKeeper
 
 pytestmark = pytest.mark.unit
 
@@ -142,3 +146,42 @@ async def test_cluster_workspace_without_operator_namespace_is_refused(store: St
     reason = await refused(resolver, WorkspaceRef(kind=WorkspaceKind.CLUSTER, name="prod"), "team-a")
     assert reason is Reason.CREDENTIALS_NOT_FOUND
     assert store.reads == []
+
+
+async def test_a_deletion_reaches_the_keys_after_its_namespace_lost_its_permission(
+    resolver: WorkspaceResolver, store: Store
+) -> None:
+    """Only the namespace check is skipped for cleanup: the host allowlist and the workspace's own Secret stay."""
+    ref = WorkspaceRef(kind=WorkspaceKind.CLUSTER, name="prod")
+    assert await refused(resolver, ref, "team-b") == Reason.WORKSPACE_NOT_ALLOWED
+    assert store.reads == []
+    resolved = await resolver.resolve(ref, "team-b", "u-1", cleanup=True)
+    assert resolved.scope is not None
+    assert store.reads == [("ops", "org-keys")]
+    far = WorkspaceRef(name="far")
+    with pytest.raises(WorkspaceRefusedError) as raised:
+        await resolver.resolve(far, "team-a", "u-2", cleanup=True)
+    assert raised.value.refusal.reason == Reason.HOST_NOT_ALLOWED
+    await resolver.pool.aclose()
+
+
+def test_a_cluster_workspace_is_used_only_by_allowed_namespaces_and_by_holders(
+    resolver: WorkspaceResolver, store: Store
+) -> None:
+    """A refused namespace's policy never holds up the workspace's deletion; one that holds a pack made through
+    it (its namespace lost the permission since) does, so that its finalizer still has the keys."""
+    key = workspace_key(WorkspaceKind.CLUSTER, "", "prod")
+    uses = [
+        PolicyUse("team-a", "allowed", "u-1"),
+        PolicyUse("team-b", "refused", "u-2"),
+        PolicyUse("team-b", "holder", "u-3", holds=True),
+    ]
+    directory = Directory()
+    directory.bind(
+        {"workspace_users": {key: uses}, "namespace_labels": {n: [v] for n, v in store.labels.items()}}
+    )
+    keeper = WorkspaceKeeper(
+        config=OperatorConfig(), kube=Kube(credentials=lambda: None), resolver=resolver, directory=directory
+    )
+    workspace = store.objects[(WorkspaceKind.CLUSTER, "", "prod")]
+    assert [u.name for u in keeper.users(workspace)] == ["allowed", "holder"]
