@@ -138,7 +138,9 @@ def gitops_health_table() -> str:
         if "kinds" in sample:
             what += " (" + ", ".join(sample["kinds"]) + ")"
         expect = sample["expect"]
-        out.append(f"| {what} | {expect['argocd']} | {expect['flux']} | {expect['kstatus']} |".replace("\n", " "))
+        out.append(
+            f"| {what} | {expect['argocd']} | {expect['flux']} | {expect['kstatus']} |".replace("\n", " ")
+        )
     return "\n".join(out)
 
 
