@@ -166,6 +166,7 @@ def test_the_expressions_are_valid_flux_fields_and_cel() -> None:
     seen = set()
     for entry in health_check_exprs():
         assert set(entry) <= fields, set(entry) - fields
+        assert {"apiVersion", "kind", "current"} <= set(entry), "kustomize-controller v1.5.0 requires these"
         key = (entry["apiVersion"].split("/")[0], entry.get("kind", ""))
         assert key not in seen, f"duplicate custom health check for {key}"
         seen.add(key)
