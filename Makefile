@@ -70,7 +70,7 @@ cluster: controlplane ## start a local control plane and print its admin kubecon
 emulator: ## run the Guardrails emulator on http://127.0.0.1:8080
 	$(VENV)/bin/guardrails-emulator --port 8080
 
-chart-crds: ## regenerate the chart's derived files: its CRD copy, its README values table, the Argo CD patch
+chart-crds: ## regenerate derived files: the chart's CRD copy and values table, the Argo CD patch, README.md's GitOps table
 	$(PY) hack/chart.py
 
 chart-lint: helm ## helm lint --strict and helm template of the chart (defaults and ci/all-values.yaml)

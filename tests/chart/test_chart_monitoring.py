@@ -139,3 +139,22 @@ def test_all_values_enable_the_monitoring_parts() -> None:
     values = yaml.safe_load((CHART / "ci" / "all-values.yaml").read_text())
     assert values["monitoring"]["prometheusRule"]["enabled"] is True
     assert values["monitoring"]["grafanaDashboard"]["enabled"] is True
+
+
+def test_docs_give_the_charts_alert_defaults() -> None:
+    """Every ``monitoring.prometheusRule`` setting docs/observability.md names as "`key` (default)" carries the
+    chart's default, and every threshold and duration of the chart is documented so."""
+    rule = yaml.safe_load((CHART / "values.yaml").read_text())["monitoring"]["prometheusRule"]
+    documented = re.findall(
+        r"`(\w+)` \(([^)]+)\)", DOCS.read_text().split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
+    )
+    assert documented
+    for key, default in documented:
+        if key in rule and key != "job":  # job: the default is described, not a value
+            assert default == str(rule[key]), (
+                f"docs/observability.md gives {key} as {default}, the chart {rule[key]}"
+            )
+    settings = {
+        k for k, v in rule.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+    } - {"job"}
+    assert settings - {k for k, _ in documented} == set()

@@ -1,235 +1,177 @@
-"""The Argo CD health check (deploy/gitops/argocd/health.lua) run by a Lua 5.1 interpreter, as Argo CD's
-gopher-lua runs it, against status samples the operator writes."""
+"""The Argo CD health checks (deploy/gitops/argocd/*.lua, shipped in argocd-cm-patch.yaml) run as Argo CD runs
+them: a Lua 5.1 interpreter (lupa; Argo CD's gopher-lua implements Lua 5.1) with exactly the libraries Argo CD
+opens for a health script, over every status sample (deploy/gitops/testdata/status-samples.yaml) and every kind
+the project ships.
+
+What Argo CD opens (util/lua/lua.go and gopher-lua v1.1.2, which Argo CD v3.5.1 uses): the state is created with
+``SkipOpenLibs: !useOpenLibs``; then, in both cases, Argo CD opens ``package``, the base library, ``table`` and
+its own ``os`` holding only ``time`` and ``date``. So without ``resource.customizations.useOpenLibs.<group>_<kind>``
+a script has the base functions (``pairs``, ``ipairs``, ``tostring``, ``tonumber``, ``type``, ``pcall``, ...),
+``table`` and ``os.time``/``os.date``, and nothing else: no ``string`` (not even ``("x"):upper()``, the string
+metatable comes with it), no ``math``. With useOpenLibs gopher-lua first opens all its libraries (``io``,
+``os``, ``string``, ``math``, ``debug``, ``coroutine``, ``channel``); Argo CD's safe ``os`` then finds ``os``
+already loaded and leaves the full one in place. A script that fails makes Argo CD report Unknown.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.fixtures.gitops import GITOPS, Kind, Sample, kinds, samples
+
 lua51 = pytest.importorskip("lupa.lua51", reason="the test extra installs lupa")
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = (ROOT / "deploy" / "gitops" / "argocd" / "health.lua").read_text()
-T = "2026-11-27T10:00:00Z"
+ARGOCD = GITOPS / "argocd"
+PATCH = ARGOCD / "argocd-cm-patch.yaml"
+HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
-
-def cond(type_: str, status: str, reason: str = "", message: str = "", generation: int = 2) -> dict[str, Any]:
-    return {
-        "type": type_,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "observedGeneration": generation,
-        "lastTransitionTime": T,
-    }
-
-
-def policy(status: dict[str, Any] | None = None, generation: int = 2, **spec: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "apiVersion": "ecrprivacy.dev/v1alpha1",
-        "kind": "EcrPrivacyPolicy",
-        "metadata": {"name": "p", "namespace": "n", "generation": generation},
-        "spec": {"enforcement": "Check", "suspend": False, **spec},
-    }
-    if status is not None:
-        obj["status"] = status
-    return obj
-
-
-def health(obj: dict[str, Any]) -> tuple[str, str]:
-    """Run the script the way Argo CD does: the object as the global ``obj``, the script's return value."""
-    lua = lua51.LuaRuntime(unpack_returned_tuples=True)
-    lua.globals().obj = lua.table_from(obj, recursive=True)
-    result = lua.execute(SCRIPT)
-    return str(result["status"]), str(result["message"])
-
-
-READY = [
-    cond("Ready", "True", "ReconcileSucceeded", "Guardrails matches the spec"),
-    cond("Synced", "True", "Synced", "Guardrails matches the spec"),
-    cond("Reconciling", "False", "ReconcileSucceeded"),
-    cond("Stalled", "False", "ReconcileSucceeded"),
-    cond("Drifted", "False", "NoDrift"),
+# gopher-lua's base library (OpenBase: baseFuncs, ipairs, pairs, _G, _VERSION), as far as Lua 5.1 has each.
+BASE = [
+    "assert",
+    "collectgarbage",
+    "dofile",
+    "error",
+    "getfenv",
+    "getmetatable",
+    "load",
+    "loadfile",
+    "loadstring",
+    "next",
+    "pcall",
+    "print",
+    "rawequal",
+    "rawget",
+    "rawset",
+    "select",
+    "setfenv",
+    "setmetatable",
+    "tonumber",
+    "tostring",
+    "type",
+    "unpack",
+    "xpcall",
+    "module",
+    "require",
+    "newproxy",
+    "ipairs",
+    "pairs",
 ]
-COMPLIANCE = {
-    "controlType": "x",
-    "total": 3,
-    "ok": 1,
-    "alarm": 2,
-    "error": 0,
-    "invalid": 0,
-    "skipped": 0,
-    "tbd": 0,
-}
+TABLE = ["getn", "concat", "insert", "maxn", "remove", "sort"]  # gopher-lua's table library
+
+# Runs the script in an environment holding exactly what Argo CD opens; returns ok, status, message.
+HARNESS = """
+local script, obj, open_libs, base, table_funcs = ...
+local env = {}
+for _, name in ipairs(base) do env[name] = _G[name] end
+env._G = env
+env._VERSION = _VERSION
+env.package = package
+env.table = {}
+for _, name in ipairs(table_funcs) do env.table[name] = table[name] end
+env.os = {time = os.time, date = os.date}
+if open_libs then
+  env.io, env.os, env.string, env.math, env.debug, env.coroutine = io, os, string, math, debug, coroutine
+else
+  getmetatable("").__index = nil
+end
+env.obj = obj
+local chunk, err = loadstring(script, "=health.lua")
+if chunk == nil then return false, err end
+setfenv(chunk, env)
+local ok, hs = pcall(chunk)
+if not ok then return false, tostring(hs) end
+if type(hs) ~= "table" then return false, "expect table output from Lua script, not " .. type(hs) end
+return true, hs.status, hs.message
+"""
 
 
-def test_healthy_when_ready_for_the_current_generation() -> None:
-    status, message = health(policy({"observedGeneration": 2, "conditions": READY, "compliance": COMPLIANCE}))
-    assert status == "Healthy"
-    assert message == "ReconcileSucceeded: Guardrails matches the spec (2 public repositories in alarm, 1 ok)"
+def run(script: str, obj: dict[str, Any], *, open_libs: bool) -> tuple[str, str]:
+    """(status, message) as Argo CD reports them: Unknown with the error when the script fails."""
+    lua = lua51.LuaRuntime(unpack_returned_tuples=True)
+    harness = lua.eval("function(...) " + HARNESS + " end")
+    result = harness(
+        script,
+        lua.table_from(obj, recursive=True),
+        open_libs,
+        lua.table_from(BASE),
+        lua.table_from(TABLE),
+    )
+    if not result[0]:
+        return "Unknown", str(result[1])
+    status, message = str(result[1]), "" if result[2] is None else str(result[2])
+    if status not in HEALTH_STATUSES:
+        return "Unknown", "Lua returned an invalid health status"
+    return status, message
 
 
-@pytest.mark.parametrize(
-    ("name", "obj"),
-    [
-        ("no status", policy()),
-        ("empty conditions", policy({"conditions": []})),
-        ("generation behind", policy({"observedGeneration": 1, "conditions": READY}, generation=2)),
-        (
-            "Ready condition for an older generation",
-            policy({"conditions": [cond("Ready", "True", "ReconcileSucceeded", generation=1)]}),
-        ),
-        (
-            "first pass in progress",
-            policy(
-                {
-                    "observedGeneration": 2,
-                    "conditions": [
-                        cond("Ready", "False", "Progressing", "creating the policy pack"),
-                        cond("Reconciling", "True", "Progressing", "creating the policy pack"),
-                        cond("Stalled", "False", "Progressing"),
-                    ],
-                }
-            ),
-        ),
-        ("only Reconciling", policy({"conditions": [cond("Reconciling", "True", "Progressing", "working")]})),
-        ("Ready Unknown", policy({"conditions": [cond("Ready", "Unknown", "Progressing")]})),
-        (
-            "deleting",
-            policy(
-                {"conditions": [cond("Ready", "False", "Deleting"), cond("Reconciling", "True", "Deleting")]}
-            ),
-        ),
-    ],
-)
-def test_progressing(name: str, obj: dict[str, Any]) -> None:
-    assert health(obj)[0] == "Progressing", name
+def patch_data() -> dict[str, str]:
+    data: dict[str, str] = yaml.safe_load(PATCH.read_text())["data"]
+    return data
 
 
-@pytest.mark.parametrize(
-    ("name", "obj", "expected_message"),
-    [
-        (
-            "stalled on bad credentials",
-            policy(
-                {
-                    "observedGeneration": 2,
-                    "conditions": [
-                        cond(
-                            "Ready",
-                            "False",
-                            "CredentialsNotFound",
-                            "Secret n/guardrails-credentials not found",
-                        ),
-                        cond("Reconciling", "False", "CredentialsNotFound"),
-                        cond(
-                            "Stalled",
-                            "True",
-                            "CredentialsNotFound",
-                            "Secret n/guardrails-credentials not found",
-                        ),
-                    ],
-                }
-            ),
-            "CredentialsNotFound: Secret n/guardrails-credentials not found",
-        ),
-        (
-            "retrying a Guardrails outage",
-            policy(
-                {
-                    "observedGeneration": 2,
-                    "conditions": [
-                        cond("Ready", "False", "GuardrailsUnavailable", "503 from Guardrails"),
-                        cond("Reconciling", "True", "GuardrailsUnavailable", "503 from Guardrails"),
-                        cond("Stalled", "False", "GuardrailsUnavailable"),
-                    ],
-                }
-            ),
-            "GuardrailsUnavailable: 503 from Guardrails",
-        ),
-        (
-            "drift reported, not corrected",
-            policy(
-                {
-                    "observedGeneration": 2,
-                    "conditions": [
-                        cond("Ready", "False", "DriftDetected", "1 difference(s) left uncorrected"),
-                        cond("Drifted", "True", "DriftDetected"),
-                        cond("Stalled", "False", "DriftDetected"),
-                    ],
-                }
-            ),
-            "DriftDetected: 1 difference(s) left uncorrected",
-        ),
-    ],
-)
-def test_degraded(name: str, obj: dict[str, Any], expected_message: str) -> None:
-    assert health(obj) == ("Degraded", expected_message), name
+def script_for(kind: Kind) -> tuple[str, bool]:
+    """The health script argocd-cm-patch.yaml ships for a kind, and whether it sets useOpenLibs for it."""
+    data = patch_data()
+    key = f"{kind.group}_{kind.kind}"
+    assert f"resource.customizations.health.{key}" in data, (
+        f"argocd-cm-patch.yaml has no health check for {key}"
+    )
+    return data[f"resource.customizations.health.{key}"], str(
+        data.get(f"resource.customizations.useOpenLibs.{key}", "false")
+    ).lower() == "true"
 
 
-def test_suspended_by_spec_even_with_an_old_ready_status() -> None:
-    assert health(policy({"observedGeneration": 2, "conditions": READY}, suspend=True))[0] == "Suspended"
+SAMPLES = samples()
 
 
-def test_suspended_by_condition() -> None:
-    status = {"observedGeneration": 2, "conditions": [cond("Ready", "False", "Suspended", "suspended")]}
-    assert health(policy(status))[0] == "Suspended"
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
+def test_health_as_argocd_computes_it(sample: Sample) -> None:
+    script, open_libs = script_for(sample.kind)
+    status, message = run(script, sample.obj, open_libs=open_libs)
+    assert status == sample.expect["argocd"], f"{sample.id}: {status} ({message})"
+    if sample.argocd_message is not None:
+        assert message == sample.argocd_message
 
 
-def test_argocd_patch_embeds_the_script_verbatim() -> None:
-    patch = yaml.safe_load((ROOT / "deploy" / "gitops" / "argocd" / "argocd-cm-patch.yaml").read_text())
-    assert patch["data"]["resource.customizations.health.ecrprivacy.dev_EcrPrivacyPolicy"] == SCRIPT
+@pytest.mark.parametrize("open_libs", [False, True], ids=["restricted", "useOpenLibs"])
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
+def test_health_needs_no_optional_library(sample: Sample, open_libs: bool) -> None:
+    """The same health whether or not an admin sets useOpenLibs for the kind (a locked-down Argo CD may not)."""
+    script, _ = script_for(sample.kind)
+    assert run(script, sample.obj, open_libs=open_libs)[0] == sample.expect["argocd"]
 
 
-def test_argocd_patch_covers_the_workspace_kinds_with_the_same_script() -> None:
-    patch = yaml.safe_load((ROOT / "deploy" / "gitops" / "argocd" / "argocd-cm-patch.yaml").read_text())
-    for kind in ("GuardrailsWorkspace", "ClusterGuardrailsWorkspace"):
-        assert patch["data"][f"resource.customizations.health.ecrprivacy.dev_{kind}"] == SCRIPT
+def test_the_harness_opens_what_argocd_opens() -> None:
+    probe = (
+        "return {status = 'Healthy', message = table.concat({type(string), type(math), type(io), type(debug),"
+        " type(os.time), type(os.exit), type(pairs), type(tostring), type(table.insert)}, ' ')}"
+    )
+    assert run(probe, {}, open_libs=False)[1] == "nil nil nil nil function nil function function function"
+    assert run(probe, {}, open_libs=True)[1] == (
+        "table table table table function function function function function"
+    )
+    assert run("local s = ('x'):upper() return {status = 'Healthy'}", {}, open_libs=False)[0] == "Unknown"
 
 
-def workspace(status: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "ecrprivacy.dev/v1alpha1",
-        "kind": "ClusterGuardrailsWorkspace",
-        "metadata": {"name": "org", "generation": 2},
-        "spec": {"url": "https://acme.cloud.turbot.com", "credentialsSecretRef": {"name": "k"}},
-        "status": status,
-    }
+def test_every_kind_is_covered() -> None:
+    shipped = {k.kind for k in kinds()}
+    assert {"EcrPrivacyPolicy", "GuardrailsWorkspace", "ClusterGuardrailsWorkspace"} <= shipped
+    assert {s.kind.kind for s in SAMPLES} == shipped
 
 
-@pytest.mark.parametrize(
-    ("conditions", "expected"),
-    [
-        (
-            [cond("Ready", "True", "CredentialsValid", "ok"), cond("Stalled", "False", "CredentialsValid")],
-            "Healthy",
-        ),
-        (
-            [cond("Ready", "False", "HostNotAllowed", "no"), cond("Stalled", "True", "HostNotAllowed", "no")],
-            "Degraded",
-        ),
-        (
-            [cond("Ready", "False", "InUse", "waits"), cond("Reconciling", "True", "InUse", "waits")],
-            "Progressing",
-        ),
-    ],
-)
-def test_workspace_health(conditions: list[dict[str, Any]], expected: str) -> None:
-    status, _ = health(workspace({"observedGeneration": 2, "conditions": conditions, "policies": 3}))
-    assert status == expected
+def test_patch_embeds_the_script_verbatim() -> None:
+    script = (ARGOCD / "health.lua").read_text()
+    for kind in kinds():
+        assert script_for(kind)[0] == script
 
 
 # ---- the app-of-apps: the Application health check and the sync waves -----------------------------------
-ARGOCD = ROOT / "deploy" / "gitops" / "argocd"
-
-
-def application_health(status: dict[str, Any] | None) -> tuple[str, str]:
-    lua = lua51.LuaRuntime(unpack_returned_tuples=True)
+def application_health(status: dict[str, Any] | None, *, open_libs: bool) -> tuple[str, str]:
     app: dict[str, Any] = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -237,11 +179,12 @@ def application_health(status: dict[str, Any] | None) -> tuple[str, str]:
     }
     if status is not None:
         app["status"] = status
-    lua.globals().obj = lua.table_from(app, recursive=True)
-    result = lua.execute((ARGOCD / "application-health.lua").read_text())
-    return str(result["status"]), str(result["message"])
+    return run(
+        patch_data()["resource.customizations.health.argoproj.io_Application"], app, open_libs=open_libs
+    )
 
 
+@pytest.mark.parametrize("open_libs", [False, True], ids=["restricted", "useOpenLibs"])
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
@@ -255,9 +198,13 @@ def application_health(status: dict[str, Any] | None) -> tuple[str, str]:
     ],
 )  # fmt: skip
 def test_application_health_is_the_childs_own(
-    status: dict[str, Any] | None, expected: tuple[str, str]
+    status: dict[str, Any] | None, expected: tuple[str, str], open_libs: bool
 ) -> None:
-    assert application_health(status) == expected
+    assert application_health(status, open_libs=open_libs) == expected
+    assert (
+        patch_data()["resource.customizations.health.argoproj.io_Application"]
+        == (ARGOCD / "application-health.lua").read_text()
+    )
 
 
 def test_app_of_apps_orders_the_operator_before_the_policies() -> None:
@@ -273,7 +220,16 @@ def test_app_of_apps_orders_the_operator_before_the_policies() -> None:
     }
     assert wave["ecr-privacy-operator"] < wave["ecr-privacy-policies"]
     assert children["ecr-privacy-operator"]["spec"]["source"]["path"] == "deploy/helm/ecr-privacy-operator"
-    patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
-    assert "resource.customizations.health.argoproj.io_Application" in patch["data"], (
+    assert "resource.customizations.health.argoproj.io_Application" in patch_data(), (
         "without the Application health check the parent does not wait for wave 0 to be Healthy"
     )
+
+
+def test_patch_is_a_configmap_with_string_values() -> None:
+    patch = yaml.safe_load(PATCH.read_text())
+    assert (patch["apiVersion"], patch["kind"], patch["metadata"]) == (
+        "v1",
+        "ConfigMap",
+        {"name": "argocd-cm", "namespace": "argocd"},
+    )
+    assert all(isinstance(v, str) for v in patch["data"].values()), "ConfigMap data values must be strings"

@@ -1,5 +1,8 @@
 -- Argo CD health check for ecrprivacy.dev/EcrPrivacyPolicy, GuardrailsWorkspace and ClusterGuardrailsWorkspace
 -- (Lua 5.1, as Argo CD runs it; all three kinds report the same kstatus-style conditions).
+-- It uses only what Argo CD opens for every health script: the base functions and `table`. No `string` or
+-- `math` (Argo CD opens those only with resource.customizations.useOpenLibs.<group>_<kind>, which a
+-- locked-down Argo CD may not allow), so it needs no useOpenLibs.
 -- Maps the operator's kstatus-style status to Argo CD health:
 --   Suspended    spec.suspend is true
 --   Progressing  no status yet, status for an older generation, Reconciling=True while nothing failed,
@@ -33,6 +36,14 @@ local function describe(c, fallback)
     return c.reason .. ": " .. text
   end
   return text
+end
+
+-- A count as text: tostring renders a whole number without a decimal point (Lua 5.1 and gopher-lua alike).
+local function count(n)
+  if type(n) ~= "number" then
+    return "0"
+  end
+  return tostring(n)
 end
 
 -- Reasons of Ready=False that mean "work in progress", not a failure.
@@ -79,8 +90,8 @@ if ready ~= nil and ready.status == "True" then
   hs.message = describe(ready, "Ready")
   local compliance = status.compliance
   if compliance ~= nil and compliance.alarm ~= nil then
-    hs.message = hs.message .. string.format(" (%d public repositories in alarm, %d ok)",
-      math.floor(compliance.alarm), math.floor(compliance.ok or 0))
+    hs.message = hs.message .. " (" .. count(compliance.alarm) .. " public repositories in alarm, "
+      .. count(compliance.ok) .. " ok)"
   end
   return hs
 end
