@@ -20,7 +20,9 @@ idle resync costs). ``BENCH_SIZES`` (default 1,10,100,1000), ``BENCH_LATENCY_SIZ
 ``BENCH_LATENCY_MS``, default 100 ms, default 1,10,100), ``BENCH_SHARED_SIZES`` (sizes also run with every
 object attached to ONE shared target, default 100,1000), ``BENCH_TARGETS`` (distinct targets otherwise, 10),
 ``BENCH_RESYNC`` (seconds, 20), ``BENCH_PROFILE=1`` (profile the operator with pyinstrument in the first
-scenario of the largest size; needs ``pip install -e '.[bench]'``). ``--json PATH`` writes the raw results.
+scenario of the largest size; needs ``pip install -e '.[bench]'``), ``BENCH_SPY=1`` (sample the operator's
+stacks with py-spy during the first sync and the idle phase of every scenario, ``hack/stack_sampler.py``: low
+overhead, so the phase's figures stay comparable; also in the ``bench`` extra). ``--json PATH`` writes the raw results.
 
 These scenarios run with the activity feed off (they measure resyncs). The feed scenario
 (``hack/feed_scenario.py``: N objects at resyncInterval 1h, steady-state requests, 20 console edits, a control
@@ -56,6 +58,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hack import stack_sampler  # noqa: E402
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 from kubernetes import watch as k8s_watch  # noqa: E402
@@ -238,12 +241,13 @@ class ProfiledOperator(OperatorProcess):
         return [cmd[0], *profiler, *cmd[1:]]
 
     def stop(self) -> int | None:
-        """SIGINT first: pyinstrument writes its report when the program ends by KeyboardInterrupt."""
+        """SIGINT first: pyinstrument writes its report when the program ends by KeyboardInterrupt (a 3000-object
+        run's report took over a minute, and a SIGKILL then left an empty file)."""
         if self.pid is not None and self.alive:
             os.kill(self.pid, signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 assert self._proc is not None
-                self._proc.wait(timeout=60)
+                self._proc.wait(timeout=600)  # the report of a long run takes minutes to write
         return super().stop()
 
 
@@ -407,9 +411,11 @@ class Run:
             applied[key] = time.monotonic()
 
         before = self.snapshot()
+        sampling = self.sampled("first", 30 + self.s.n * 0.05)
         self.parallel(create, list(enumerate(self.keys)))
         apply_seconds = time.monotonic() - before["t"]
         self.wait_ready(1, "first sync")
+        self.write_samples(sampling)
         phase = self.delta(before)
         per_object = [self.watcher.ready[(k, 1)] - applied[k] for k in self.keys]
         last = max(self.watcher.ready[(k, 1)] for k in self.keys)
@@ -423,10 +429,28 @@ class Run:
             "bench_writes": self.s.n,
         }
 
+    def sampled(self, phase: str, seconds: float) -> Any:
+        """With ``BENCH_SPY=1``: sample the operator's stacks for this phase (``.bench/spy-N-phase.txt``)."""
+        if os.environ.get("BENCH_SPY", "") != "1":
+            return None
+        out = self.profile_dir / f"spy-{self.s.n}-{phase}.txt"
+        return (stack_sampler.start(self.pid, seconds, out), out)
+
+    def write_samples(self, sampling: Any) -> None:
+        if sampling is None or sampling[0] is None:
+            return
+        process, out = sampling
+        process.wait(timeout=120)
+        if out.exists():
+            out.with_suffix(".md").write_text(stack_sampler.summary(out) + "\n")
+            say(f"{self.s.label}: sampled stacks in {out.with_suffix('.md')}")
+
     def idle(self) -> None:
         time.sleep(2)  # let the last Events and status writes of the first sync land
         before = self.snapshot()
+        sampling = self.sampled("idle", self.resync * 1.25)
         time.sleep(self.resync * 1.25)
+        self.write_samples(sampling)
         phase = self.delta(before)
         phase["rss"] = proc_stats(self.pid)["rss"]
         self.result["idle"] = phase
