@@ -50,3 +50,17 @@ async def test_a_client_got_without_a_user_is_kept_until_the_pool_closes() -> No
     assert not kept.is_closed
     await pool.aclose()
     assert kept.is_closed
+
+
+async def test_a_client_left_by_one_object_and_taken_by_another_stays_open() -> None:
+    pool = ClientPool()
+    first = pool.get(keys("s1"), user="a")
+    pool.get(keys("s2"), user="a")  # a leaves the first client ...
+    assert pool.get(keys("s1"), user="b") is first  # ... and b takes it before the next close_unused
+    assert await pool.close_unused() == 0
+    assert not first.is_closed
+    pool.forget_user("b")
+    pool.get(keys("s2"), user="a")  # a use that changes nothing counts nothing
+    assert await pool.close_unused() == 1
+    assert first.is_closed
+    await pool.aclose()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -73,6 +74,8 @@ class ClientPool:
     _clients: dict[PoolKey, GuardrailsClient] = field(default_factory=dict)
     _users: dict[str, PoolKey] = field(default_factory=dict)  # object UID -> the client it uses now
     _kept: set[PoolKey] = field(default_factory=set)  # got without a user: never closed before aclose
+    _user_counts: Counter[PoolKey] = field(default_factory=Counter)  # how many objects use each client
+    _left: set[PoolKey] = field(default_factory=set)  # clients an object stopped using since close_unused
 
     def get(
         self, credentials: Credentials, ca_pem: str | None = None, user: str | None = None
@@ -85,7 +88,12 @@ class ClientPool:
         if user is None:
             self._kept.add(key)
         else:
-            self._users[user] = key
+            before = self._users.get(user)
+            if before != key:
+                if before is not None:
+                    self._stop_using(before)
+                self._users[user] = key
+                self._user_counts[key] += 1
         client = self._clients.get(key)
         if client is None:
             verify: ssl.SSLContext | str | bool = self.ca_bundle or True
@@ -116,13 +124,25 @@ class ClientPool:
 
     def forget_user(self, user: str) -> None:
         """The object is gone: its client may be closed by the next ``close_unused``."""
-        self._users.pop(user, None)
+        key = self._users.pop(user, None)
+        if key is not None:
+            self._stop_using(key)
+
+    def _stop_using(self, key: PoolKey) -> None:
+        self._user_counts[key] -= 1
+        if self._user_counts[key] <= 0:
+            del self._user_counts[key]
+            self._left.add(key)
 
     async def close_unused(self) -> int:
         """Close the clients that no object uses (their keys were rotated, their URL changed, their objects
         are gone); return how many."""
-        used = {*self._users.values(), *self._kept}
-        unused = [key for key in self._clients if key not in used]
+        # only the clients some object stopped using since the last call can have become unused: this runs
+        # after every pass, so it must not look at every object (that made a pass cost O(N))
+        unused = [
+            k for k in self._left if k in self._clients and k not in self._user_counts and k not in self._kept
+        ]
+        self._left.clear()
         for key in unused:
             await self._clients.pop(key).aclose()
         return len(unused)
@@ -133,3 +153,5 @@ class ClientPool:
         self._clients.clear()
         self._users.clear()
         self._kept.clear()
+        self._user_counts.clear()
+        self._left.clear()
