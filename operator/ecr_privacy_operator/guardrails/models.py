@@ -298,9 +298,10 @@ class ObservedPack(Pack):
 
 
 class ObservedTarget(ResourceRef):
-    """An attachment target that exists, with the packs attached to it in attachment order."""
+    """An attachment target that exists, with the ids of the packs attached to it in attachment order (only
+    ids: one tuple to validate, not a model per pack, since a target may hold thousands)."""
 
-    attached_packs: list[ResourceRef] = Field(default_factory=list)
+    attached_pack_ids: tuple[str, ...] = ()
 
 
 class ClaimedResource(ResourceRef):

@@ -61,6 +61,12 @@ def _items(node: Any) -> list[Mapping[str, Any]]:
     return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
 
 
+def _attached_pack_ids(target: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ids of the packs attached to a target, in order (``ObservedTarget`` validates them as strings)."""
+    turbots = (item.get("turbot") for item in _items(target.get("attachedSmartFolders")))
+    return tuple(t.get("id") if isinstance(t, Mapping) else None for t in turbots)
+
+
 def pack_settings_next_page(data: Mapping[str, Any]) -> str | None:
     """The paging token when the pack has more settings than one page held (rare; the client then pages)."""
     pack = data.get("pack")
@@ -88,7 +94,7 @@ def parse_observe(data: Mapping[str, Any]) -> ObserveResult:
     targets = [
         ObservedTarget(
             **ResourceRef.from_wire(t).model_dump(),
-            attached_packs=[ResourceRef.from_wire(p) for p in _items(t.get("attachedSmartFolders"))],
+            attached_pack_ids=_attached_pack_ids(t),
         )
         for t in _items(data.get("targets"))
     ]

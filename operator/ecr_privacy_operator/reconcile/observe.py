@@ -73,7 +73,7 @@ def to_observed(
                 resource=resource,
                 id=found.id if found else None,
                 akas=tuple(found.akas) if found else (),
-                attached_pack_ids=tuple(p.id for p in found.attached_packs) if found else (),
+                attached_pack_ids=found.attached_pack_ids if found else (),
             )
         )
         summary = next((s for s in result.summaries if s.resource.matches(resource)), None)

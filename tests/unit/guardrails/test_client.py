@@ -335,7 +335,7 @@ async def test_observe_one_round_trip(client: GuardrailsClient, fake: FakeGraphQ
     assert result.pack.attached_to[0].matches(ACCOUNT)
     target = result.target(ACCOUNT)
     assert target is not None
-    assert target.attached_packs[0].id == PACK_ID
+    assert target.attached_pack_ids[0] == PACK_ID
     assert result.target("missing") is None
     assert list(result.policy_types) == [APPROVED]
     assert result.compliance().alarm == 4
