@@ -104,6 +104,8 @@ class ClusterGuardrailsWorkspaceSpec(GuardrailsWorkspaceSpec):
     allowed_parents: tuple[str, ...] = (ROOT_AKA,)
     allowed_policy_types: tuple[str, ...] = ()
     allow_adoption: bool = False
+    allow_exceptions: bool = False
+    max_exception_duration: str | None = None
 
 
 def parse_workspace_spec(kind: WorkspaceKind, spec: Mapping[str, Any]) -> GuardrailsWorkspaceSpec:
