@@ -27,10 +27,7 @@ def exception(**spec: Any) -> dict[str, Any]:
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "EcrPrivacyException",
         "metadata": {"name": f"x-{uuid.uuid4().hex[:8]}", "namespace": "default"},
-        "spec": {
-            **{k: v for k, v in base.items() if k not in spec or spec[k] is not None},
-            **{k: v for k, v in spec.items() if v is not None},
-        },
+        "spec": {**base, **spec},
     }
 
 
