@@ -287,3 +287,35 @@ def test_a_namespace_editor_cannot_grant_an_exception_and_the_exception_role_can
         return True
 
     wait_for(granted, timeout=15, what="the exception role lets the tenant create one")
+
+
+def pack_usage(emulator: EmulatorProcess, ns: str) -> dict[str, Any]:
+    state = Guardrails(emulator.state())
+    (pack,) = state.packs_with_aka(f"e2e:{ns}:ecr-private")
+    (usage,) = [
+        s for s in state.state["settings"] if s["resource_id"] == pack["id"] and s["type_uri"] == USAGE
+    ]
+    return usage
+
+
+def test_with_enforce_a_repository_named_before_it_exists_survives_its_creation(
+    e2e_ns: str, emulator: EmulatorProcess, policies: Policies, exceptions: Exceptions
+) -> None:
+    policies.create(e2e_ns, "ecr-private", enforcement="Enforce", attachments=[{"resource": REGION_AKA}])
+    policies.wait_ready(e2e_ns, "ecr-private")
+    exceptions.create(e2e_ns, "to-come", repositories=[repo("base-images")])
+    obj = exceptions.wait(e2e_ns, "to-come", "Ready", "False", reason="RepositoryPending")
+    assert obj["status"]["pendingRepositories"] == [repo("base-images")]
+    wait_for(lambda: pack_usage(emulator, e2e_ns)["template"], timeout=15, what="the pack's Usage calculated")
+    kept = emulator.add_resource(REGION_AKA, "base-images", created_at="-1m")
+    assert kept["exists"] is True, "the named repository was deleted on creation"
+    gone = emulator.add_resource(REGION_AKA, "not-named", created_at="-1m")
+    assert gone["exists"] is False, "an unnamed new public repository must still be deleted"
+    assert control_state(emulator, "base-images") == "ok"
+    # once it exists, the exception's own setting takes over and the pack's Usage is static again
+    exceptions.wait(e2e_ns, "to-come", "Ready", "True")
+    wait_for(
+        lambda: pack_usage(emulator, e2e_ns)["template"] is None, timeout=15, what="the Usage static again"
+    )
+    assert pack_usage(emulator, e2e_ns)["value"] == "Not approved"
+    assert control_state(emulator, "base-images") == "ok"

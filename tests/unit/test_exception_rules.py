@@ -107,7 +107,9 @@ def test_repositories_must_lie_under_an_attachment_by_path() -> None:
     refusal = rules.placement_refusal(outside, targets, "ecr-private")
     assert refusal is not None
     assert refusal.reason is Reason.REPOSITORY_NOT_UNDER_POLICY
-    missing = rules.placement_refusal({REPO: None}, targets, "ecr-private")
+    # an ARN that does not exist yet is pending (the policy's calculated Usage approves it); an id must exist
+    assert rules.placement_refusal({REPO: None}, targets, "ecr-private") is None
+    missing = rules.placement_refusal({"500000000000001": None}, targets, "ecr-private")
     assert missing is not None
     assert (missing.reason, missing.retryable) == (Reason.REPOSITORY_NOT_FOUND, True)
     assert rules.placement_refusal(inside, {"gone": None}, "ecr-private") is not None

@@ -84,6 +84,7 @@ class Reason(StrEnum):
     REPOSITORY_NOT_FOUND = "RepositoryNotFound"
     REPOSITORY_NOT_UNDER_POLICY = "RepositoryNotUnderPolicy"
     REPOSITORY_CONFLICT = "RepositoryConflict"
+    REPOSITORY_PENDING = "RepositoryPending"
 
 
 class Condition(BaseModel):

@@ -69,6 +69,7 @@ class EcrPrivacyExceptionStatus(_SpecModel):
     conditions: tuple[Condition, ...] = ()
     repository_count: int = 0
     repositories: tuple[RepositoryStatus, ...] = ()
+    pending_repositories: tuple[str, ...] = ()
     last_sync_time: str | None = None
 
 

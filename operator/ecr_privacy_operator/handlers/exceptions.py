@@ -18,30 +18,59 @@ RESOURCE = (API_GROUP, API_VERSION, EXCEPTION_PLURAL)
 RESYNC = OperatorConfig.from_env().exception_resync
 
 
+PolicyEntry = tuple[str, Mapping[str, Any] | None]  # (uid, spec; None while it is being deleted)
+
+
 @kopf.index(API_GROUP, API_VERSION, PLURAL)
 def policies_by_name(
-    namespace: str | None, name: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
-) -> dict[tuple[str, str], Mapping[str, Any] | None]:
-    """(namespace, name) -> the policy's spec; None while it is being deleted."""
+    namespace: str | None, name: str, uid: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
+) -> dict[tuple[str, str], PolicyEntry]:
+    """(namespace, name) -> the policy's UID and spec."""
     deleting = bool(meta.get("deletionTimestamp"))
-    return {(namespace or "", name): None if deleting else dict(spec)}
+    return {(namespace or "", name): (uid, None if deleting else dict(spec))}
 
 
-def _runtime(memo: kopf.Memo) -> ExceptionRuntime:
+@kopf.index(*RESOURCE)
+def pending_approvals(
+    namespace: str | None, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]]:
+    """(namespace, policy name) -> this exception's UID and the repositories it approves before they exist,
+    with its expiry (read by the policy's pass: its Usage setting is calculated while there are any)."""
+    policy = (spec.get("policyRef") or {}).get("name")
+    pending = status.get("pendingRepositories") or []
+    expires = spec.get("expires")
+    if not isinstance(policy, str) or not isinstance(expires, str) or not isinstance(pending, list):
+        return {}
+    pairs = tuple((str(arn), expires) for arn in pending if isinstance(arn, str))
+    return {(namespace or "", policy): (uid, pairs)}
+
+
+def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
     found: ExceptionRuntime | None = getattr(memo, "exceptions", None)
     if found is None:
         runtime = memo.runtime
-        found = ExceptionRuntime(workspaces=runtime.workspaces, kube=runtime.kube, metrics=runtime.metrics)
+        index: kopf.Index[tuple[str, str], PolicyEntry] = kwargs["policies_by_name"]
+
+        def recheck_policy(namespace: str, name: str) -> None:
+            runtime.recheck([uid for uid, _ in index.get((namespace, name), [])], "exception")
+
+        found = ExceptionRuntime(
+            workspaces=runtime.workspaces,
+            kube=runtime.kube,
+            metrics=runtime.metrics,
+            directory=runtime.directory,
+            recheck_policy=recheck_policy,
+        )
         memo.exceptions = found
     return found
 
 
 def _finder(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> Any:
     memo.runtime.directory.bind(kwargs)  # the workspace indices the resolver reads
-    index: kopf.Index[tuple[str, str], Mapping[str, Any] | None] = kwargs["policies_by_name"]
+    index: kopf.Index[tuple[str, str], PolicyEntry] = kwargs["policies_by_name"]
 
     def find(namespace: str, name: str) -> Mapping[str, Any] | None:
-        for spec in index.get((namespace, name), []):
+        for _, spec in index.get((namespace, name), []):
             return spec
         return None
 
@@ -52,15 +81,15 @@ def _finder(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> Any:
 @kopf.on.update(*RESOURCE, field="spec")
 @kopf.on.resume(*RESOURCE)
 async def sync_exception(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
-    await _runtime(memo).sync(body, _finder(memo, kwargs), logger)
+    await _runtime(memo, kwargs).sync(body, _finder(memo, kwargs), logger)
 
 
 @kopf.timer(*RESOURCE, interval=RESYNC, initial_delay=RESYNC, idle=0)
 async def check_exception(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
     """The resync: settings still there, in force, the control's state; Expired once expires has passed."""
-    await _runtime(memo).sync(body, _finder(memo, kwargs), logger)
+    await _runtime(memo, kwargs).sync(body, _finder(memo, kwargs), logger)
 
 
 @kopf.on.delete(*RESOURCE)
 async def delete_exception(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
-    await _runtime(memo).finalize(body, _finder(memo, kwargs), logger)
+    await _runtime(memo, kwargs).finalize(body, _finder(memo, kwargs), logger)

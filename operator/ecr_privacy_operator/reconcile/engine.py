@@ -288,15 +288,17 @@ async def sync(
     generation: int,
     status: EcrPrivacyPolicyStatus,
     now: datetime,
+    approvals: tuple[str, ...] = (),
 ) -> PassResult:
     """Observe, plan and apply one object; return the new status (None if unchanged) and Events.
+    ``approvals``: ARNs that exceptions approve before the repositories exist (``desired_from_spec``).
 
     A difference is a spec change still to apply while ``status.appliedGeneration`` lags
     ``metadata.generation`` (so a failed attempt is retried as pending work, even under Report), and drift
     once the generation has been applied in full. A first sync writes before it reads (``_write_first``):
     create the pack with its settings, attach, and verify, three round trips.
     """
-    desired = desired_from_spec(spec, claim.owner)
+    desired = desired_from_spec(spec, claim.owner, approvals)
     observing = spec.management_policy is ManagementPolicy.OBSERVE
     previous = Previous.from_status(status)
     policy = PlanPolicy.from_spec(spec, spec_changed=status.applied_generation != generation)

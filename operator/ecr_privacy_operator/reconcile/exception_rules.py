@@ -4,8 +4,10 @@
   ahead ``expires`` lies (``maxExceptionDuration``); a namespaced workspace holds the team's own keys, so only
   the expiry rules apply there.
 - ``expiry_refusal``: ``expires`` in the past is refused (the API server cannot tell the time at admission).
-- ``placement_refusal``: every repository must exist and lie under one of the policy's attachment targets,
-  by Guardrails' own resource path (the ids of its ancestors), never by comparing strings.
+- ``placement_refusal``: every repository that exists must lie under one of the policy's attachment targets,
+  by Guardrails' own resource path (the ids of its ancestors), never by comparing strings; one named by an
+  ARN that does not exist yet is pending (the policy's calculated Usage approves it, only under its own
+  attachments); an id that does not exist is refused.
 - ``conflict_refusal``: a repository whose Usage setting belongs to another exception (or was made by someone
   else) is a conflict; the message names the other object only when it is in the same namespace.
 
@@ -93,12 +95,19 @@ def path_ids(info: ResourceInfo) -> set[str]:
     return ids
 
 
+def is_arn(ref: str) -> bool:
+    """An ARN can name a repository before it exists; an id cannot."""
+    return not ref.isdigit()
+
+
 def placement_refusal(
     repositories: Mapping[str, ResourceInfo | None], targets: Mapping[str, ResourceInfo | None], policy: str
 ) -> Refusal | None:
     """Each repository (as named → as read) under one of the policy's attachment targets (as read)."""
     target_ids = {info.id for info in targets.values() if info is not None and info.id}
     for ref, info in repositories.items():
+        if info is None and is_arn(ref):
+            continue  # pending: approved through the policy's calculated Usage until it exists
         if info is None:
             return Refusal(
                 Reason.REPOSITORY_NOT_FOUND,

@@ -82,6 +82,11 @@ class ExceptionOutcome:
     reported: list[Drift] = field(default_factory=list)
 
     @property
+    def pending(self) -> tuple[str, ...]:
+        """Repositories named by ARN that Guardrails does not have yet."""
+        return tuple(r.ref for r in self.repositories if r.info is None)
+
+    @property
     def statuses(self) -> tuple[RepositoryStatus, ...]:
         return tuple(r.status() for r in self.repositories)
 
@@ -188,7 +193,7 @@ async def sync(
     writes = policy.management_policy is ManagementPolicy.MANAGE
     correct = writes and policy.drift_policy is DriftPolicy.CORRECT
     for repo in repos:
-        if repo.info is None or not repo.info.id:  # placement_refusal saw every one: cannot happen
+        if repo.info is None or not repo.info.id:  # pending: the policy's calculated Usage covers it
             continue
         if repo.setting is None:
             if writes:

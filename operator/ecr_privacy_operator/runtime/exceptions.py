@@ -40,6 +40,7 @@ from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import exceptions as sync_exceptions
 from ecr_privacy_operator.reconcile.exception_rules import ExceptionMarker
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceRefusedError, WorkspaceResolver
+from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.failures import outcome_of
 
 # (namespace, name) -> the policy object's spec as Kopf holds it, or None
@@ -58,6 +59,9 @@ class ExceptionRuntime:
     workspaces: WorkspaceResolver
     kube: Kube
     metrics: Metrics
+    directory: Directory
+    # (namespace, policy name): run the policy's pass now (its calculated Usage follows pending repositories)
+    recheck_policy: Callable[[str, str], None] = lambda namespace, name: None
     _last_workspace: dict[str, WorkspaceRef | None] = field(default_factory=dict)
 
     @staticmethod
@@ -113,6 +117,15 @@ class ExceptionRuntime:
     def _outcome(result: sync_exceptions.ExceptionOutcome) -> Outcome:
         if result.refusal is not None:
             return result.refusal.outcome()
+        if result.pending:
+            return Outcome(
+                kind=OutcomeKind.PROGRESSING,
+                reason=Reason.REPOSITORY_PENDING,
+                message=(
+                    f"{', '.join(result.pending)} not in Guardrails yet: approved by the policy's calculated "
+                    "Usage setting when created; the exception setting follows once it exists"
+                ),
+            )
         drift_found = len(result.corrected) + len(result.reported)
         return Outcome(
             kind=OutcomeKind.SUCCEEDED,
@@ -195,10 +208,16 @@ class ExceptionRuntime:
             conditions=tuple(conditions),
             repository_count=len(spec.repositories) if spec else 0,
             repositories=result.statuses if result and result.repositories else previous.repositories,
+            pending_repositories=result.pending if result and not result.refusal else (),
             last_sync_time=now.strftime("%Y-%m-%dT%H:%M:%SZ")
             if result and not result.refusal
             else previous.last_sync_time,
         )
+        if spec is not None:
+            pairs = tuple((arn, spec.expires_iso) for arn in status.pending_repositories)
+            self.directory.set_approvals(marker.namespace, spec.policy_ref.name, marker.uid, pairs)
+            if status.pending_repositories != previous.pending_repositories:
+                self.recheck_policy(marker.namespace, spec.policy_ref.name)
         if status != previous:
             await self.kube.patch_status(
                 marker.namespace,
@@ -216,6 +235,9 @@ class ExceptionRuntime:
             spec = parse_exception_spec(body.get("spec") or {})
         except pydantic.ValidationError:
             return
+        self.directory.set_approvals(marker.namespace, spec.policy_ref.name, marker.uid, ())
+        if (body.get("status") or {}).get("pendingRepositories"):
+            self.recheck_policy(marker.namespace, spec.policy_ref.name)
         if spec.deletion_policy is DeletionPolicy.ORPHAN:
             return
         raw = find(marker.namespace, spec.policy_ref.name)

@@ -325,7 +325,8 @@ class Runtime:
 
         async def run(client: GuardrailsClient) -> PassResult:
             try:
-                return await engine.sync(client, self.locks, spec, claim, generation, status, now)
+                approvals = self.directory.approvals(ns, name, now)  # exceptions for repositories to come
+                return await engine.sync(client, self.locks, spec, claim, generation, status, now, approvals)
             except Exception as exc:
                 if not engine.guardrails_error(exc):
                     raise
