@@ -183,19 +183,16 @@ class ExceptionRuntime:
                     message=f"exception setting placed on {ref}",
                 )
                 logger.info("exception setting placed on %s", ref)
-            for drift in result.corrected:
+            drifts = [
+                (d, Reason.DRIFT_CORRECTED, "was changed in Guardrails; put back") for d in result.corrected
+            ]
+            drifts += [
+                (d, Reason.DRIFT_DETECTED, "differs from the spec (driftPolicy Report)")
+                for d in result.reported
+            ]
+            for drift, reason, what in drifts:
                 kopf.event(
-                    body,
-                    type="Warning",
-                    reason=Reason.DRIFT_CORRECTED,
-                    message=f"{drift.repository}: {drift.field} was changed in Guardrails; put back",
-                )
-            for drift in result.reported:
-                kopf.event(
-                    body,
-                    type="Warning",
-                    reason=Reason.DRIFT_DETECTED,
-                    message=f"{drift.repository}: {drift.field} differs from the spec (driftPolicy Report)",
+                    body, type="Warning", reason=reason, message=f"{drift.repository}: {drift.field} {what}"
                 )
         if outcome.kind is OutcomeKind.FAILED:
             old_ready = next((c for c in previous.conditions if c.type == ConditionType.READY), None)
