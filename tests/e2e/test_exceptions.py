@@ -319,3 +319,32 @@ def test_with_enforce_a_repository_named_before_it_exists_survives_its_creation(
     )
     assert pack_usage(emulator, e2e_ns)["value"] == "Not approved"
     assert control_state(emulator, "base-images") == "ok"
+
+
+def test_a_repository_excepted_twice_is_a_conflict_that_names_no_other_tenant(
+    e2e_ns: str,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    exceptions: Exceptions,
+    api_client: k8s.ApiClient,
+    operator_identity: Any,
+) -> None:
+    other_ns = f"e2e-{e2e_ns[-10:]}-b"
+    k8s.CoreV1Api(api_client).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=other_ns)))
+    operator_identity.emulator_credentials(other_ns, emulator)
+    for ns in (e2e_ns, other_ns):
+        policies.create(ns, "ecr-private")
+    for ns in (e2e_ns, other_ns):
+        policies.wait_ready(ns, "ecr-private")
+    exceptions.create(e2e_ns, "first")
+    exceptions.wait(e2e_ns, "first", "Ready", "True")
+    exceptions.create(e2e_ns, "second")
+    same = exceptions.wait(e2e_ns, "second", "Ready", "False", reason="RepositoryConflict")
+    assert "first" in condition(same, "Ready")["message"]  # type: ignore[index]
+    exceptions.create(other_ns, "sneaky-name")
+    other = exceptions.wait(other_ns, "sneaky-name", "Ready", "False", reason="RepositoryConflict")
+    message = condition(other, "Ready")["message"]  # type: ignore[index]
+    assert "first" not in message
+    assert e2e_ns not in message
+    (setting,) = usage_settings(emulator, "legacy")
+    assert f"{e2e_ns}/first" in setting["note"]
