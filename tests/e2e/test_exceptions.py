@@ -348,3 +348,31 @@ def test_a_repository_excepted_twice_is_a_conflict_that_names_no_other_tenant(
     assert e2e_ns not in message
     (setting,) = usage_settings(emulator, "legacy")
     assert f"{e2e_ns}/first" in setting["note"]
+
+
+def test_a_console_deletion_is_found_through_the_feed_long_before_the_resync(
+    solo_ns: str,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    exceptions: Exceptions,
+    operator_factory: Callable[..., Any],
+    operator_identity: Any,
+) -> None:
+    """With the exception's resync an hour away, the repository's control going back to alarm (seen in the
+    policy's activity feed) makes the exception check itself and put its setting back."""
+    operator_identity.emulator_credentials(solo_ns, emulator)
+    operator_factory(solo_ns, env={"ECR_PRIVACY_FEED_INTERVAL": "1", "ECR_PRIVACY_EXCEPTION_RESYNC": "3600"})
+    policies.create(solo_ns, "ecr-private", resyncInterval="1h")
+    policies.wait_ready(solo_ns, "ecr-private")
+    exceptions.create(solo_ns, "base-images")
+    exceptions.wait(solo_ns, "base-images", "Ready", "True")
+    time.sleep(3)  # the feed has read back the creation's own writes
+    (setting,) = usage_settings(emulator, "legacy")
+    emulator.console(
+        "mutation D($input: DeletePolicySettingInput!) { deletePolicySetting(input: $input) { turbot { id } } }",
+        {"input": {"id": setting["id"]}},
+    )
+    assert control_state(emulator, "legacy") == "alarm"
+    wait_for(lambda: control_state(emulator, "legacy") == "ok", timeout=15, what="the deletion corrected")
+    (again,) = usage_settings(emulator, "legacy")
+    assert again["id"] != setting["id"]

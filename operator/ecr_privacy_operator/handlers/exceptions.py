@@ -61,6 +61,7 @@ def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
             directory=runtime.directory,
             recheck_policy=recheck_policy,
         )
+        runtime.compliance_listeners.append(found.poke)
         memo.exceptions = found
     return found
 

@@ -10,6 +10,7 @@ deletes the settings through it; if the process restarted meanwhile, the setting
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping
@@ -63,6 +64,13 @@ class ExceptionRuntime:
     # (namespace, policy name): run the policy's pass now (its calculated Usage follows pending repositories)
     recheck_policy: Callable[[str, str], None] = lambda namespace, name: None
     _last_workspace: dict[str, WorkspaceRef | None] = field(default_factory=dict)
+    # per exception UID: its last body, policy finder and logger (to run a pass when the feed shows a change
+    # under its policy), a lock (one pass at a time), the status last written; per (namespace, policy): UIDs
+    _known: dict[str, tuple[kopf.Body, FindPolicy, kopf.Logger]] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _written: dict[str, EcrPrivacyExceptionStatus] = field(default_factory=dict)
+    _by_policy: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _poked: set[str] = field(default_factory=set)
 
     @staticmethod
     def _marker(body: kopf.Body) -> ExceptionMarker:
@@ -80,16 +88,42 @@ class ExceptionRuntime:
             )
         return parse_spec(raw)
 
+    def poke(self, namespace: str, policy: str) -> None:
+        """The activity feed showed an Approved control change under the policy (an exception setting edited
+        or deleted in the console turns its repository back to alarm): check its exceptions now."""
+        for uid in sorted(self._by_policy.get((namespace, policy), set()) - self._poked):
+            known = self._known.get(uid)
+            if known is not None:
+                self._poked.add(uid)
+                asyncio.get_running_loop().create_task(self._poked_pass(uid, *known))
+
+    async def _poked_pass(self, uid: str, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
+        try:
+            await self.sync(body, find, logger)
+        except Exception:  # a bug: logged; the timer's pass follows anyway
+            logger.exception("exception pass after a feed activity failed")
+        finally:
+            self._poked.discard(uid)
+
     async def sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> float | None:
-        """One pass; returns when to look again (seconds; the expiry or the resync), None to stop."""
+        """One pass (one at a time per object); returns when to look again (seconds), None to stop."""
+        uid = self._marker(body).uid
+        self._known[uid] = (body, find, logger)
+        async with self._locks.setdefault(uid, asyncio.Lock()):
+            return await self._sync(body, find, logger)
+
+    async def _sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> float | None:
         marker = self._marker(body)
         generation = int((body.get("metadata") or {}).get("generation") or 0)
-        previous = EcrPrivacyExceptionStatus.model_validate(dict(body.get("status") or {}))
+        previous = self._written.get(marker.uid) or EcrPrivacyExceptionStatus.model_validate(
+            dict(body.get("status") or {})
+        )
         now = dt.datetime.now(dt.UTC)
         result: sync_exceptions.ExceptionOutcome | None = None
         spec: EcrPrivacyExceptionSpec | None = None
         try:
             spec = parse_exception_spec(body.get("spec") or {})
+            self._by_policy.setdefault((marker.namespace, spec.policy_ref.name), set()).add(marker.uid)
             self.metrics.exception_expiry.labels(marker.namespace, marker.name).set(spec.expires.timestamp())
             policy = self._policy(find, marker.namespace, spec)
             self._last_workspace[marker.uid] = policy.workspace_ref
@@ -222,12 +256,17 @@ class ExceptionRuntime:
                 status.model_dump(by_alias=True, exclude_none=True, mode="json"),
                 plural=EXCEPTION_PLURAL,
             )
+            self._written[marker.uid] = status
 
     async def finalize(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
         """Deletion: remove the settings this exception made (``Delete``), or leave them (``Orphan``)."""
         marker = self._marker(body)
         with contextlib.suppress(KeyError):
             self.metrics.exception_expiry.remove(marker.namespace, marker.name)
+        self._known.pop(marker.uid, None)
+        self._written.pop(marker.uid, None)
+        for uids in self._by_policy.values():
+            uids.discard(marker.uid)
         try:
             spec = parse_exception_spec(body.get("spec") or {})
         except pydantic.ValidationError:

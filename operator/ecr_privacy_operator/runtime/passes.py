@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -75,6 +75,8 @@ class Runtime:
     schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)  # Kopf's, for loggers
     feeds: FeedFollower | None = None  # the activity feeds (feed_link.py), None when not followed
+    # called with (namespace, name) of a policy whose compliance the feed saw change (exceptions listen)
+    compliance_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
     _resyncs: asyncio.Task[None] | None = None
     _feed_task: asyncio.Task[None] | None = None
 
@@ -209,6 +211,8 @@ class Runtime:
                 return
             body = kopf.Body(cast(kopf.RawBody, state.body))
             _, ns, name, _ = identity(body)
+            for listener in self.compliance_listeners:
+                listener(ns, name)
             logger = kopf.ObjectLogger(body=body, settings=self.settings)
             result = PassResult(status=new, outcome=Outcome(kind=OutcomeKind.SUCCEEDED))
             await self.publisher.publish(body, state, ns, name, result, logger)
