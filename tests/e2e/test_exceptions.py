@@ -2,8 +2,8 @@
 date; Guardrails (the emulator) shows the repository ok, the policy's counts follow, expiry and console edits
 are handled, rules refuse before any write, and only the exception role may grant one.
 
-Expiry and console edits are found by the exception's resync (ECR_PRIVACY_EXCEPTION_RESYNC, 3 s in the tests),
-not yet by the activity feed."""
+The shared operator checks exceptions every 3 s (ECR_PRIVACY_EXCEPTION_RESYNC); one test runs a dedicated
+operator whose exception resync is an hour away, to show a console deletion found through the feed."""
 
 from __future__ import annotations
 
