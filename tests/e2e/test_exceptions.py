@@ -350,7 +350,7 @@ def test_a_repository_excepted_twice_is_a_conflict_that_names_no_other_tenant(
     assert f"{e2e_ns}/first" in setting["note"]
 
 
-def test_a_console_deletion_is_found_through_the_feed_long_before_the_resync(
+def test_a_console_deletion_and_the_expiry_are_found_through_the_feed_long_before_the_resync(
     solo_ns: str,
     emulator: EmulatorProcess,
     policies: Policies,
@@ -359,7 +359,8 @@ def test_a_console_deletion_is_found_through_the_feed_long_before_the_resync(
     operator_identity: Any,
 ) -> None:
     """With the exception's resync an hour away, the repository's control going back to alarm (seen in the
-    policy's activity feed) makes the exception check itself and put its setting back."""
+    policy's activity feed) makes the exception check itself: it puts a deleted setting back, and says
+    Expired once Guardrails' clock passes expires."""
     operator_identity.emulator_credentials(solo_ns, emulator)
     operator_factory(solo_ns, env={"ECR_PRIVACY_FEED_INTERVAL": "1", "ECR_PRIVACY_EXCEPTION_RESYNC": "3600"})
     policies.create(solo_ns, "ecr-private", resyncInterval="1h")
@@ -376,3 +377,6 @@ def test_a_console_deletion_is_found_through_the_feed_long_before_the_resync(
     wait_for(lambda: control_state(emulator, "legacy") == "ok", timeout=15, what="the deletion corrected")
     (again,) = usage_settings(emulator, "legacy")
     assert again["id"] != setting["id"]
+    emulator.advance_clock("31d")
+    obj = exceptions.wait(solo_ns, "base-images", "Expired", "True")
+    assert obj["status"]["repositories"][0]["controlState"] == "alarm"

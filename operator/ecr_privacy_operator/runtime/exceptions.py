@@ -71,6 +71,7 @@ class ExceptionRuntime:
     _written: dict[str, EcrPrivacyExceptionStatus] = field(default_factory=dict)
     _by_policy: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _poked: set[str] = field(default_factory=set)
+    _again: set[str] = field(default_factory=set)
 
     @staticmethod
     def _marker(body: kopf.Body) -> ExceptionMarker:
@@ -91,17 +92,24 @@ class ExceptionRuntime:
     def poke(self, namespace: str, policy: str) -> None:
         """The activity feed showed an Approved control change under the policy (an exception setting edited
         or deleted in the console turns its repository back to alarm): check its exceptions now."""
-        for uid in sorted(self._by_policy.get((namespace, policy), set()) - self._poked):
-            known = self._known.get(uid)
-            if known is not None:
+        for uid in sorted(self._by_policy.get((namespace, policy), set())):
+            if uid in self._poked:  # a pass is on its way: it runs once more when done
+                self._again.add(uid)
+            elif uid in self._known:
                 self._poked.add(uid)
-                asyncio.get_running_loop().create_task(self._poked_pass(uid, *known))
+                asyncio.get_running_loop().create_task(self._poked_pass(uid))
 
-    async def _poked_pass(self, uid: str, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
+    async def _poked_pass(self, uid: str) -> None:
         try:
-            await self.sync(body, find, logger)
-        except Exception:  # a bug: logged; the timer's pass follows anyway
-            logger.exception("exception pass after a feed activity failed")
+            while uid in self._known:
+                self._again.discard(uid)
+                body, find, logger = self._known[uid]
+                try:
+                    await self.sync(body, find, logger)
+                except Exception:  # a bug: logged; the timer's pass follows anyway
+                    logger.exception("exception pass after a feed activity failed")
+                if uid not in self._again:
+                    break
         finally:
             self._poked.discard(uid)
 

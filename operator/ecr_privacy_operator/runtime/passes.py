@@ -204,6 +204,8 @@ class Runtime:
         state = self.states.get(uid)
         if state is None or state.body is None or state.deleting:
             return
+        for listener in self.compliance_listeners:  # a control changed under it, whatever the counts say
+            listener(*identity(kopf.Body(cast(kopf.RawBody, state.body)))[1:3])
         async with state.lock:
             status = state.status
             new = None if status is None else engine.with_compliance(status, counts, datetime.now(UTC))
@@ -211,8 +213,6 @@ class Runtime:
                 return
             body = kopf.Body(cast(kopf.RawBody, state.body))
             _, ns, name, _ = identity(body)
-            for listener in self.compliance_listeners:
-                listener(ns, name)
             logger = kopf.ObjectLogger(body=body, settings=self.settings)
             result = PassResult(status=new, outcome=Outcome(kind=OutcomeKind.SUCCEEDED))
             await self.publisher.publish(body, state, ns, name, result, logger)
