@@ -380,3 +380,22 @@ def test_a_console_deletion_and_the_expiry_are_found_through_the_feed_long_befor
     emulator.advance_clock("31d")
     obj = exceptions.wait(solo_ns, "base-images", "Expired", "True")
     assert obj["status"]["repositories"][0]["controlState"] == "alarm"
+
+
+def test_deleting_an_exception_removes_its_setting_and_orphan_leaves_it(
+    e2e_ns: str, emulator: EmulatorProcess, policies: Policies, exceptions: Exceptions
+) -> None:
+    policies.create(e2e_ns, "ecr-private")
+    policies.wait_ready(e2e_ns, "ecr-private")
+    exceptions.create(e2e_ns, "gone", repositories=[repo("legacy")])
+    exceptions.create(e2e_ns, "kept", repositories=[repo("edge")], deletionPolicy="Orphan")
+    for name in ("gone", "kept"):
+        exceptions.wait(e2e_ns, name, "Ready", "True")
+    for name in ("gone", "kept"):
+        exceptions.objects.delete_namespaced_custom_object(GROUP, VERSION, e2e_ns, PLURAL, name)
+    for name in ("gone", "kept"):
+        wait_for(lambda n=name: exceptions._gone(e2e_ns, n), timeout=15, what=f"{name} deleted")
+    assert usage_settings(emulator, "legacy") == []
+    assert control_state(emulator, "legacy") == "alarm"
+    (orphan,) = usage_settings(emulator, "edge")
+    assert orphan["value"] == "Approved"
