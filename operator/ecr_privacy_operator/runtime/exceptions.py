@@ -113,14 +113,14 @@ class ExceptionRuntime:
         finally:
             self._poked.discard(uid)
 
-    async def sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> float | None:
-        """One pass (one at a time per object); returns when to look again (seconds), None to stop."""
+    async def sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
+        """One pass (one at a time per object)."""
         uid = self._marker(body).uid
         self._known[uid] = (body, find, logger)
         async with self._locks.setdefault(uid, asyncio.Lock()):
-            return await self._sync(body, find, logger)
+            await self._sync(body, find, logger)
 
-    async def _sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> float | None:
+    async def _sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
         marker = self._marker(body)
         generation = int((body.get("metadata") or {}).get("generation") or 0)
         previous = self._written.get(marker.uid) or EcrPrivacyExceptionStatus.model_validate(
@@ -150,10 +150,6 @@ class ExceptionRuntime:
         else:
             outcome = self._outcome(result)
         await self._publish(body, marker, generation, previous, outcome, result, spec, now, logger)
-        if spec is None:
-            return None
-        left = (spec.expires - now).total_seconds()
-        return max(1.0, left) if left > 0 else None
 
     @staticmethod
     def _outcome(result: sync_exceptions.ExceptionOutcome) -> Outcome:
