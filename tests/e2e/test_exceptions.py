@@ -399,3 +399,26 @@ def test_deleting_an_exception_removes_its_setting_and_orphan_leaves_it(
     assert control_state(emulator, "legacy") == "alarm"
     (orphan,) = usage_settings(emulator, "edge")
     assert orphan["value"] == "Approved"
+
+
+def test_an_exception_is_checked_right_after_it_expires(
+    solo_ns: str,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    exceptions: Exceptions,
+    operator_factory: Callable[..., Any],
+    operator_identity: Any,
+) -> None:
+    """No feed, the resync an hour away: the operator still looks right after ``expires`` (its own clock), and
+    Guardrails (the emulator, as time passes) has stopped applying the setting by then."""
+    operator_identity.emulator_credentials(solo_ns, emulator)
+    operator_factory(solo_ns, env={"ECR_PRIVACY_FEED_INTERVAL": "0", "ECR_PRIVACY_EXCEPTION_RESYNC": "3600"})
+    policies.create(solo_ns, "ecr-private", resyncInterval="1h")
+    policies.wait_ready(solo_ns, "ecr-private")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    exceptions.create(solo_ns, "brief", expires=soon)
+    exceptions.wait(solo_ns, "brief", "Ready", "True")
+    assert control_state(emulator, "legacy") == "ok"
+    obj = exceptions.wait(solo_ns, "brief", "Expired", "True")
+    assert control_state(emulator, "legacy") == "alarm"
+    assert obj["status"]["repositories"][0]["controlState"] == "alarm"

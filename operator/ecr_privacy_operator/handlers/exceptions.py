@@ -4,6 +4,7 @@ deletion, and the index of policies by name that exceptions look their policy up
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,10 +86,35 @@ async def sync_exception(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, 
     await _runtime(memo, kwargs).sync(body, _finder(memo, kwargs), logger)
 
 
-@kopf.timer(*RESOURCE, interval=RESYNC, initial_delay=RESYNC, idle=0)
-async def check_exception(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
-    """The resync: settings still there, in force, the control's state; Expired once expires has passed."""
-    await _runtime(memo, kwargs).sync(body, _finder(memo, kwargs), logger)
+def _next_check(spec: Mapping[str, Any], now: datetime.datetime) -> float:
+    """Seconds to the next check: the resync, or just after ``expires`` when that comes first."""
+    try:
+        expires = datetime.datetime.fromisoformat(str(spec.get("expires", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return RESYNC
+    left = (expires - now).total_seconds() + 1.0
+    return min(RESYNC, left) if left > 0 else RESYNC
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=5)
+async def check_exception(
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    """The resync (settings still there, in force, the control's state), and a check right after ``expires``
+    (Expired, and a pending name leaves the policy's calculated Usage). ``body``/``spec`` are live views."""
+    while not stopped:
+        await stopped.wait(_next_check(spec, datetime.datetime.now(datetime.UTC)))
+        if stopped:
+            return
+        try:
+            await _runtime(memo, kwargs).sync(body, _finder(memo, kwargs), logger)
+        except Exception:  # a bug, not a bad object: logged, checked again at the next interval
+            logger.exception("exception check failed")
 
 
 @kopf.on.delete(*RESOURCE)
