@@ -134,25 +134,24 @@ def _state(counts: ControlCounts) -> str | None:
     return next((s for s in STATES if getattr(counts, s)), None)
 
 
-async def observe(client: GuardrailsClient, refs: Sequence[str]) -> list[Repository]:
-    """Each repository with its Usage setting, whether that setting wins there, and the control's state."""
-    infos = await asyncio.gather(*(client.read_resource(r) for r in refs))
-    ids = [i.id for i in infos if i is not None and i.id]
-    settings = await asyncio.gather(*(client.find_setting(SEED_USAGE_TYPE, rid) for rid in ids))
-    values = await asyncio.gather(*(client.read_policy_value(SEED_USAGE_TYPE, rid) for rid in ids))
-    summaries = await client.control_summaries(SEED_CONTROL_TYPE, ids) if ids else []
-    by_id = dict(zip(ids, zip(settings, values, strict=True), strict=True))
-    states = {s.resource.id: _state(s.counts) for s in summaries}
+async def observe(
+    client: GuardrailsClient, refs: Sequence[str], targets: Sequence[str] = ()
+) -> tuple[list[Repository], dict[str, ResourceInfo | None]]:
+    """Each repository with its Usage setting, whether that setting wins there, and the control's state; and
+    the targets as read. Two round trips (``read_repositories``), whatever the number of repositories."""
+    reads = await client.read_repositories(refs, targets, SEED_USAGE_TYPE, SEED_CONTROL_TYPE)
+    states = {s.resource.id: _state(s.counts) for s in reads.summaries}
     out: list[Repository] = []
-    for ref, info in zip(refs, infos, strict=True):
+    for ref in refs:
+        info = reads.resources.get(ref)
         if info is None or not info.id:
             out.append(Repository(ref, None))
             continue
-        setting, value = by_id[info.id]
+        setting, value = reads.settings.get(info.id), reads.values.get(info.id)
         in_force = bool(setting and value and value.setting_id == setting.id and value.value == APPROVED)
         lapsed = bool(setting and value and value.setting_id != setting.id)
         out.append(Repository(ref, info, setting, in_force, states.get(info.id), lapsed))
-    return out
+    return out, {t: reads.resources.get(t) for t in targets}
 
 
 async def sync(
@@ -171,18 +170,13 @@ async def sync(
     if refusal is not None:
         outcome.refusal = refusal
         return outcome
-    targets = list(policy.attachment_targets)
-    repos, target_infos = await asyncio.gather(
-        observe(client, spec.repositories), asyncio.gather(*(client.read_resource(t) for t in targets))
-    )
+    repos, target_infos = await observe(client, spec.repositories, policy.attachment_targets)
     outcome.repositories = repos
     expired = rules.expiry_refusal(spec, now)
     if expired is not None:
         outcome.refusal, outcome.expired = expired, True
         return outcome
-    placed = rules.placement_refusal(
-        {r.ref: r.info for r in repos}, dict(zip(targets, target_infos, strict=True)), policy_name
-    )
+    placed = rules.placement_refusal({r.ref: r.info for r in repos}, target_infos, policy_name)
     for repo in repos:
         owner = rules.marker_of(repo.setting.note) if repo.setting else None
         placed = placed or rules.conflict_refusal(repo.ref, owner, marker, repo.setting is not None)
@@ -207,7 +201,7 @@ async def sync(
         else:
             outcome.reported += drift
     if outcome.created or outcome.corrected:
-        outcome.repositories = await observe(client, spec.repositories)
+        outcome.repositories, _ = await observe(client, spec.repositories)
     if any(r.lapsed for r in outcome.repositories) and not outcome.reported:
         # Nothing sits below a repository, so its own Required setting loses only when Guardrails no longer
         # applies it: its validToTimestamp has passed by Guardrails' clock (which may run ahead of ours).
@@ -222,7 +216,7 @@ async def sync(
 
 async def remove(client: GuardrailsClient, refs: Sequence[str], marker: rules.ExceptionMarker) -> int:
     """Delete the Usage settings on ``refs`` that carry this exception's marker; returns how many went."""
-    repos = await observe(client, refs)
+    repos, _ = await observe(client, refs)
     own = [
         r.setting
         for r in repos
