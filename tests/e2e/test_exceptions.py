@@ -350,21 +350,35 @@ def test_a_repository_excepted_twice_is_a_conflict_that_names_no_other_tenant(
     assert f"{e2e_ns}/first" in setting["note"]
 
 
-def test_a_console_deletion_and_the_expiry_are_found_through_the_feed_long_before_the_resync(
+@pytest.fixture
+def solo_policy(
     solo_ns: str,
     emulator: EmulatorProcess,
     policies: Policies,
-    exceptions: Exceptions,
     operator_factory: Callable[..., Any],
     operator_identity: Any,
+) -> Callable[[str], str]:
+    """``solo_policy(feed_interval)``: a dedicated operator whose exception resync is an hour away, and a
+    Ready policy ``ecr-private`` in its namespace (returned)."""
+
+    def start(feed_interval: str) -> str:
+        operator_identity.emulator_credentials(solo_ns, emulator)
+        env = {"ECR_PRIVACY_FEED_INTERVAL": feed_interval, "ECR_PRIVACY_EXCEPTION_RESYNC": "3600"}
+        operator_factory(solo_ns, env=env)
+        policies.create(solo_ns, "ecr-private", resyncInterval="1h")
+        policies.wait_ready(solo_ns, "ecr-private")
+        return solo_ns
+
+    return start
+
+
+def test_a_console_deletion_and_the_expiry_are_found_through_the_feed_long_before_the_resync(
+    solo_policy: Callable[[str], str], emulator: EmulatorProcess, exceptions: Exceptions
 ) -> None:
     """With the exception's resync an hour away, the repository's control going back to alarm (seen in the
     policy's activity feed) makes the exception check itself: it puts a deleted setting back, and says
     Expired once Guardrails' clock passes expires."""
-    operator_identity.emulator_credentials(solo_ns, emulator)
-    operator_factory(solo_ns, env={"ECR_PRIVACY_FEED_INTERVAL": "1", "ECR_PRIVACY_EXCEPTION_RESYNC": "3600"})
-    policies.create(solo_ns, "ecr-private", resyncInterval="1h")
-    policies.wait_ready(solo_ns, "ecr-private")
+    solo_ns = solo_policy("1")
     exceptions.create(solo_ns, "base-images")
     exceptions.wait(solo_ns, "base-images", "Ready", "True")
     time.sleep(3)  # the feed has read back the creation's own writes
@@ -402,19 +416,11 @@ def test_deleting_an_exception_removes_its_setting_and_orphan_leaves_it(
 
 
 def test_an_exception_is_checked_right_after_it_expires(
-    solo_ns: str,
-    emulator: EmulatorProcess,
-    policies: Policies,
-    exceptions: Exceptions,
-    operator_factory: Callable[..., Any],
-    operator_identity: Any,
+    solo_policy: Callable[[str], str], emulator: EmulatorProcess, exceptions: Exceptions
 ) -> None:
     """No feed, the resync an hour away: the operator still looks right after ``expires`` (its own clock), and
     Guardrails (the emulator, as time passes) has stopped applying the setting by then."""
-    operator_identity.emulator_credentials(solo_ns, emulator)
-    operator_factory(solo_ns, env={"ECR_PRIVACY_FEED_INTERVAL": "0", "ECR_PRIVACY_EXCEPTION_RESYNC": "3600"})
-    policies.create(solo_ns, "ecr-private", resyncInterval="1h")
-    policies.wait_ready(solo_ns, "ecr-private")
+    solo_ns = solo_policy("0")
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
     exceptions.create(solo_ns, "brief", expires=soon)
     exceptions.wait(solo_ns, "brief", "Ready", "True")
