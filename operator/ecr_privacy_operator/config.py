@@ -20,6 +20,7 @@
 | ``ECR_PRIVACY_PEERING_LIFETIME`` | seconds a replica's keep-alive lasts: a killed active replica is replaced after it | 30 |
 | ``ECR_PRIVACY_FEED_INTERVAL`` | seconds between two reads of each workspace's activity feed (0 = do not follow it) | 5 |
 | ``ECR_PRIVACY_FEED_FALLBACK_RESYNC`` | seconds: the longest resync interval while an object's feed is not followed | 300 |
+| ``ECR_PRIVACY_EXCEPTION_RESYNC`` | seconds between two checks of each EcrPrivacyException in Guardrails | 1800 |
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class OperatorConfig(BaseModel):
     peering_lifetime: int = Field(default=30, ge=10, le=3600)
     feed_interval: float = Field(default=5.0, ge=0)
     feed_fallback_resync: float = Field(default=300.0, ge=10)
+    exception_resync: float = Field(default=1800.0, ge=1)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -114,6 +116,7 @@ class OperatorConfig(BaseModel):
             "peering_lifetime": "PEERING_LIFETIME",
             "feed_interval": "FEED_INTERVAL",
             "feed_fallback_resync": "FEED_FALLBACK_RESYNC",
+            "exception_resync": "EXCEPTION_RESYNC",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

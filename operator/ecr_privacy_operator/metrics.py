@@ -176,6 +176,12 @@ class Metrics:
             "Workspace feeds (one per credential set in use) in fallback now.",
             registry=r,
         )
+        self.exception_expiry = Gauge(
+            "ecrprivacy_exception_expiry_timestamp_seconds",
+            "When each EcrPrivacyException expires (Unix time); alert on it a week ahead.",
+            ["namespace", "name"],
+            registry=r,
+        )
         self.build = Info("ecrprivacy_build", "The operator's version.", registry=r)
         self.build.info({"version": _version()})
 

@@ -25,6 +25,7 @@ class Context:
     actor: Actor | None = None
     denied: frozenset[str] = frozenset()
     mutated: bool = False
+    subject: Resource | None = None  # the resource a calculated setting's templateInput runs for
     on_write: list[Callable[[], None]] = field(default_factory=list)
 
     @property

@@ -70,10 +70,19 @@ def _literal(node: Any, variables: dict[str, Any] | None = None) -> Any:
     return value_from_ast_untyped(node, variables)
 
 
-def build(without: frozenset[str] = frozenset()) -> GraphQLSchema:
+RESOURCE_FIELD = "resource(id: ID!, options: GetItemOptions): Resource"
+
+
+def build(without: frozenset[str] = frozenset(), *, in_context: bool = False) -> GraphQLSchema:
     """The schema of ``schema.graphql``; ``without`` names ``Query`` fields left out (a workspace too old to
-    have them: documents selecting them fail validation, as they would there)."""
-    sdl = parse(SCHEMA_FILE.read_text(encoding="utf-8"))
+    have them: documents selecting them fail validation, as they would there). ``in_context``: the schema a
+    calculated setting's templateInput runs against, where ``resource`` without an id is the resource being
+    calculated for."""
+    text = SCHEMA_FILE.read_text(encoding="utf-8")
+    if in_context:
+        assert RESOURCE_FIELD in text
+        text = text.replace(RESOURCE_FIELD, RESOURCE_FIELD.replace("ID!", "ID"), 1)
+    sdl = parse(text)
     if without:
         definitions = []
         for node in sdl.definitions:

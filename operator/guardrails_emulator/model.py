@@ -102,6 +102,17 @@ class Setting:
         return self.template is not None
 
 
+@dataclass(frozen=True)
+class Calculation:
+    """The result of a calculated setting on one resource: ``state`` is ``ok`` (``value`` holds the result),
+    ``error`` (a query or the template failed) or ``invalid`` (the output does not fit the policy type);
+    ``reason`` says why when it is not ``ok``."""
+
+    value: Any
+    state: str
+    reason: str | None = None
+
+
 @dataclass
 class Control:
     id: str

@@ -26,6 +26,7 @@ class Resolved:
     precedence: str
     default: bool
     state: str
+    reason: str | None = None
 
 
 def sequence(ws: Workspace, res: Resource) -> list[str]:
@@ -41,6 +42,18 @@ def _in_force(setting: Setting, now: dt.datetime) -> bool:
     if setting.valid_from and parse_iso(setting.valid_from) > now:
         return False
     return not (setting.valid_to and parse_iso(setting.valid_to) <= now)
+
+
+def validity_crossed(ws: Workspace, since: dt.datetime, until: dt.datetime) -> bool:
+    """Whether a setting started or ended (its ``validFrom``/``validTo``) in ``(since, until]``, or the clock
+    went back: the controls must be evaluated again."""
+    if until < since:
+        return True
+    for setting in ws.settings.values():
+        for stamp in (setting.valid_from, setting.valid_to):
+            if stamp and since < parse_iso(stamp) <= until:
+                return True
+    return False
 
 
 def resolve(ws: Workspace, ptype: PolicyType, res: Resource, seq: list[str] | None = None) -> Resolved:
@@ -60,7 +73,13 @@ def resolve(ws: Workspace, ptype: PolicyType, res: Resource, seq: list[str] | No
     if winner is None:
         return Resolved(ptype, res, ptype.default, None, "RECOMMENDED", True, "ok")
     if winner.is_calculated:
-        return Resolved(ptype, res, None, winner, winner.precedence, False, "tbd")
+        if ws.calculator is None:
+            return Resolved(
+                ptype, res, None, winner, winner.precedence, False, "tbd", "Calculated policy pending"
+            )
+        calc = ws.calculator(ws, winner, ptype, res)
+        value = calc.value if calc.state == "ok" else None
+        return Resolved(ptype, res, value, winner, winner.precedence, False, calc.state, calc.reason)
     return Resolved(ptype, res, winner.value, winner, winner.precedence, False, "ok")
 
 
@@ -90,6 +109,13 @@ class Outcome:
     delete: bool = False
 
 
+def _not_calculated(value: Resolved) -> Outcome:
+    """A calculated input still pending → ``tbd``; one that failed or came out invalid → ``error``."""
+    if value.state == "tbd":
+        return Outcome("tbd", "Calculated policy pending", None)
+    return Outcome("error", f"{value.ptype.title}: {value.reason}", None)
+
+
 def outcome_for(ws: Workspace, ctype: ControlType, res: Resource) -> Outcome | None:
     """The control's outcome on ``res``; ``None`` when the primary policy is set nowhere in its hierarchy."""
     primary = ws.policy_types.get(ctype.primary_policy_uri)
@@ -99,16 +125,16 @@ def outcome_for(ws: Workspace, ctype: ControlType, res: Resource) -> Outcome | N
     if not any(ws.setting_on(primary.uri, nid) is not None for nid in seq):
         return None
     action = resolve(ws, primary, res, seq)
-    if action.state == "tbd":
-        return Outcome("tbd", "Calculated policy pending", None)
+    if action.state != "ok":
+        return _not_calculated(action)
     if action.value == "Skip":
         return Outcome("skipped", "Skip", None)
     approved = True
     usage_type = ws.policy_types.get(ctype.usage_policy_uri or "")
     if usage_type is not None:
         usage = resolve(ws, usage_type, res, seq)
-        if usage.state == "tbd":
-            return Outcome("tbd", "Calculated policy pending", None)
+        if usage.state != "ok":
+            return _not_calculated(usage)
         if usage.value == "Approved if AWS > ECR > Enabled":
             enabled_type = ws.policy_types.get(ctype.enabled_policy_uri or "")
             enabled = resolve(ws, enabled_type, res, seq).value if enabled_type else "Enabled"

@@ -31,7 +31,10 @@ class QueryResolvers:
         return self.ctx.ws.lookup(args.get("resourceId") or args.get("resourceAka"))
 
     def f_resource(self, args: Args) -> Any:
-        res = self.ctx.ws.lookup(args["id"])
+        """By id or AKA; with no id (only a calculated setting's templateInput may omit it), the resource the
+        setting is being calculated for."""
+        ref = args.get("id")
+        res = self.ctx.subject if ref is None else self.ctx.ws.lookup(ref)
         if res is None:
             return self._missing(args, "Resource")
         self.ctx.check_read(res)

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .calculated import Calculator
 from .clock import Clock
 from .context import Context
 from .engine import Engine, RequestError, document_label
@@ -26,6 +27,7 @@ from .faults import Faults
 from .fixtures import build_workspace
 from .model import Activity, Actor, Key
 from .permissions import Permissions
+from .policy import validity_crossed
 from .workspace import Workspace
 
 log = logging.getLogger("guardrails_emulator")
@@ -33,6 +35,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 UNAUTHORIZED = {"errors": [{"message": "Unauthorized"}]}
 FIRST_IDENTITY_ID = 900000000000001
 CONSOLE = Actor("900000000000000", "Console")  # who writes through /__emulator/console/graphql
+VALIDITY_POLL_S = 0.25  # how often the clock is checked against settings' validFrom/validTo
 
 
 @dataclass
@@ -54,14 +57,17 @@ class Emulator:
     identities: dict[str, Actor] = field(init=False)  # access key -> the identity its writes are recorded as
     ws: Workspace = field(init=False)
     persisted_activity: int = field(init=False, default=0)  # the newest activity id in the activity file
+    calculator: Calculator = field(init=False)
 
     def __post_init__(self) -> None:
+        self.calculator = Calculator(self.faults)
         self.identities = {
             key.access_key: Actor(str(FIRST_IDENTITY_ID + i), key.access_key)
             for i, key in enumerate(self.keys)
         }
         if self.state_file is not None and self.state_file.exists():
             self.ws = Workspace.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+            self.ws.calculator = self.calculator
             if self.activity_file is not None and self.activity_file.exists():
                 lines = self.activity_file.read_text(encoding="utf-8").splitlines()
                 self.ws.activities = [Activity.from_json(json.loads(line)) for line in lines if line.strip()]
@@ -77,6 +83,7 @@ class Emulator:
         self.ws = build_workspace(
             fixture if fixture is not None else self.fixture, Clock(), self.workspace_version
         )
+        self.ws.calculator = self.calculator
         self.faults.reset()
         self.permissions = Permissions()
         self.requests.clear()
@@ -124,6 +131,18 @@ class Emulator:
             async_mode=cfg.async_evaluation and not force_sync,
             enforcement_failure=cfg.enforcement_failure,
         )
+
+    async def watch_validity(self) -> None:
+        """Evaluate the controls again whenever a setting starts or ends as time passes (its
+        ``validFromTimestamp``/``validToTimestamp``); moving the clock through the admin surface evaluates at
+        once. A control that changes state records its ``control_updated`` activity, as any evaluation does."""
+        since = self.ws.clock.now()
+        while True:
+            await asyncio.sleep(VALIDITY_POLL_S)
+            now = self.ws.clock.now()
+            if validity_crossed(self.ws, since, now) and self.evaluate():
+                self.persist()
+            since = now
 
     def authenticate(self, header: str | None) -> Key | None:
         """The caller's key for a ``Basic`` Authorization header, or None."""
@@ -254,4 +273,11 @@ def make_app(emulator: Emulator) -> web.Application:
     app.router.add_get("/api/latest/turbot/health", health_handler)
     app.router.add_get(r"/api/{version:v[0-9]+}/turbot/health", health_handler)
     add_admin_routes(app)
+
+    async def validity_watch(app: web.Application) -> Any:
+        task = asyncio.create_task(emulator.watch_validity())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(validity_watch)
     return app

@@ -287,7 +287,7 @@ class ValueView:
         return self.r.state
 
     def f_reason(self, args: Args) -> Any:
-        return "Calculated policy pending" if self.r.state == "tbd" else None
+        return self.r.reason
 
     def f_details(self, args: Args) -> Any:
         return None

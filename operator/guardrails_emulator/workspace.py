@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .clock import Clock
@@ -11,6 +12,7 @@ from .model import (
     ROOT_AKA,
     T_PACK,
     Activity,
+    Calculation,
     Control,
     ControlType,
     PolicyType,
@@ -20,6 +22,10 @@ from .model import (
 )
 
 FIRST_ID = 100000000000001
+# Evaluates a calculated setting (its template and templateInput) for one resource: (workspace, setting,
+# policy type, resource) -> Calculation. The server installs one (calculated.py); without it a calculated
+# value stays ``tbd``.
+Calculator = Callable[["Workspace", Setting, PolicyType, Resource], Calculation]
 
 
 class Workspace:
@@ -51,6 +57,7 @@ class Workspace:
         self.activities_in_order = True  # False once the clock went back between two activities
         # attachment lag (fault): target id -> (list shown to readers, monotonic expiry)
         self.lagged: dict[str, tuple[list[str], float]] = {}
+        self.calculator: Calculator | None = None
 
     # ---- ids and time -------------------------------------------------------------------------------
     def new_id(self) -> str:

@@ -22,6 +22,7 @@ ALERTS = {
     "EcrPrivacyPolicyNotReady",
     "EcrPrivacyPolicyDrifted",
     "EcrPrivacyPolicyAlarms",
+    "EcrPrivacyExceptionExpiresSoon",
     "EcrPrivacyGuardrailsErrors",
     "EcrPrivacyOperatorDown",
     "EcrPrivacyNoReconciles",
@@ -42,6 +43,7 @@ def exported() -> tuple[set[str], set[str]]:
     metrics.feed_polls.labels("ok").inc()
     metrics.feed_activities.labels("pass").inc()
     metrics.feed_fallbacks.labels("FeedForbidden").inc()
+    metrics.exception_expiry.labels("ns", "name").set(1.8e9)
     samples, families = set(), set()
     for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
         if family.name.endswith("_created"):  # prometheus-client's creation timestamps of counters/histograms

@@ -45,9 +45,11 @@ def test_default_render_has_the_expected_objects(render: Render) -> None:
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
         [
-            *["CustomResourceDefinition"] * 4,  # policies, the two workspace kinds, Kopf's peering
+            *["CustomResourceDefinition"]
+            * 5,  # policies, exceptions, the two workspace kinds, Kopf's peering
             "ServiceAccount",
-            *["ClusterRole"] * 6,  # crds, objects, peering, credentials, and the aggregated edit and view
+            # crds, objects, peering, credentials, the aggregated edit and view, and granting exceptions
+            *["ClusterRole"] * 7,
             *["ClusterRoleBinding"] * 3,  # crds, objects, peering
             "RoleBinding",  # Secrets of the release namespace (cluster workspaces), nowhere else
             "Service",
@@ -57,6 +59,7 @@ def test_default_render_has_the_expected_objects(render: Render) -> None:
     ), "defaults: Secrets only in the release namespace, no ServiceMonitor, no NetworkPolicy"
     assert {o["metadata"]["name"] for o in by_kind(objects, "CustomResourceDefinition")} == {
         "ecrprivacypolicies.ecrprivacy.dev",
+        "ecrprivacyexceptions.ecrprivacy.dev",
         "guardrailsworkspaces.ecrprivacy.dev",
         "clusterguardrailsworkspaces.ecrprivacy.dev",
         "clusterkopfpeerings.kopf.dev",
@@ -159,6 +162,7 @@ def test_crds_can_be_left_out(render: Render) -> None:
     crds = by_kind(render(set_values=["peering.createCRD=false"]), "CustomResourceDefinition")
     assert sorted(c["metadata"]["name"] for c in crds) == [
         "clusterguardrailsworkspaces.ecrprivacy.dev",
+        "ecrprivacyexceptions.ecrprivacy.dev",
         "ecrprivacypolicies.ecrprivacy.dev",
         "guardrailsworkspaces.ecrprivacy.dev",
     ]
@@ -277,9 +281,9 @@ def test_rbac_rules_match_deploy_rbac(render: Render) -> None:
     }
     name = "ecr-privacy-operator"
     assert roles[f"{name}-crds"] | roles[name] | roles[f"{name}-peering"] == source[name]
-    for role in ("credentials", "edit", "view"):
+    for role in ("credentials", "edit", "view", "exceptions"):
         assert roles[f"{name}-{role}"] == source[f"{name}-{role}"], role
-    assert len(roles) == 6
+    assert len(roles) == 7
     rendered = {r["metadata"]["name"]: r for r in by_kind(render(), "ClusterRole")}
     sources = {d["metadata"]["name"]: d for d in yaml.safe_load_all(RBAC_SOURCE.read_text())}
     for role in ("edit", "view"):  # the aggregation labels, as in deploy/rbac

@@ -183,7 +183,9 @@ async def test_attachments(gclient: GuardrailsClient) -> None:
     assert account is not None
     assert attached.id == account.id  # the read-back names the target by its numeric id
     assert [p.id for p in attached.packs] == [pack_id]
-    assert attached.packs[0].akas == []  # ids only: a target may hold thousands of packs, and no caller reads AKAs
+    assert (
+        attached.packs[0].akas == []
+    )  # ids only: a target may hold thousands of packs, and no caller reads AKAs
     again = await gclient.attach_and_verify(ACCOUNT_AKA, [pack_id])  # idempotent
     assert [p.id for p in again.packs] == [pack_id]
     with pytest.raises(ConflictError, match="attached"):

@@ -8,6 +8,7 @@ import pytest
 
 from ecr_privacy_operator.crd.spec import (
     SEED_APPROVED_TYPE,
+    SEED_USAGE_TYPE,
     DeletionPolicy,
     DriftPolicy,
     ManagementPolicy,
@@ -762,3 +763,37 @@ def test_policy_from_spec() -> None:
     assert policy == PlanPolicy(
         drift_policy=DriftPolicy.REPORT, management_policy=ManagementPolicy.OBSERVE, spec_changed=True
     )
+
+
+ARN = "arn:aws:ecr-public::123456789012:repository/base-images"
+
+
+def test_pending_exceptions_make_the_usage_calculated_and_back() -> None:
+    """Exceptions for repositories that do not exist yet: the Usage setting becomes a template naming them;
+    when none is left it is a plain value again; an unchanged template plans nothing."""
+    static = desired()
+    calculated = desired_from_spec(parse_spec({}), ME, (ARN,))
+    usage = calculated.settings[1]
+    assert usage.type == SEED_USAGE_TYPE
+    assert (usage.value, usage.template_input) == (None, "{ resource { turbot { akas } } }")
+    assert f'"{ARN}" in $.resource.turbot.akas' in (usage.template or "")
+    assert '"Not approved"' in (usage.template or "")
+    to_template = plan(calculated, in_sync(static), CORRECT, applied(static))
+    (action,) = to_template.actions
+    assert isinstance(action, UpdateSetting)
+    assert (action.fields, action.template, action.template_input) == (
+        ("template",),
+        usage.template,
+        usage.template_input,
+    )
+    observed = with_setting(
+        in_sync(static),
+        SEED_USAGE_TYPE,
+        value=None,
+        template=usage.template,
+        template_input=usage.template_input,
+    )
+    assert plan(calculated, observed, CORRECT, applied(calculated)).actions == ()
+    (back,) = plan(static, observed, CORRECT, applied(calculated)).actions
+    assert isinstance(back, UpdateSetting)
+    assert (back.fields, back.value, back.template) == (("value",), "Not approved", None)

@@ -31,6 +31,7 @@ class ConditionType(StrEnum):
     SYNCED = "Synced"
     DRIFTED = "Drifted"
     FEED_AVAILABLE = "FeedAvailable"  # workspace objects: whether the activity feed is followed
+    EXPIRED = "Expired"  # exceptions: expires has passed, the exception no longer counts
 
 
 class Reason(StrEnum):
@@ -75,6 +76,16 @@ class Reason(StrEnum):
     FEED_FORBIDDEN = "FeedForbidden"
     FEED_NOT_SUPPORTED = "FeedNotSupported"
     FEED_UNAVAILABLE = "FeedUnavailable"
+    # exceptions (EcrPrivacyException): checked before any write
+    POLICY_NOT_FOUND = "PolicyNotFound"
+    EXCEPTIONS_NOT_ALLOWED = "ExceptionsNotAllowed"
+    EXPIRY_TOO_FAR = "ExpiryTooFar"
+    EXPIRED = "Expired"
+    NOT_EXPIRED = "NotExpired"
+    REPOSITORY_NOT_FOUND = "RepositoryNotFound"
+    REPOSITORY_NOT_UNDER_POLICY = "RepositoryNotUnderPolicy"
+    REPOSITORY_CONFLICT = "RepositoryConflict"
+    REPOSITORY_PENDING = "RepositoryPending"
 
 
 class Condition(BaseModel):

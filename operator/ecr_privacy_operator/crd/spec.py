@@ -31,9 +31,9 @@ SEED_AKA = "aws_ecr_enforce_private_repositories"
 ROOT_AKA = "tmod:@turbot/turbot#/"
 OWNERSHIP_AKA_PREFIX = f"{API_GROUP}/owner/"
 
-_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
-_DURATION_PART = re.compile(r"([0-9]+)(s|m|h)")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+_DURATION = re.compile(r"^([0-9]+(s|m|h|d))+$")
+_DURATION_PART = re.compile(r"([0-9]+)(s|m|h|d)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_RESYNC_SECONDS = 10
 MAX_RESYNC_SECONDS = 24 * 3600
 
@@ -173,7 +173,7 @@ class EcrPrivacyPolicySpec(_SpecModel):
 
 
 def parse_duration(text: str) -> int:
-    """Parse the CRD's duration format (e.g. ``5m``, ``1h30m``) into seconds."""
+    """Parse the CRDs' duration format (e.g. ``5m``, ``1h30m``, ``90d``) into seconds."""
     if not _DURATION.match(text):
         raise ValueError(f"invalid duration {text!r}: expected e.g. 30s, 5m, 1h30m")
     return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))

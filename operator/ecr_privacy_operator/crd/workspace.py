@@ -115,6 +115,8 @@ class ClusterGuardrailsWorkspaceSpec(GuardrailsWorkspaceSpec):
     allow_adoption: bool = False
     allow_adoption_from_other_clusters: bool = False
     allowed_aka_prefixes: tuple[str, ...] = ()
+    allow_exceptions: bool = False
+    max_exception_duration: str | None = None
 
     @field_validator("allowed_aka_prefixes")
     @classmethod

@@ -36,6 +36,7 @@ from .models import (
     TargetAttachments,
 )
 from .observe import observe_variables, pack_settings_next_page, parse_observe
+from .repositories import RepositoryOperations
 from .settings import SettingOperations
 
 __all__ = ["GuardrailsClient"]
@@ -43,7 +44,7 @@ __all__ = ["GuardrailsClient"]
 _VERIFY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
 
-class GuardrailsClient(SettingOperations, FeedOperations):
+class GuardrailsClient(SettingOperations, FeedOperations, RepositoryOperations):
     """Async client for one Guardrails workspace. Use as ``async with GuardrailsClient(creds) as client:``.
 
     Constructor arguments: see :class:`ClientBase`. Setting operations come from :class:`SettingOperations`,

@@ -19,6 +19,7 @@ import kopf
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL
+from ecr_privacy_operator.handlers import exceptions as _exception_handlers  # noqa: F401 (registers them)
 from ecr_privacy_operator.handlers import indices as _indices  # noqa: F401 (registers them)
 from ecr_privacy_operator.handlers import workspaces as _workspace_handlers  # noqa: F401 (registers them)
 from ecr_privacy_operator.health import Readiness, Watchdog, WedgedError

@@ -52,6 +52,8 @@ class CreateSetting(FrozenModel):
     value_source: str | None = None
     precedence: GuardrailsPrecedence
     note: str | None = None
+    template: str | None = None
+    template_input: str | None = None
 
 
 class UpdateSetting(FrozenModel):
@@ -64,6 +66,8 @@ class UpdateSetting(FrozenModel):
     value_source: str | None = None
     precedence: GuardrailsPrecedence
     note: str | None = None
+    template: str | None = None
+    template_input: str | None = None
     fields: tuple[str, ...] = ()
 
 

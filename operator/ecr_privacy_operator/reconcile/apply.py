@@ -72,14 +72,18 @@ def _setting_input(action: CreateSetting | UpdateSetting) -> SettingInput:
     sent = (
         set(action.fields)
         if isinstance(action, UpdateSetting)
-        else {"value", "valueSource", "precedence", "note"}
+        else {"value", "valueSource", "precedence", "note", "template"}
     )
+    calculated = action.template is not None and "template" in sent
     content = "valueSource" in sent if action.value_source is not None else "value" in sent
+    content = content and action.template is None
     return SettingInput(
         value=action.value if action.value_source is None and content else None,
         value_source=action.value_source if content else None,
         precedence=action.precedence if "precedence" in sent else None,
         note=action.note if "note" in sent else None,
+        template=action.template if calculated else None,
+        template_input=action.template_input if calculated else None,
     )
 
 
@@ -158,7 +162,9 @@ def _record_settings(
             continue
         written = outcome.setting
         assert written is not None
-        if isinstance(action, UpdateSetting) and not {"value", "valueSource"} & set(action.fields):
+        if isinstance(action, UpdateSetting) and not {"value", "valueSource", "template"} & set(
+            action.fields
+        ):
             result.changes.append(
                 Change(
                     "SettingUpdated", f"updated setting {action.type} {', '.join(action.fields)}", written.id
@@ -172,6 +178,8 @@ def _record_settings(
             value_source=action.value_source,
             precedence=action.precedence,
             note=action.note,
+            template=action.template,
+            template_input=action.template_input,
         )
         verb = "created" if isinstance(action, CreateSetting) else "updated"
         shown = action.value_source if action.value_source is not None else action.value

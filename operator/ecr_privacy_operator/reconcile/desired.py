@@ -6,6 +6,8 @@ This is the only place that knows how spec words map to Guardrails values (``Che
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import JsonValue
@@ -59,13 +61,15 @@ class DesiredPack(FrozenModel):
 
 
 class DesiredSetting(FrozenModel):
-    """One setting on the pack; exactly one of ``value`` / ``value_source`` is meaningful."""
+    """One setting on the pack: ``value``, ``value_source``, or (calculated) ``template`` + ``template_input``."""
 
     type: str
     value: JsonValue = None
     value_source: str | None = None
     precedence: GuardrailsPrecedence = "REQUIRED"
     note: str | None = None
+    template: str | None = None
+    template_input: str | None = None
 
     @property
     def via_value_source(self) -> bool:
@@ -91,12 +95,24 @@ class Desired(FrozenModel):
         return tuple(s.type for s in self.settings)
 
 
-def desired_from_spec(spec: EcrPrivacyPolicySpec, owner: Owner) -> Desired:
+APPROVAL_TEMPLATE_INPUT = "{ resource { turbot { akas } } }"
+
+
+def approval_template(akas: Iterable[str], otherwise: str) -> str:
+    """A calculated Usage: ``Approved`` for a repository holding one of ``akas``, else ``otherwise``. The AKAs
+    are JSON-quoted (the exception CRD admits only ECR public repository ARNs), so no value changes the
+    template's shape; the shape is one the emulator's contract tests evaluate."""
+    test = " or ".join(f"{json.dumps(aka)} in $.resource.turbot.akas" for aka in sorted(set(akas)))
+    return f'{{%- if {test} -%}}\n"Approved"\n{{%- else -%}}\n{json.dumps(otherwise)}\n{{%- endif -%}}\n'
+
+
+def desired_from_spec(spec: EcrPrivacyPolicySpec, owner: Owner, approvals: tuple[str, ...] = ()) -> Desired:
     """Build Desired from the spec and the object as the owner of its pack.
 
     Settings: the two seed types first (from enforcement and usage, with ``spec.precedence``), then the
     additional settings in spec order (their precedence defaults to ``spec.precedence``). Targets keep spec
-    order.
+    order. ``approvals``: ARNs of repositories that live exceptions name before they exist; the Usage setting
+    is then calculated so that they come out ``Approved`` (docs/architecture.md, "Exceptions").
     """
     pack_spec = spec.policy_pack
     user_akas = tuple(a for a in pack_spec.akas if not a.startswith(OWNERSHIP_AKA_PREFIX))
@@ -115,7 +131,14 @@ def desired_from_spec(spec: EcrPrivacyPolicySpec, owner: Owner) -> Desired:
         DesiredSetting(
             type=SEED_APPROVED_TYPE, value=ENFORCEMENT_VALUES[spec.enforcement], precedence=default_precedence
         ),
-        DesiredSetting(type=SEED_USAGE_TYPE, value=USAGE_VALUES[spec.usage], precedence=default_precedence),
+        DesiredSetting(type=SEED_USAGE_TYPE, value=USAGE_VALUES[spec.usage], precedence=default_precedence)
+        if not approvals
+        else DesiredSetting(
+            type=SEED_USAGE_TYPE,
+            template=approval_template(approvals, USAGE_VALUES[spec.usage]),
+            template_input=APPROVAL_TEMPLATE_INPUT,
+            precedence=default_precedence,
+        ),
     ]
     for extra in spec.additional_settings:
         settings.append(

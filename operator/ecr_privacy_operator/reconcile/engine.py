@@ -306,8 +306,10 @@ async def sync(
     status: EcrPrivacyPolicyStatus,
     now: datetime,
     adoption_check: AdoptionCheck | None = None,
+    approvals: tuple[str, ...] = (),
 ) -> PassResult:
     """Observe, plan and apply one object; return the new status (None if unchanged) and Events.
+    ``approvals``: ARNs that exceptions approve before the repositories exist (``desired_from_spec``).
 
     ``adoption_check`` (a cluster workspace's): a pack found by its AKA is adopted or observed only if it passes
     (and then the messages name nothing of other tenants).
@@ -317,7 +319,7 @@ async def sync(
     once the generation has been applied in full. A first sync writes before it reads (``_write_first``):
     create the pack with its settings, attach, and verify, three round trips.
     """
-    desired = desired_from_spec(spec, claim.owner)
+    desired = desired_from_spec(spec, claim.owner, approvals)
     observing = spec.management_policy is ManagementPolicy.OBSERVE
     previous = Previous.from_status(status)
     policy = PlanPolicy.from_spec(

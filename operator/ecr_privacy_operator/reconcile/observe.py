@@ -51,6 +51,8 @@ def _settings(wire: WirePack | None) -> tuple[ObservedSetting, ...]:
             value_source=s.value_source,
             precedence=s.precedence,
             note=s.note,
+            template=s.template,
+            template_input=s.template_input,
         )
         for s in wire.settings
     )

@@ -69,6 +69,8 @@ class ObservedSetting(FrozenModel):
     value_source: str | None = None
     precedence: GuardrailsPrecedence = "REQUIRED"
     note: str | None = None
+    template: str | None = None
+    template_input: JsonValue = None
 
     @field_validator("precedence", mode="before")
     @classmethod

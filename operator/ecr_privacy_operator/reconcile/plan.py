@@ -170,7 +170,9 @@ def applied_values(desired: Desired) -> tuple[tuple[str, str, JsonValue], ...]:
     for setting in desired.settings:
         obj = f"setting:{setting.type}"
         values.append((obj, "exists", True))
-        if setting.value_source is not None:
+        if setting.template is not None:
+            values.append((obj, "template", setting.template))
+        elif setting.value_source is not None:
             values.append((obj, "valueSource", setting.value_source))
         else:
             values.append((obj, "value", setting.value))
@@ -420,6 +422,8 @@ def _plan_settings(b: _Builder, desired: Desired, observed: Observed, pack_id: s
                     value_source=setting.value_source,
                     precedence=setting.precedence,
                     note=setting.note,
+                    template=setting.template,
+                    template_input=setting.template_input,
                     fields=tuple(fixes),
                 )
             )
@@ -429,7 +433,10 @@ def _setting_differences(
     want: DesiredSetting, have: ObservedSetting
 ) -> list[tuple[str, JsonValue, JsonValue]]:
     diffs: list[tuple[str, JsonValue, JsonValue]] = []
-    if want.value_source is not None:
+    if want.template is not None:  # calculated (exceptions for repositories that do not exist yet)
+        if (want.template, want.template_input) != (have.template, have.template_input):
+            diffs.append(("template", want.template, have.template))
+    elif want.value_source is not None:
         if (have.value_source or "").rstrip() != want.value_source.rstrip():
             diffs.append(("valueSource", want.value_source, have.value_source))
     elif not json_equal(want.value, have.value):
@@ -528,6 +535,8 @@ def _create(setting: DesiredSetting, pack_id: str | None) -> CreateSetting:
         value_source=setting.value_source,
         precedence=setting.precedence,
         note=setting.note,
+        template=setting.template,
+        template_input=setting.template_input,
     )
 
 

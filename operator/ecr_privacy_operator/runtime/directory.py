@@ -10,7 +10,8 @@ read them through ``Directory`` (no Kubernetes request on a pass).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -18,6 +19,8 @@ import kopf
 from ecr_privacy_operator.crd.spec import WorkspaceKind
 from ecr_privacy_operator.reconcile.feed import Subject
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceObject
+
+Approvals = tuple[tuple[str, str], ...]  # (repository ARN, expires as ISO text)
 
 WorkspaceKey = tuple[str, str, str]  # (kind, namespace or "" for a cluster workspace, name)
 
@@ -62,6 +65,11 @@ class Directory:
     _users: kopf.Index[WorkspaceKey, PolicyUse] | None = None
     _namespaces: kopf.Index[str, dict[str, str]] | None = None
     _subjects: kopf.Index[WorkspaceKey, Subject] | None = None
+    # (namespace, policy name) -> per exception: (its UID, the (ARN, expires) pairs it approves before they
+    # exist), from the exceptions' status; ``_fresh`` holds what this process computed since (it wins: the
+    # status written a moment ago may not be in the index yet)
+    _approvals: kopf.Index[tuple[str, str], tuple[str, Approvals]] | None = None
+    _fresh: dict[tuple[str, str], dict[str, Approvals]] = field(default_factory=dict)
 
     def bind(self, kwargs: Mapping[str, Any]) -> None:
         """Keep the indices a handler was called with (Kopf passes the same live objects every time)."""
@@ -70,6 +78,7 @@ class Directory:
         self._users = kwargs.get("workspace_users", self._users)
         self._namespaces = kwargs.get("namespace_labels", self._namespaces)
         self._subjects = kwargs.get("feed_subjects", self._subjects)
+        self._approvals = kwargs.get("pending_approvals", self._approvals)
 
     @staticmethod
     def _first(index: kopf.Index[Any, Any] | None, key: Any) -> Any:
@@ -93,8 +102,28 @@ class Directory:
             return []
         return sorted(self._users[key], key=str)
 
+    def approvals(self, namespace: str, policy: str, now: datetime) -> tuple[str, ...]:
+        """The ARNs that live exceptions of this policy approve before the repositories exist, sorted."""
+        key = (namespace, policy)
+        by_uid = dict(self._approvals[key]) if self._approvals is not None and key in self._approvals else {}
+        by_uid.update(self._fresh.get(key, {}))
+        live = {arn for pairs in by_uid.values() for arn, expires in pairs if _after(expires, now)}
+        return tuple(sorted(live))
+
+    def set_approvals(self, namespace: str, policy: str, uid: str, pairs: Approvals) -> None:
+        """What the exception ``uid`` approves now (empty once it is gone or has none pending)."""
+        self._fresh.setdefault((namespace, policy), {})[uid] = pairs
+
     def feed_subjects(self) -> dict[WorkspaceKey, list[Subject]]:
         """Per workspace, what its activity feed must watch for the policies that name it."""
         if self._subjects is None:
             return {}
         return {key: list(self._subjects[key]) for key in list(self._subjects)}
+
+
+def _after(expires: str, now: datetime) -> bool:
+    try:
+        moment = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) > now

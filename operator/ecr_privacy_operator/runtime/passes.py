@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -81,6 +81,8 @@ class Runtime:
     schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     settings: kopf.OperatorSettings = field(default_factory=kopf.OperatorSettings)  # Kopf's, for loggers
     feeds: FeedFollower | None = None  # the activity feeds (feed_link.py), None when not followed
+    # called with (namespace, name) of a policy whose compliance the feed saw change (exceptions listen)
+    compliance_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
     _resyncs: asyncio.Task[None] | None = None
     _feed_task: asyncio.Task[None] | None = None
 
@@ -208,6 +210,8 @@ class Runtime:
         state = self.states.get(uid)
         if state is None or state.body is None or state.deleting:
             return
+        for listener in self.compliance_listeners:  # a control changed under it, whatever the counts say
+            listener(*identity(kopf.Body(cast(kopf.RawBody, state.body)))[1:3])
         async with state.lock:
             status = state.status
             new = None if status is None else engine.with_compliance(status, counts, datetime.now(UTC))
@@ -325,13 +329,14 @@ class Runtime:
         workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
         followed = self.feeds is not None and self.feeds.followed(workspace.client)
         claim = self.ownership.claim(uid, ns, name)
-        result = await self._checked_pass(workspace, spec, claim, generation, status, now)
+        approvals = self.directory.approvals(ns, name, now)  # exceptions for repositories to come
+        result = await self._checked_pass(workspace, spec, claim, generation, status, now, approvals)
         if result.outcome.reason == Reason.UNAUTHORIZED:
             self._forget_credentials(ns, spec)
             fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
             if fresh.client is not workspace.client:  # the Secret holds other keys now: check again with them
                 workspace = fresh
-                result = await self._checked_pass(fresh, spec, claim, generation, status, now)
+                result = await self._checked_pass(fresh, spec, claim, generation, status, now, approvals)
         if self.feeds is not None:  # its echoes in the feed cause nothing
             self.feeds.record(workspace.client, result.changes)
             followed = self.feeds.followed(workspace.client)
@@ -345,6 +350,7 @@ class Runtime:
         generation: int,
         status: EcrPrivacyPolicyStatus,
         now: datetime,
+        approvals: tuple[str, ...] = (),
     ) -> PassResult:
         """Check the spec against the workspace's scope with the very client that would write, then run the
         engine with that client. A refusal writes nothing, except detaching the pack from targets the scope no
@@ -359,7 +365,9 @@ class Runtime:
             if refusal is not None:
                 return engine.error_pass(refusal.outcome(), status, generation, now)
             check = None if workspace.scope is None else partial(self.workspaces.adoption_refusal, workspace)
-            return await engine.sync(client, self.locks, spec, claim, generation, status, now, check)
+            return await engine.sync(
+                client, self.locks, spec, claim, generation, status, now, check, approvals
+            )
         except Exception as exc:
             if not engine.guardrails_error(exc):
                 raise
