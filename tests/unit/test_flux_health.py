@@ -179,5 +179,7 @@ def test_the_expressions_are_valid_flux_fields_and_cel() -> None:
 def test_the_kustomization_checks_the_policies() -> None:
     spec = policies_kustomization()["spec"]
     checked = {c["kind"] for c in spec["healthChecks"]}
-    assert "EcrPrivacyPolicy" in checked
+    assert {"EcrPrivacyPolicy", "EcrPrivacyException"} <= checked, (
+        "the example checks a policy and an exception"
+    )
     assert spec["timeout"], "a health check needs a timeout"

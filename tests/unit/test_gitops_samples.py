@@ -17,7 +17,8 @@ from tests.fixtures.gitops import ENGINES, ROOT, raw_samples, ready_reasons
 pytestmark = pytest.mark.unit
 
 README = ROOT / "README.md"
-# Reasons the operator never puts into Ready: those of Synced and Drifted, and of a workspace's FeedAvailable.
+# Reasons the operator never puts into Ready: those of Synced and Drifted, of a workspace's FeedAvailable, and
+# NotExpired (only an exception's Expired condition has it; Expired is a reason of Ready as well).
 NOT_READY_REASONS = {
     Reason.SYNCED,
     Reason.NO_DRIFT,
@@ -26,6 +27,7 @@ NOT_READY_REASONS = {
     Reason.FEED_FORBIDDEN,
     Reason.FEED_NOT_SUPPORTED,
     Reason.FEED_UNAVAILABLE,
+    Reason.NOT_EXPIRED,
 }
 VALID = {
     "argocd": {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"},

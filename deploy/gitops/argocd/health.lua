@@ -1,15 +1,19 @@
--- Argo CD health check for ecrprivacy.dev/EcrPrivacyPolicy, GuardrailsWorkspace and ClusterGuardrailsWorkspace
--- (Lua 5.1, as Argo CD runs it; all three kinds report the same kstatus-style conditions).
+-- Argo CD health check for ecrprivacy.dev/EcrPrivacyPolicy, GuardrailsWorkspace, ClusterGuardrailsWorkspace and
+-- EcrPrivacyException (Lua 5.1, as Argo CD runs it; all four kinds report the same kstatus-style conditions,
+-- an exception also `Expired`).
 -- It uses only what Argo CD opens for every health script: the base functions and `table`. No `string` or
 -- `math` (Argo CD opens those only with resource.customizations.useOpenLibs.<group>_<kind>, which a
 -- locked-down Argo CD may not allow), so it needs no useOpenLibs.
 -- Maps the operator's kstatus-style status to Argo CD health:
 --   Suspended    spec.suspend is true
 --   Progressing  no status yet, status for an older generation, Reconciling=True while nothing failed,
---                or Ready not yet decided
---   Degraded     Stalled=True, or Ready=False with a failure reason (credentials, Guardrails errors,
---                drift left uncorrected, ...)
---   Healthy      Ready=True for the current generation (the message carries the compliance counts)
+--                Ready not yet decided, or work the operator waits on (a repository an exception names
+--                that does not exist yet: RepositoryPending)
+--   Degraded     Expired=True for the current generation (an exception that no longer counts), Stalled=True,
+--                or Ready=False with a failure reason (credentials, Guardrails errors, drift left
+--                uncorrected, ...)
+--   Healthy      Ready=True for the current generation (the message carries a policy's compliance counts,
+--                or an exception's expiry)
 local hs = {}
 
 local function condition(conditions, kind)
@@ -47,8 +51,11 @@ local function count(n)
 end
 
 -- Reasons of Ready=False that mean "work in progress", not a failure.
--- InUse: a workspace whose deletion waits for the policies that still use it.
-local progressing_reasons = { Progressing = true, Deleting = true, Reconciling = true, InUse = true }
+-- InUse: a workspace whose deletion waits for the policies that still use it. RepositoryPending: an exception
+-- names a repository that does not exist yet (the policy approves it when it is created).
+local progressing_reasons = {
+  Progressing = true, Deleting = true, Reconciling = true, InUse = true, RepositoryPending = true
+}
 
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
@@ -73,6 +80,16 @@ end
 local ready = condition(status.conditions, "Ready")
 local stalled = condition(status.conditions, "Stalled")
 local reconciling = condition(status.conditions, "Reconciling")
+local expired = condition(status.conditions, "Expired")
+
+-- An exception past its expiry no longer counts, whatever else its status says (also while it retries,
+-- e.g. with its policy gone). An Expired of an older generation is not decisive: expires may have moved.
+if expired ~= nil and expired.status == "True"
+    and (generation == nil or expired.observedGeneration == nil or expired.observedGeneration >= generation) then
+  hs.status = "Degraded"
+  hs.message = describe(expired, "Expired")
+  return hs
+end
 
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
@@ -92,6 +109,9 @@ if ready ~= nil and ready.status == "True" then
   if compliance ~= nil and compliance.alarm ~= nil then
     hs.message = hs.message .. " (" .. count(compliance.alarm) .. " public repositories in alarm, "
       .. count(compliance.ok) .. " ok)"
+  end
+  if obj.spec ~= nil and type(obj.spec.expires) == "string" then
+    hs.message = hs.message .. " (until " .. obj.spec.expires .. ")"
   end
   return hs
 end
