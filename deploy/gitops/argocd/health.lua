@@ -9,7 +9,7 @@
 --   Progressing  no status yet, status for an older generation, Reconciling=True while nothing failed,
 --                Ready not yet decided, or work the operator waits on (a repository an exception names
 --                that does not exist yet: RepositoryPending)
---   Degraded     Expired=True for the current generation (an exception that no longer counts), Stalled=True,
+--   Degraded     Expired=True (an exception that no longer counts), Stalled=True,
 --                or Ready=False with a failure reason (credentials, Guardrails errors, drift left
 --                uncorrected, ...)
 --   Healthy      Ready=True for the current generation (the message carries a policy's compliance counts,
@@ -83,9 +83,8 @@ local reconciling = condition(status.conditions, "Reconciling")
 local expired = condition(status.conditions, "Expired")
 
 -- An exception past its expiry no longer counts, whatever else its status says (also while it retries,
--- e.g. with its policy gone). An Expired of an older generation is not decisive: expires may have moved.
-if expired ~= nil and expired.status == "True"
-    and (generation == nil or expired.observedGeneration == nil or expired.observedGeneration >= generation) then
+-- e.g. with its policy gone). A renewed one (a new generation) is Progressing above until the operator saw it.
+if expired ~= nil and expired.status == "True" then
   hs.status = "Degraded"
   hs.message = describe(expired, "Expired")
   return hs
