@@ -74,6 +74,7 @@ class Reason(StrEnum):
     FEED_FORBIDDEN = "FeedForbidden"
     FEED_NOT_SUPPORTED = "FeedNotSupported"
     FEED_UNAVAILABLE = "FeedUnavailable"
+    FEED_BLIND = "FeedBlind"  # the feed is read, but the operator's own writes do not show up in it
 
 
 class Condition(BaseModel):
