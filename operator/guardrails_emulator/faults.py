@@ -7,12 +7,13 @@ JSON form (``PUT /__emulator/faults``, ``--faults``), every key optional::
      "latencyMs": 50 | [10, 200], "dropRate": 0.1, "dropNext": 1, "operations": ["AttachSmartFolder"],
      "race": true, "raceWindowMs": 200, "attachLagMs": 1000, "asyncEvaluation": true,
      "enforcementFailure": true, "feedItemErrorRate": 0.05, "feedNullItemRate": 0.01, "feedLateMs": 60000,
-     "feedLateRate": 1.0, "feedFilterLimit": 50, "feedDeletedIdError": true}
+     "feedLateRate": 1.0, "feedLateTypes": ["policy_setting_updated"], "feedFilterLimit": 50, "feedDeletedIdError": true}
 
 The ``feed*`` keys shape ``notifications`` as real Guardrails may (contract §4.11): a share of activities
 (chosen by a hash of their id, so the same ones on every read) whose nested ``resource``/``oldResource`` fail
 with a GraphQL error and a ``path`` (``feedItemErrorRate``), or that come back as null items
-(``feedNullItemRate``); a share listed only ``feedLateMs`` after their timestamp (``feedLateRate``, default all);
+(``feedNullItemRate``); a share listed only ``feedLateMs`` after their timestamp (``feedLateRate``, default all, of the
+``feedLateTypes``, default every type);
 at most ``feedFilterLimit`` values in one filter term (more: an error); ``resource:`` naming a deleted id answered
 "Not Found" (``feedDeletedIdError``).
 """
@@ -45,6 +46,7 @@ _KEYS = {
     "feedNullItemRate": "feed_null_item_rate",
     "feedLateMs": "feed_late_ms",
     "feedLateRate": "feed_late_rate",
+    "feedLateTypes": "feed_late_types",
     "feedFilterLimit": "feed_filter_limit",
     "feedDeletedIdError": "feed_deleted_id_error",
 }
@@ -79,6 +81,7 @@ class FaultConfig:
     feed_null_item_rate: float = 0.0
     feed_late_ms: float = 0.0
     feed_late_rate: float = 1.0
+    feed_late_types: list[str] = field(default_factory=list)  # notificationTypes listed late (empty: all)
     feed_filter_limit: int = 0  # 0: no limit
     feed_deleted_id_error: bool = False
 

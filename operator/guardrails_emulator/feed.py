@@ -232,7 +232,14 @@ def _listed(ctx: Context) -> Callable[[Activity], bool]:
     if cfg.feed_late_ms <= 0:
         return lambda a: True
     cutoff = iso(ctx.ws.clock.now() - dt.timedelta(milliseconds=cfg.feed_late_ms))
-    return lambda a: a.create_ts <= cutoff or not cfg.picks(cfg.feed_late_rate, a.id, "late")
+    types = set(cfg.feed_late_types)
+
+    def listed(a: Activity) -> bool:
+        if a.create_ts <= cutoff or (types and a.type not in types):
+            return True
+        return not cfg.picks(cfg.feed_late_rate, a.id, "late")
+
+    return listed
 
 
 def notifications(ctx: Context, args: Args) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import kubernetes.client as k8s
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
@@ -19,6 +19,7 @@ RECONCILES = "ecrprivacy_reconcile_total"
 ACTIVITIES = "ecrprivacy_feed_activities_total"
 FALLBACKS = "ecrprivacy_feed_fallbacks_total"
 UNAVAILABLE = "ecrprivacy_feeds_unavailable"
+SKIPPED = "ecrprivacy_feed_items_skipped_total"
 WORKSPACE = "guardrails-credentials"  # the GuardrailsWorkspace emulator_credentials makes
 FEED = {"ECR_PRIVACY_FEED_INTERVAL": "1"}
 UPDATE_SETTING = """mutation($input: UpdatePolicySettingInput!) {
@@ -169,3 +170,103 @@ def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
     assert operator.metric(FALLBACKS, reason="FeedForbidden") == 1
     assert condition_status(policies.must_get(solo_ns, "fallback"), "Ready") == "True"
     assert operator.metric(RECONCILES, result="Failed") == 0
+
+
+def feed_state(api: k8s.ApiClient, ns: str) -> dict[str, Any] | None:
+    ws = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
+        "ecrprivacy.dev", "v1alpha1", ns, "guardrailsworkspaces", WORKSPACE
+    )
+    return condition(cast(dict[str, Any], ws), "FeedAvailable")
+
+
+def drift_corrected(policies: Policies, ns: str, name: str) -> bool:
+    return (condition(policies.must_get(ns, name), "Drifted") or {}).get("reason") == "DriftCorrected"
+
+
+def test_a_key_that_cannot_see_the_feed_is_found_blind_and_falls_back(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    api_client: k8s.ApiClient,
+    solo_ns: str,
+) -> None:
+    # real Guardrails answers a key without metadata permission with an empty feed, not Forbidden
+    emulator.set_permissions(filtered={ADMIN_KEY[0]: ["notifications"]})
+    operator = start(
+        operator_factory, operator_identity, emulator, solo_ns, ECR_PRIVACY_FEED_FALLBACK_RESYNC="10"
+    )
+    uid = policies.create(solo_ns, "blind", resyncInterval="1h")["metadata"]["uid"]
+    policies.wait_ready(solo_ns, "blind")
+    written = time.monotonic()  # the pack and its settings: the feed must list them
+    cond = wait_for(
+        lambda: (c := feed_state(api_client, solo_ns)) and c["status"] == "False" and c,
+        timeout=60,
+        what="FeedAvailable=False within 60 s of the first write",
+    )
+    assert time.monotonic() - written < 60
+    assert cond["reason"] == "FeedBlind", cond
+    assert operator.metric(UNAVAILABLE) == 1
+    assert operator.metric(FALLBACKS, reason="FeedBlind") == 1
+    assert "FeedBlind" in [e.reason for e in workspace_events(api_client, solo_ns)]
+    # its policies fall back to the short resync: a console edit is found by one
+    console_set(emulator, uid, "Skip")
+    wait_for(
+        lambda: drift_corrected(policies, solo_ns, "blind"), timeout=25, what="the edit found by a resync"
+    )
+    assert operator.metric(RECONCILES, trigger="resync") >= 1
+    assert condition_status(policies.must_get(solo_ns, "blind"), "Ready") == "True"
+
+
+def test_a_reply_with_failing_items_still_routes_the_others(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    solo_ns: str,
+) -> None:
+    operator = start(operator_factory, operator_identity, emulator, solo_ns)
+    uids = [
+        policies.create(solo_ns, f"partial-{i}", resyncInterval="1h")["metadata"]["uid"] for i in range(2)
+    ]
+    for i in range(2):
+        policies.wait_ready(solo_ns, f"partial-{i}")
+    wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 4, timeout=20, what="the packs followed")
+    # every activity's nested resource fails from now on, and a share of items come back null
+    emulator.set_faults(feedItemErrorRate=1.0)
+    console_set(emulator, uids[0], "Skip")
+    console_set(emulator, uids[1], "Skip")
+    wait_for(
+        lambda: all(drift_corrected(policies, solo_ns, f"partial-{i}") for i in range(2)),
+        timeout=15,
+        what="both console edits found through a reply that carried errors",
+    )
+    assert operator.metric(RECONCILES, trigger="feed") >= 2
+    assert operator.metric(SKIPPED, why="error") >= 2
+    assert emulator.faults()["counts"].get("feed_item_error", 0) >= 2
+
+
+def test_an_activity_listed_late_is_still_acted_on(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    solo_ns: str,
+) -> None:
+    operator = start(operator_factory, operator_identity, emulator, solo_ns)
+    uid = policies.create(solo_ns, "late", resyncInterval="1h")["metadata"]["uid"]
+    policies.wait_ready(solo_ns, "late")
+    wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 2, timeout=15, what="the pack followed")
+    # setting edits are listed a minute after their timestamp; other activities at once
+    emulator.set_faults(feedLateMs=60_000, feedLateTypes=["policy_setting_updated"])
+    console_set(emulator, uid, "Skip")
+    time.sleep(40)
+    emulator.add_resource(
+        ACCOUNT_AKA, "late-repo"
+    )  # a newer activity moves the feed's watermark past the edit
+    wait_for(
+        lambda: operator.metric(ACTIVITIES, handling="compliance") >= 1, timeout=15, what="the newer one read"
+    )
+    assert not drift_corrected(policies, solo_ns, "late")  # not listed yet, and the resync is an hour away
+    wait_for(lambda: drift_corrected(policies, solo_ns, "late"), timeout=30, what="the late edit acted on")
+    assert operator.metric(RECONCILES, trigger="feed") >= 1
