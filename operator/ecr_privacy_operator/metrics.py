@@ -185,9 +185,12 @@ class Metrics:
         )
         self.feed_loop_up = Gauge(
             "ecrprivacy_feed_loop_up",
-            "1 while the loop that polls every workspace's activity feed runs, 0 while it is down (restarting).",
+            "0 while the loop that polls every workspace's activity feed is down (restarting), else 1.",
             registry=r,
         )
+        self.feed_loop_up.set(1)  # not down: also with the feeds off, so that an alert on 0 means down
+        for why in ("error", "null"):
+            self.feed_skipped.labels(why)
         self.feed_loop_restarts = Counter(
             "ecrprivacy_feed_loop_restarts_total",
             "Times the activity feed loop ended unexpectedly and was restarted.",
