@@ -24,6 +24,7 @@ from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
 from tests.fixtures.policies import Policies
 
+SECRET_CACHE_SECONDS = 30  # kube.SECRET_CACHE_SECONDS
 LOOP_UP = "ecrprivacy_feed_loop_up"
 LOOP_RESTARTS = "ecrprivacy_feed_loop_restarts_total"
 NON_ASCII_CA = "-----BEGIN CERTIFICATE-----\nMIIBé\n-----END CERTIFICATE-----\n"
@@ -74,20 +75,20 @@ def test_a_non_utf8_secret_key_of_one_tenant_does_not_stop_the_others_feed(
     solo_ns: str,
     tenant_b: str,
 ) -> None:
-    extra = base64.b64encode(b"\xff\xfe\x00binary").decode()
-    core = k8s.CoreV1Api(api_client)
-    operator = two_tenants(
-        operator_factory,
-        operator_identity,
-        emulator,
-        solo_ns,
-        tenant_b,
-        before=lambda: core.patch_namespaced_secret(WORKSPACE, solo_ns, {"data": {"notes": extra}}),
-    )
+    operator = two_tenants(operator_factory, operator_identity, emulator, solo_ns, tenant_b)
     policies.create(solo_ns, "a", resyncInterval="1h")
+    policies.wait_ready(solo_ns, "a")  # A's pack is followed by the feed from now on
+    extra = base64.b64encode(b"\xff\xfe\x00binary").decode()
+    k8s.CoreV1Api(api_client).patch_namespaced_secret(WORKSPACE, solo_ns, {"data": {"notes": extra}})
+    time.sleep(SECRET_CACHE_SECONDS + 2)  # the operator reads A's Secret again, extra key and all
     b_edit_is_corrected_by_the_feed(operator, emulator, policies, tenant_b)
     assert operator.metric(LOOP_RESTARTS) == 0
-    policies.wait_ready(solo_ns, "a")  # the extra key is never decoded: A works too
+    policies.patch_spec(solo_ns, "a", {"usage": "Approved"})  # A's next pass: the extra key is never decoded
+    wait_for(
+        lambda: policies.must_get(solo_ns, "a")["status"].get("appliedGeneration") == 2,
+        timeout=20,
+        what="A's change applied with the extra key in its Secret",
+    )
 
 
 def test_a_non_ascii_ca_bundle_is_refused_at_admission_and_the_others_feed_goes_on(
