@@ -46,6 +46,13 @@ def console_set(emulator: EmulatorProcess, uid: str, value: str) -> None:
     emulator.console(UPDATE_SETTING, {"input": {"id": setting["id"], "value": value}})
 
 
+def hourly_policy(policies: Policies, ns: str, name: str) -> str:
+    """A policy that resyncs hourly (only the feed finds a console edit sooner), once Ready; its uid."""
+    uid: str = policies.create(ns, name, resyncInterval="1h")["metadata"]["uid"]
+    policies.wait_ready(ns, name)
+    return uid
+
+
 def test_console_edit_is_found_by_the_feed_and_controls_refresh_compliance(
     operator_factory: Callable[..., OperatorProcess],
     operator_identity: OperatorIdentity,
@@ -136,8 +143,7 @@ def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
     operator = start(
         operator_factory, operator_identity, emulator, solo_ns, ECR_PRIVACY_FEED_FALLBACK_RESYNC="10"
     )
-    uid = policies.create(solo_ns, "fallback", resyncInterval="1h")["metadata"]["uid"]
-    policies.wait_ready(solo_ns, "fallback")
+    uid = hourly_policy(policies, solo_ns, "fallback")
     objects = k8s.CustomObjectsApi(api_client)
 
     def feed_condition() -> dict[str, Any] | None:
@@ -196,8 +202,7 @@ def test_a_key_that_cannot_see_the_feed_is_found_blind_and_falls_back(
     operator = start(
         operator_factory, operator_identity, emulator, solo_ns, ECR_PRIVACY_FEED_FALLBACK_RESYNC="10"
     )
-    uid = policies.create(solo_ns, "blind", resyncInterval="1h")["metadata"]["uid"]
-    policies.wait_ready(solo_ns, "blind")
+    uid = hourly_policy(policies, solo_ns, "blind")
     written = time.monotonic()  # the pack and its settings: the feed must list them
     cond = wait_for(
         lambda: (c := feed_state(api_client, solo_ns)) and c["status"] == "False" and c,
@@ -226,11 +231,7 @@ def test_a_reply_with_failing_items_still_routes_the_others(
     solo_ns: str,
 ) -> None:
     operator = start(operator_factory, operator_identity, emulator, solo_ns)
-    uids = [
-        policies.create(solo_ns, f"partial-{i}", resyncInterval="1h")["metadata"]["uid"] for i in range(2)
-    ]
-    for i in range(2):
-        policies.wait_ready(solo_ns, f"partial-{i}")
+    uids = [hourly_policy(policies, solo_ns, f"partial-{i}") for i in range(2)]
     wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 4, timeout=20, what="the packs followed")
     # every activity's nested resource fails from now on, and a share of items come back null
     emulator.set_faults(feedItemErrorRate=1.0)
@@ -254,8 +255,7 @@ def test_an_activity_listed_late_is_still_acted_on(
     solo_ns: str,
 ) -> None:
     operator = start(operator_factory, operator_identity, emulator, solo_ns)
-    uid = policies.create(solo_ns, "late", resyncInterval="1h")["metadata"]["uid"]
-    policies.wait_ready(solo_ns, "late")
+    uid = hourly_policy(policies, solo_ns, "late")
     wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 2, timeout=15, what="the pack followed")
     # setting edits are listed a minute after their timestamp; other activities at once
     emulator.set_faults(feedLateMs=60_000, feedLateTypes=["policy_setting_updated"])

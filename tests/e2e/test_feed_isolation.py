@@ -18,7 +18,15 @@ from collections.abc import Callable
 import kubernetes.client as k8s
 import pytest
 from kubernetes.client.exceptions import ApiException
-from tests.e2e.test_feed import ACTIVITIES, FEED, RECONCILES, WORKSPACE, console_set, drift_corrected
+from tests.e2e.test_feed import (
+    ACTIVITIES,
+    FEED,
+    RECONCILES,
+    WORKSPACE,
+    console_set,
+    drift_corrected,
+    hourly_policy,
+)
 from tests.fixtures.emulator import EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
@@ -58,8 +66,7 @@ def b_edit_is_corrected_by_the_feed(
     operator: OperatorProcess, emulator: EmulatorProcess, policies: Policies, tenant_b: str
 ) -> None:
     """Tenant B's policy followed by the feed; a console edit found and corrected within 15 s."""
-    uid = policies.create(tenant_b, "b", resyncInterval="1h")["metadata"]["uid"]
-    policies.wait_ready(tenant_b, "b")
+    uid = hourly_policy(policies, tenant_b, "b")
     wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 2, timeout=20, what="B's pack followed")
     console_set(emulator, uid, "Skip")
     wait_for(lambda: drift_corrected(policies, tenant_b, "b"), timeout=15, what="B's console edit corrected")
@@ -76,8 +83,7 @@ def test_a_non_utf8_secret_key_of_one_tenant_does_not_stop_the_others_feed(
     tenant_b: str,
 ) -> None:
     operator = two_tenants(operator_factory, operator_identity, emulator, solo_ns, tenant_b)
-    policies.create(solo_ns, "a", resyncInterval="1h")
-    policies.wait_ready(solo_ns, "a")  # A's pack is followed by the feed from now on
+    hourly_policy(policies, solo_ns, "a")  # A's pack is followed by the feed from now on
     extra = base64.b64encode(b"\xff\xfe\x00binary").decode()
     k8s.CoreV1Api(api_client).patch_namespaced_secret(WORKSPACE, solo_ns, {"data": {"notes": extra}})
     time.sleep(SECRET_CACHE_SECONDS + 2)  # the operator reads A's Secret again, extra key and all
@@ -100,8 +106,7 @@ def test_a_non_ascii_ca_bundle_is_refused_at_admission_and_the_others_feed_goes_
     tenant_b: str,
 ) -> None:
     operator = two_tenants(operator_factory, operator_identity, emulator, solo_ns, tenant_b)
-    policies.create(solo_ns, "a", resyncInterval="1h")
-    policies.wait_ready(solo_ns, "a")
+    hourly_policy(policies, solo_ns, "a")
     with pytest.raises(ApiException) as refused:
         operator_identity.workspace(
             solo_ns, WORKSPACE, url=emulator.url, secret=WORKSPACE, caBundle=NON_ASCII_CA
@@ -130,8 +135,7 @@ def test_a_feed_loop_that_dies_restarts_and_readyz_says_so_meanwhile(
     tenant_b: str,
 ) -> None:
     operator = two_tenants(operator_factory, operator_identity, emulator, solo_ns, tenant_b)
-    policies.create(solo_ns, "a", resyncInterval="1h")
-    policies.wait_ready(solo_ns, "a")
+    hourly_policy(policies, solo_ns, "a")
     wait_for(lambda: operator.metric(LOOP_UP) == 1, timeout=15, what="the feed loop running")
     assert readyz(operator)[0] == 200
     assert operator.pid is not None

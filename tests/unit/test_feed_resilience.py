@@ -66,7 +66,7 @@ def test_an_own_write_not_listed_in_time_says_blind_while_its_pack_is_followed()
 
 def test_an_idle_feed_reads_a_known_activity_of_a_settled_pack() -> None:
     proof = FeedProof()
-    proof.expect([], "102", now=0.0)  # written just now: not probed until it settles
+    proof.expect([Change("PackUpdated", "renamed", "102", "v-1")], "102", now=0.0)  # not probed until settled
     assert proof.probe(["101", "102"], now=1.0) == "101"
     proof.probed(False, now=1.0)
     assert proof.verdict({"101": 1}, now=1.0) is False  # a pack that exists, and no activity: blind

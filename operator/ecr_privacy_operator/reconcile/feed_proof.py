@@ -56,7 +56,8 @@ class FeedProof:
 
     def expect(self, changes: Iterable[Change], pack_id: str | None, now: float) -> None:
         """Writes made through the client to ``pack_id``'s pack: the feed must list those its views cover."""
-        if pack_id is None:
+        changes = list(changes)
+        if pack_id is None or not changes:
             return
         self._written.pop(pack_id, None)
         self._written[pack_id] = now
