@@ -223,6 +223,38 @@ def test_a_key_that_cannot_see_the_feed_is_found_blind_and_falls_back(
     assert condition_status(policies.must_get(solo_ns, "blind"), "Ready") == "True"
 
 
+def test_a_blind_key_is_found_when_the_operator_writes_nothing(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    api_client: k8s.ApiClient,
+    solo_ns: str,
+) -> None:
+    operator = start(operator_factory, operator_identity, emulator, solo_ns)
+    hourly_policy(policies, solo_ns, "quiet")
+    cond = wait_for(
+        lambda: (c := feed_state(api_client, solo_ns)) and c["status"] == "True" and c,
+        timeout=20,
+        what="FeedFollowed: the feed listed the operator's writes",
+    )
+    assert cond["reason"] == "FeedFollowed"
+    # the key loses its metadata permission; the operator restarts and has nothing to write
+    emulator.set_permissions(filtered={ADMIN_KEY[0]: ["notifications"]})
+    emulator.requests(clear=True)
+    operator.restart()
+    restarted = time.monotonic()
+    cond = wait_for(
+        lambda: (c := feed_state(api_client, solo_ns)) and c["status"] == "False" and c,
+        timeout=70,
+        what="FeedBlind from a known activity of the pack (documented bound: 60 s and a poll)",
+    )
+    assert cond["reason"] == "FeedBlind", cond
+    assert time.monotonic() - restarted < 70
+    writes = ("Create", "Update", "Delete", "Attach", "Detach")
+    assert not [op for op in emulator.requests()["byOperation"] if op.startswith(writes)]  # proved by a read
+
+
 def test_a_reply_with_failing_items_still_routes_the_others(
     operator_factory: Callable[..., OperatorProcess],
     operator_identity: OperatorIdentity,
