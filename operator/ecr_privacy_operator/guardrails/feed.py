@@ -35,12 +35,14 @@ _IDS = re.compile(r"[0-9]{1,24}")
 
 @dataclass
 class FeedRead:
-    """What one read of the feed brought back: the activities (oldest first, once each), the GraphQL errors
-    that came with data (``errors``), the items skipped as null or malformed (``skipped``), the ids a view was
-    answered "Not Found" for (``missing``), and whether the proof view found an activity (``None``: no proof
-    view was read, or it failed)."""
+    """What one read of the feed brought back: the activities (oldest first, once each), the ids named by the
+    subtree views each was found through (``under``), the GraphQL errors that came with data (``errors``), the
+    items skipped as null or malformed (``skipped``), the ids a view was answered "Not Found" for
+    (``missing``), and whether the proof view found an activity (``None``: no proof view was read, or it
+    failed)."""
 
     activities: list[Activity] = field(default_factory=list)
+    under: dict[str, tuple[str, ...]] = field(default_factory=dict)  # activity id -> its subtree view's ids
     errors: int = 0
     skipped: int = 0
     missing: set[str] = field(default_factory=set)
@@ -132,6 +134,10 @@ class FeedOperations(ClientBase):
             page = self._parse(_OPERATION, lambda: ActivityPage.from_wire(node))  # noqa: B023
             while True:
                 found.update((a.id, a) for a in page.activities)
+                if "descendant" in query.level:  # which subtrees it was found under, should its path fail
+                    read.under.update(
+                        (a.id, read.under.get(a.id, ()) + query.resources) for a in page.activities
+                    )
                 read.skipped += page.skipped
                 if page.next is None:
                     break

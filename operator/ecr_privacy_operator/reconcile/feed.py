@@ -161,16 +161,23 @@ def _idle(uid: str) -> bool:
 
 
 def route(
-    activities: Iterable[Activity], scope: FeedScope, echoes: EchoLog, busy: Callable[[str], bool] = _idle
+    activities: Iterable[Activity],
+    scope: FeedScope,
+    echoes: EchoLog,
+    busy: Callable[[str], bool] = _idle,
+    under: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Routing:
     """Decide, per activity, which objects need a pass or a compliance refresh (echoes need nothing).
 
     An activity about an object whose pass is running (``busy``) is deferred: that pass may have written
-    it, and its writes are recorded in ``echoes`` only when it ends."""
+    it, and its writes are recorded in ``echoes`` only when it ends. A control activity whose resource did not
+    resolve (no path: a partial reply) concerns every target of the views it was found through (``under``)."""
     routing = Routing()
     for activity in activities:
         if activity.family == "control":
-            uids = {uid for rid in _path_ids(activity) for uid in scope.by_target.get(rid, ())}
+            known = activity.resource is not None or activity.old_resource is not None
+            ids = _path_ids(activity) + (() if known else (under or {}).get(activity.id, ()))
+            uids = {uid for rid in ids for uid in scope.by_target.get(rid, ())}
             if uids:
                 routing.compliance |= uids
             routing.count("compliance" if uids else "unmatched", activity)

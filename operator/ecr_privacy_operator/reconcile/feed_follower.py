@@ -234,7 +234,7 @@ class FeedFollower:
             await self._set_state(client, feed, FOLLOWING if verdict else BLIND)
         elif feed.state is not None and feed.state.reason != Reason.FEED_BLIND:
             await self._set_state(client, feed, FOLLOWING)  # read again after an error: not blind so far
-        routing = route([*feed.deferred, *fresh], scope, feed.echoes, self.busy)
+        routing = route([*feed.deferred, *fresh], scope, feed.echoes, self.busy, read.under)
         feed.deferred = routing.deferred
         feed.gone |= routing.gone
         for handling, count in routing.handled.items():
