@@ -131,6 +131,21 @@ def workspace_events(api: k8s.ApiClient, ns: str) -> list[k8s.CoreV1Event]:
     return [e for e in events if e.involved_object.kind == "GuardrailsWorkspace"]
 
 
+def feed_state(api: k8s.ApiClient, ns: str) -> dict[str, Any] | None:
+    ws = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
+        "ecrprivacy.dev", "v1alpha1", ns, "guardrailsworkspaces", WORKSPACE
+    )
+    return condition(cast(dict[str, Any], ws), "FeedAvailable")
+
+
+def feed_is(api: k8s.ApiClient, ns: str, status: str, timeout: float, what: str) -> dict[str, Any]:
+    """Wait until the workspace's FeedAvailable condition has ``status``; return it."""
+    found: dict[str, Any] = wait_for(
+        lambda: (c := feed_state(api, ns)) and c["status"] == status and c, timeout=timeout, what=what
+    )
+    return found
+
+
 def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
     operator_factory: Callable[..., OperatorProcess],
     operator_identity: OperatorIdentity,
@@ -144,16 +159,7 @@ def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
         operator_factory, operator_identity, emulator, solo_ns, ECR_PRIVACY_FEED_FALLBACK_RESYNC="10"
     )
     uid = hourly_policy(policies, solo_ns, "fallback")
-    objects = k8s.CustomObjectsApi(api_client)
-
-    def feed_condition() -> dict[str, Any] | None:
-        ws = objects.get_namespaced_custom_object(
-            "ecrprivacy.dev", "v1alpha1", solo_ns, "guardrailsworkspaces", WORKSPACE
-        )
-        found = condition(ws, "FeedAvailable")
-        return found if found and found["status"] == "False" else None
-
-    cond = wait_for(feed_condition, timeout=20, what="FeedAvailable=False on the workspace")
+    cond = feed_is(api_client, solo_ns, "False", timeout=20, what="FeedAvailable=False on the workspace")
     assert cond["reason"] == "FeedForbidden", cond
     assert "periodic resyncs" in cond["message"]
     wait_for(lambda: workspace_events(api_client, solo_ns), timeout=10, what="the workspace's Event")
@@ -178,13 +184,6 @@ def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
     assert operator.metric(RECONCILES, result="Failed") == 0
 
 
-def feed_state(api: k8s.ApiClient, ns: str) -> dict[str, Any] | None:
-    ws = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
-        "ecrprivacy.dev", "v1alpha1", ns, "guardrailsworkspaces", WORKSPACE
-    )
-    return condition(cast(dict[str, Any], ws), "FeedAvailable")
-
-
 def drift_corrected(policies: Policies, ns: str, name: str) -> bool:
     return (condition(policies.must_get(ns, name), "Drifted") or {}).get("reason") == "DriftCorrected"
 
@@ -204,10 +203,8 @@ def test_a_key_that_cannot_see_the_feed_is_found_blind_and_falls_back(
     )
     uid = hourly_policy(policies, solo_ns, "blind")
     written = time.monotonic()  # the pack and its settings: the feed must list them
-    cond = wait_for(
-        lambda: (c := feed_state(api_client, solo_ns)) and c["status"] == "False" and c,
-        timeout=60,
-        what="FeedAvailable=False within 60 s of the first write",
+    cond = feed_is(
+        api_client, solo_ns, "False", timeout=60, what="FeedAvailable=False within 60 s of a write"
     )
     assert time.monotonic() - written < 60
     assert cond["reason"] == "FeedBlind", cond
@@ -233,21 +230,19 @@ def test_a_blind_key_is_found_when_the_operator_writes_nothing(
 ) -> None:
     operator = start(operator_factory, operator_identity, emulator, solo_ns)
     hourly_policy(policies, solo_ns, "quiet")
-    cond = wait_for(
-        lambda: (c := feed_state(api_client, solo_ns)) and c["status"] == "True" and c,
-        timeout=20,
-        what="FeedFollowed: the feed listed the operator's writes",
-    )
+    cond = feed_is(api_client, solo_ns, "True", timeout=20, what="FeedFollowed: the feed listed own writes")
     assert cond["reason"] == "FeedFollowed"
     # the key loses its metadata permission; the operator restarts and has nothing to write
     emulator.set_permissions(filtered={ADMIN_KEY[0]: ["notifications"]})
     emulator.requests(clear=True)
     operator.restart()
     restarted = time.monotonic()
-    cond = wait_for(
-        lambda: (c := feed_state(api_client, solo_ns)) and c["status"] == "False" and c,
+    cond = feed_is(
+        api_client,
+        solo_ns,
+        "False",
         timeout=70,
-        what="FeedBlind from a known activity of the pack (documented bound: 60 s and a poll)",
+        what="FeedBlind from a known activity (bound: 60 s + a poll)",
     )
     assert cond["reason"] == "FeedBlind", cond
     assert time.monotonic() - restarted < 70
