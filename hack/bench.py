@@ -27,7 +27,8 @@ overhead, so the phase's figures stay comparable; also in the ``bench`` extra). 
 These scenarios run with the activity feed off (they measure resyncs). The feed scenario
 (``hack/feed_scenario.py``: N objects at resyncInterval 1h, steady-state requests, 20 console edits, a control
 change) runs for ``BENCH_FEED_SIZES`` (default 1000) at each of ``BENCH_FEED_LATENCIES`` (ms, default 0,100),
-polling every ``BENCH_FEED_INTERVAL`` seconds (5). ``BENCH_ONLY=feed`` (or ``resync``) runs only those.
+polling every ``BENCH_FEED_INTERVAL`` seconds (5), once per emulator fault configuration of ``BENCH_FEED_FAULTS``
+(default none). ``BENCH_ONLY=feed`` (or ``resync``) runs only those.
 """
 
 from __future__ import annotations
@@ -678,7 +679,8 @@ def main() -> int:
     from hack import feed_scenario  # it builds on this module's Run
 
     feed_results: list[dict[str, Any]] = []
-    for scenario in feed_scenarios:
+    faults = feed_scenario.fault_configs(os.environ.get("BENCH_FEED_FAULTS", ""))
+    for scenario, fault in [(s, f) for s in feed_scenarios for f in faults]:
         workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
         try:
             run = feed_scenario.FeedRun(
@@ -687,6 +689,7 @@ def main() -> int:
                 steady=float(os.environ.get("BENCH_FEED_STEADY", "120")),
                 edits=int(os.environ.get("BENCH_FEED_EDITS", "20")),
                 interval=float(os.environ.get("BENCH_FEED_INTERVAL", "5")),
+                faults=fault,
             )
             feed_results.append(run.run())
         finally:

@@ -12,10 +12,15 @@ With N objects (default 1000) at ``resyncInterval: 1h`` and the operator followi
    the time until every object attached to that target counts it in ``status.compliance``.
 
 Edits and reads go through ``/__emulator/console/graphql``: they are not counted as the operator's requests.
+
+``BENCH_FEED_FAULTS`` runs the scenario once per emulator fault configuration, ``;``-separated JSON objects of
+the emulator's fault keys (``{}``: none, the default), e.g. ``{};{"feedItemErrorRate":0.05};{"feedLateMs":20000}``:
+set when the emulator starts, before the first object.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -43,12 +48,24 @@ KINDS = ("setting value", "setting deleted", "pack renamed")
 class FeedRun(Run):
     """A bench run with the feed on, long resyncs, console edits and a control change."""
 
-    def __init__(self, scenario: Scenario, workdir: Any, steady: float, edits: int, interval: float) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        workdir: Any,
+        steady: float,
+        edits: int,
+        interval: float,
+        faults: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(scenario, workdir, RESYNC, workdir)
         self.steady_seconds = steady
         self.edits = edits
         self.interval = interval
-        self.result = {"scenario": f"feed {scenario.label}"}
+        self.faults = faults or {}
+        label = f"feed {scenario.label}"
+        if self.faults:
+            label += " " + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
+        self.result = {"scenario": label}
 
     def operator_env(self) -> dict[str, str]:
         return {"ECR_PRIVACY_FEED_INTERVAL": f"{self.interval:g}"}
@@ -164,6 +181,8 @@ class FeedRun(Run):
         say(f"--- scenario {label}: starting the control plane, the emulator and the operator")
         self.start()
         try:
+            if self.faults:
+                self.emulator.set_faults(self.faults)
             say(f"{label}: applying {self.s.n} objects (resyncInterval {RESYNC}s)")
             self.first_sync()
             say(f"{label}: all Ready in {self.result['first']['all_ready_seconds']:.1f}s; steady state")
@@ -216,3 +235,9 @@ def table(results: list[dict[str, Any]]) -> str:
     for name in columns[0][1]:
         lines.append("| " + " | ".join([name, *[col[name] for _, col in columns]]) + " |")
     return "\n".join(lines)
+
+
+def fault_configs(text: str) -> list[dict[str, Any]]:
+    """``BENCH_FEED_FAULTS``: ``;``-separated JSON objects (an empty text: one run without faults)."""
+    configs = [json.loads(part) for part in text.split(";") if part.strip()]
+    return configs or [{}]

@@ -9,7 +9,8 @@ server that serves ``/metrics`` and ``/readyz`` on the metrics port.
 - ``Readiness``: ready once Kopf's start-up handlers finished, unless every Guardrails request so far failed
   in a way that says the client cannot work (unreachable, TLS, bad credentials). The first request that
   Guardrails answers as an authenticated client latches it ready for the life of the process; an operator that
-  has had nothing to talk to yet is ready too.
+  has had nothing to talk to yet is ready too. A supervised background loop that is down (``loop_down``, until
+  ``loop_up``) makes it not ready, with the loop's name and why, while it restarts.
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ class Readiness:
     working: bool = False
     failures: int = 0
     last_failure: str = ""
+    down: dict[str, str] = field(default_factory=dict)  # supervised loop -> why it is down
+
+    def loop_down(self, loop: str, why: str) -> None:
+        self.down[loop] = why
+
+    def loop_up(self, loop: str) -> None:
+        self.down.pop(loop, None)
 
     def on_request(self, operation: str, outcome: str, seconds: float) -> None:
         """The Guardrails client's per-attempt hook."""
@@ -122,6 +130,8 @@ class Readiness:
         """(ready, a one-line reason)."""
         if not self.started:
             return False, "starting: Kopf's start-up handlers have not finished"
+        for loop, why in sorted(dict(self.down).items()):
+            return False, f"{loop} is down and restarting: {why}"
         if self.working:
             return True, "ok: Guardrails answered"
         if self.failures:

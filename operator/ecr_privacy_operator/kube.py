@@ -25,13 +25,36 @@ import httpx
 import kopf
 from pydantic import SecretStr
 
+from ecr_privacy_operator.reconcile.clients import ACCESS_KEY, SECRET_KEY
+
 GROUP, VERSION, PLURAL = "ecrprivacy.dev", "v1alpha1", "ecrprivacypolicies"
 SECRET_CACHE_SECONDS = 30.0
+SECRET_KEYS = (ACCESS_KEY, SECRET_KEY)  # the only keys of a credentials Secret the operator decodes
 TIMEOUT_SECONDS = 30.0
 
 
 class SecretNotFoundError(LookupError):
     """The named Secret, or a required key in it, does not exist or the operator may not read it."""
+
+
+class SecretInvalidError(SecretNotFoundError):
+    """A key the operator uses holds something that is not base64-encoded UTF-8 text."""
+
+
+def _decode_keys(data: dict[str, str], source: str) -> dict[str, SecretStr]:
+    """The keys the operator uses (``SECRET_KEYS``), decoded; any other key is never decoded, so a tenant's
+    extra key (binary, huge) cannot fail or slow anything. A used key that does not decode raises
+    ``SecretInvalidError`` naming the key, never its value."""
+    values: dict[str, SecretStr] = {}
+    for key in SECRET_KEYS:
+        raw = data.get(key)
+        if raw is None:
+            continue
+        try:
+            values[key] = SecretStr(base64.b64decode(raw, validate=True).decode("utf-8"))
+        except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+            raise SecretInvalidError(f"{source}: key {key} is not UTF-8 text") from None
+    return values
 
 
 class KubernetesUnavailableError(RuntimeError):
@@ -187,7 +210,7 @@ class Kube:
             )
         _raise_for(response, what)
         data: dict[str, str] = response.json().get("data") or {}
-        values = {k: SecretStr(base64.b64decode(v).decode()) for k, v in data.items()}
+        values = _decode_keys(data, f"Secret {namespace}/{name}")
         self._secrets[key] = (time.monotonic(), values)
         return values
 

@@ -182,6 +182,26 @@ class Metrics:
             ["namespace", "name"],
             registry=r,
         )
+        self.feed_skipped = Counter(
+            "ecrprivacy_feed_items_skipped_total",
+            "Feed replies' GraphQL errors (error: a nested field of an item failed) and null or malformed items "
+            "(null), counted and skipped; the rest of the reply is used.",
+            ["why"],
+            registry=r,
+        )
+        self.feed_loop_up = Gauge(
+            "ecrprivacy_feed_loop_up",
+            "0 while the loop that polls every workspace's activity feed is down (restarting), else 1.",
+            registry=r,
+        )
+        self.feed_loop_up.set(1)  # not down: also with the feeds off, so that an alert on 0 means down
+        for why in ("error", "null"):
+            self.feed_skipped.labels(why)
+        self.feed_loop_restarts = Counter(
+            "ecrprivacy_feed_loop_restarts_total",
+            "Times the activity feed loop ended unexpectedly and was restarted.",
+            registry=r,
+        )
         self.build = Info("ecrprivacy_build", "The operator's version.", registry=r)
         self.build.info({"version": _version()})
 
@@ -213,6 +233,16 @@ class Metrics:
 
     def feeds_lost(self, count: int) -> None:
         self.feeds_unavailable.set(count)
+
+    def feed_items_skipped(self, why: str, count: int) -> None:
+        if count:
+            self.feed_skipped.labels(why).inc(count)
+
+    def feed_loop(self, up: bool) -> None:
+        """The supervised feed loop is running (or down, about to restart)."""
+        self.feed_loop_up.set(1 if up else 0)
+        if not up:
+            self.feed_loop_restarts.inc()
 
     # -- per-object gauges ----------------------------------------------------------------------------------
     def set_object(

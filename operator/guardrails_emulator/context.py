@@ -24,6 +24,7 @@ class Context:
     role: str = "admin"
     actor: Actor | None = None
     denied: frozenset[str] = frozenset()
+    hidden: frozenset[str] = frozenset()  # list fields answered empty (no metadata permission)
     mutated: bool = False
     subject: Resource | None = None  # the resource a calculated setting's templateInput runs for
     on_write: list[Callable[[], None]] = field(default_factory=list)

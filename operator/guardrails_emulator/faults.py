@@ -6,11 +6,21 @@ JSON form (``PUT /__emulator/faults``, ``--faults``), every key optional::
     {"rate": 0.2, "nextN": 3, "statuses": [429, 503], "body": "json"|"html", "retryAfter": 1,
      "latencyMs": 50 | [10, 200], "dropRate": 0.1, "dropNext": 1, "operations": ["AttachSmartFolder"],
      "race": true, "raceWindowMs": 200, "attachLagMs": 1000, "asyncEvaluation": true,
-     "enforcementFailure": true}
+     "enforcementFailure": true, "feedItemErrorRate": 0.05, "feedNullItemRate": 0.01, "feedLateMs": 60000,
+     "feedLateRate": 1.0, "feedLateTypes": ["policy_setting_updated"], "feedFilterLimit": 50, "feedDeletedIdError": true}
+
+The ``feed*`` keys shape ``notifications`` as real Guardrails may (contract §4.11): a share of activities
+(chosen by a hash of their id, so the same ones on every read) whose nested ``resource``/``oldResource`` fail
+with a GraphQL error and a ``path`` (``feedItemErrorRate``), or that come back as null items
+(``feedNullItemRate``); a share listed only ``feedLateMs`` after their timestamp (``feedLateRate``, default all, of the
+``feedLateTypes``, default every type);
+at most ``feedFilterLimit`` values in one filter term (more: an error); ``resource:`` naming a deleted id answered
+"Not Found" (``feedDeletedIdError``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections import Counter
@@ -32,6 +42,13 @@ _KEYS = {
     "attachLagMs": "attach_lag_ms",
     "asyncEvaluation": "async_evaluation",
     "enforcementFailure": "enforcement_failure",
+    "feedItemErrorRate": "feed_item_error_rate",
+    "feedNullItemRate": "feed_null_item_rate",
+    "feedLateMs": "feed_late_ms",
+    "feedLateRate": "feed_late_rate",
+    "feedLateTypes": "feed_late_types",
+    "feedFilterLimit": "feed_filter_limit",
+    "feedDeletedIdError": "feed_deleted_id_error",
 }
 ALLOWED_STATUSES = {401, 429, 500, 502, 503, 504, 529}  # 401: a key revoked (or rotated) while in use
 JSON_TEXTS = {
@@ -61,6 +78,21 @@ class FaultConfig:
     attach_lag_ms: float = 0.0
     async_evaluation: bool = False
     enforcement_failure: bool = False
+    feed_item_error_rate: float = 0.0
+    feed_null_item_rate: float = 0.0
+    feed_late_ms: float = 0.0
+    feed_late_rate: float = 1.0
+    feed_late_types: list[str] = field(default_factory=list)  # notificationTypes listed late (empty: all)
+    feed_filter_limit: int = 0  # 0: no limit
+    feed_deleted_id_error: bool = False
+
+    @staticmethod
+    def picks(rate: float, key: str, salt: str) -> bool:
+        """Whether the item ``key`` is one of the ``rate`` share chosen for the fault ``salt`` (stable)."""
+        if rate <= 0:
+            return False
+        digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") / 2**32 < rate
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> FaultConfig:

@@ -14,7 +14,11 @@ Filter keys (Guardrails' "Filtering Notifications" reference, plus the Steampipe
 - ``actorIdentityId:``, ``id:``; ``sort:`` (``id``, ``createTimestamp``, ``timestamp``; default newest
   first) and ``limit:`` as everywhere. Unknown keys or values → ``Bad Request: Unsupported filter "…"``.
 
-A scoped identity sees only activities about resources in its subtree (like Guardrails' metadata permission).
+A scoped identity sees only activities about resources in its subtree (like Guardrails' metadata permission);
+an identity whose ``notifications`` are ``filtered`` (permissions.py) sees none, without an error. Default order
+is newest first (``sort:`` overrides). A ``resource:`` value that is an AKA matches every resource whose AKA
+contains it (ids match exactly). The ``feed*`` faults (faults.py) fail items' nested fields, null items, list
+activities late, bound the values of one filter term and answer a deleted id "Not Found".
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from . import filters as flt
 from . import views
 from .clock import iso, parse_duration, parse_iso
 from .context import Context
-from .errors import bad_request
+from .errors import GuardrailsError, bad_request
 from .listings import DEFAULT_LEVELS, control_dict, envelope, resource_type_ok
 from .model import Activity
 
@@ -147,17 +151,21 @@ def _time_predicate(parsed: flt.Filter, now: dt.datetime) -> tuple[Callable[[Act
     return check, max(floors, default=None)
 
 
-def _known_paths(ctx: Context, refs: set[str], whole_paths: bool) -> dict[str, list[str]]:
+def _known_paths(ctx: Context, refs: set[str], whole_paths: bool) -> dict[str, list[list[str]]]:
     """The paths of resources named by id or AKA: live ones, else as the newest activity about them saw them
     (one pass over the log, only for gone ones named by AKA, or by id when ``whole_paths`` are needed; else a
     gone id stands for itself, which is all ``self``, ``children`` and ``descendant`` compare)."""
-    paths: dict[str, list[str]] = {}
+    paths: dict[str, list[list[str]]] = {}
     for ref in refs:
         live = ctx.ws.lookup(ref)
         if live is not None:
-            paths[ref] = live.path
+            paths[ref] = [live.path]
         elif ref.isdigit() and not whole_paths:
-            paths[ref] = [ref]
+            paths[ref] = [[ref]]
+        elif not ref.isdigit():  # an AKA matches by "contains"
+            found = [r.path for r in ctx.ws.resources.values() if any(ref in aka for aka in r.akas or [])]
+            if found:
+                paths[ref] = found
     wanted = refs - set(paths)
     for activity in reversed(ctx.ws.activities):
         if not wanted:
@@ -165,7 +173,7 @@ def _known_paths(ctx: Context, refs: set[str], whole_paths: bool) -> dict[str, l
         res = activity.resource or activity.old_resource
         names = {activity.resource_id, *((res.akas or []) if res else [])}
         for ref in names & wanted:
-            paths[ref] = activity.path
+            paths[ref] = [activity.path]
         wanted -= names
     return paths
 
@@ -174,7 +182,7 @@ def _resource_predicate(ctx: Context, parsed: flt.Filter) -> Callable[[Activity]
     terms = parsed.get("resource", "resourceId")
     levels = parsed.levels("level", DEFAULT_LEVELS)
     paths = _known_paths(ctx, {v for t in terms for v in t.values}, bool(levels & {"ancestor", "all"}))
-    scoped = [([paths[v] for v in t.values if v in paths], t.negate) for t in terms]
+    scoped = [([p for v in t.values for p in paths.get(v, [])], t.negate) for t in terms]
     ids = [{target[-1] for target in targets} for targets, _ in scoped]
 
     def related(path: list[str], targets: list[list[str]], target_ids: set[str]) -> bool:
@@ -204,10 +212,54 @@ def _resource_type_uri(activity: Activity) -> str:
     return activity.resource_type_uri
 
 
+def _check_feed_faults(ctx: Context, parsed: flt.Filter) -> None:
+    """The faults that fail a whole view: too many values in one term, a deleted id named."""
+    cfg = ctx.faults.config
+    limit = cfg.feed_filter_limit
+    if limit and any(len(t.values) > limit for t in parsed.terms):
+        ctx.faults.counts["feed_filter_over_limit"] += 1
+        raise bad_request(f"a filter term names more than {limit} values")
+    if cfg.feed_deleted_id_error:
+        for term in parsed.get("resource", "resourceId"):
+            for value in term.values:
+                if value.isdigit() and ctx.ws.lookup(value) is None:
+                    raise GuardrailsError(f"Not Found: resource {value} not found")
+
+
+def _named_ids(parsed: flt.Filter) -> set[str] | None:
+    """The ids an activity's own resource must be one of, when the filter says so plainly (one ``resource:``
+    term of ids at ``level:self``); ``None`` otherwise. A cheap first check, as a database index would be."""
+    terms = parsed.get("resource", "resourceId")
+    if len(terms) != 1 or terms[0].negate or parsed.levels("level", DEFAULT_LEVELS) != {"self"}:
+        return None
+    values = set(terms[0].values)
+    return values if all(v.isdigit() for v in values) else None
+
+
+def _listed(ctx: Context) -> Callable[[Activity], bool]:
+    """Whether an activity is listed yet (the late-listing fault holds some back ``feedLateMs``)."""
+    cfg = ctx.faults.config
+    if cfg.feed_late_ms <= 0:
+        return lambda a: True
+    cutoff = iso(ctx.ws.clock.now() - dt.timedelta(milliseconds=cfg.feed_late_ms))
+    types = set(cfg.feed_late_types)
+
+    def listed(a: Activity) -> bool:
+        if a.create_ts <= cutoff or (types and a.type not in types):
+            return True
+        return not cfg.picks(cfg.feed_late_rate, a.id, "late")
+
+    return listed
+
+
 def notifications(ctx: Context, args: Args) -> Any:
     """The root ``notifications`` field: matching activities, newest first unless sorted, one page."""
     ws = ctx.ws
     parsed = flt.parse(args.get("filter"), KEYS)
+    _check_feed_faults(ctx, parsed)
+    if "notifications" in ctx.hidden:  # no metadata permission: nothing to list, and no error
+        return envelope([], None, 0)
+    listed = _listed(ctx)
     type_ok = _type_predicate(parsed)
     time_ok, floor = _time_predicate(parsed, ws.clock.now())
     res_ok = _resource_predicate(ctx, parsed)
@@ -228,12 +280,23 @@ def notifications(ctx: Context, args: Args) -> Any:
             return False
         if scope is not None and scope not in a.path:
             return False
-        return type_ok(a) and time_ok(a) and res_ok(a) and res_type_ok(a) and actor_ok(a) and id_ok(a)
+        return (
+            type_ok(a)
+            and time_ok(a)
+            and res_ok(a)
+            and res_type_ok(a)
+            and actor_ok(a)
+            and id_ok(a)
+            and listed(a)
+        )
 
+    named = _named_ids(parsed)
     chosen: list[Activity] = []
     for activity in reversed(ws.activities):  # newest first
         if floor is not None and ws.activities_in_order and activity.create_ts < floor:
             break  # a poll since a watermark costs what its window holds, not the whole log
+        if named is not None and activity.resource_id not in named:
+            continue  # what an index on the resource id would skip: a view costs what it names
         if keep(activity):
             chosen.append(activity)
     getters: dict[str, Callable[[Activity], Any]] = {
@@ -275,10 +338,21 @@ class NotificationView:
         identity = _identity(self.a.actor)
         return {"identity": identity, "persona": identity, "role": None, "alternatePersona": None}
 
+    def _fault(self, rate: float, salt: str, message: str) -> None:
+        if self.ctx.faults.config.picks(rate, self.a.id, salt):
+            self.ctx.faults.counts[f"feed_{salt}"] += 1
+            raise GuardrailsError(message)
+
     def f_resource(self, args: Args) -> Any:
+        self._fault(
+            self.ctx.faults.config.feed_item_error_rate, "item_error", "Not Found: resource was deleted"
+        )
         return views.ResourceView(self.ctx, self.a.resource) if self.a.resource else None
 
     def f_old_resource(self, args: Args) -> Any:
+        self._fault(
+            self.ctx.faults.config.feed_item_error_rate, "item_error", "Not Found: resource was deleted"
+        )
         return views.ResourceView(self.ctx, self.a.old_resource) if self.a.old_resource else None
 
     def f_policy_setting(self, args: Args) -> Any:
@@ -294,6 +368,9 @@ class NotificationView:
         return control_dict(self.ctx, self.a.old_control) if self.a.old_control else None
 
     def f_turbot(self, args: Args) -> Any:
+        self._fault(
+            self.ctx.faults.config.feed_null_item_rate, "null_item", "Internal Error: item unavailable"
+        )
         a = self.a
         setting, control = a.setting or a.old_setting, a.control or a.old_control
         resource_old = a.old_resource.version_id if a.old_resource else None

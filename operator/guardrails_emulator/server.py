@@ -166,6 +166,7 @@ class Emulator:
         role: str,
         actor: Actor,
         denied: frozenset[str] = frozenset(),
+        hidden: frozenset[str] = frozenset(),
     ) -> tuple[int, dict[str, Any]]:
         """Validate and run one document as ``actor`` with ``role``; persist after a write. Returns (HTTP
         status, body); a document that does not validate is HTTP 400."""
@@ -174,7 +175,7 @@ class Emulator:
             doc = self.engine.prepare(query, without)
         except RequestError as err:
             return 400, {"errors": err.errors}
-        ctx = Context(self.ws, self.faults, role, actor=actor, denied=denied)
+        ctx = Context(self.ws, self.faults, role, actor=actor, denied=denied, hidden=hidden)
         status, payload = await self.engine.run(doc, variables, operation_name, ctx, without)
         if ctx.mutated:
             self.persist()
@@ -248,7 +249,8 @@ async def _graphql(request: web.Request, emu: Emulator) -> web.StreamResponse:
             emu, name, started, 400, {"errors": [{"message": "Bad Request: variables must be an object"}]}
         )
     actor, denied = emu.identities[key.access_key], emu.permissions.denied(key.access_key)
-    status, payload = await emu.execute(query, variables, operation_name, key.role, actor, denied)
+    hidden = emu.permissions.hidden(key.access_key)
+    status, payload = await emu.execute(query, variables, operation_name, key.role, actor, denied, hidden)
     if status == 400:
         return _rejected(emu, name, started, 400, payload)
     _request_log(emu, name, status, started, f"errors={len(payload.get('errors', []))}")

@@ -26,6 +26,8 @@ ALERTS = {
     "EcrPrivacyGuardrailsErrors",
     "EcrPrivacyOperatorDown",
     "EcrPrivacyNoReconciles",
+    "EcrPrivacyFeedUnavailable",
+    "EcrPrivacyFeedLoopDown",
 }
 METRIC = re.compile(r"\becrprivacy_[a-z_]+")
 

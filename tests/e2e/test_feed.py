@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import kubernetes.client as k8s
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
@@ -19,6 +19,7 @@ RECONCILES = "ecrprivacy_reconcile_total"
 ACTIVITIES = "ecrprivacy_feed_activities_total"
 FALLBACKS = "ecrprivacy_feed_fallbacks_total"
 UNAVAILABLE = "ecrprivacy_feeds_unavailable"
+SKIPPED = "ecrprivacy_feed_items_skipped_total"
 WORKSPACE = "guardrails-credentials"  # the GuardrailsWorkspace emulator_credentials makes
 FEED = {"ECR_PRIVACY_FEED_INTERVAL": "1"}
 UPDATE_SETTING = """mutation($input: UpdatePolicySettingInput!) {
@@ -43,6 +44,13 @@ def console_set(emulator: EmulatorProcess, uid: str, value: str) -> None:
     assert pack is not None
     setting = gr.settings(pack["id"])[P_APPROVED]
     emulator.console(UPDATE_SETTING, {"input": {"id": setting["id"], "value": value}})
+
+
+def hourly_policy(policies: Policies, ns: str, name: str) -> str:
+    """A policy that resyncs hourly (only the feed finds a console edit sooner), once Ready; its uid."""
+    uid: str = policies.create(ns, name, resyncInterval="1h")["metadata"]["uid"]
+    policies.wait_ready(ns, name)
+    return uid
 
 
 def test_console_edit_is_found_by_the_feed_and_controls_refresh_compliance(
@@ -123,6 +131,21 @@ def workspace_events(api: k8s.ApiClient, ns: str) -> list[k8s.CoreV1Event]:
     return [e for e in events if e.involved_object.kind == "GuardrailsWorkspace"]
 
 
+def feed_state(api: k8s.ApiClient, ns: str) -> dict[str, Any] | None:
+    ws = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
+        "ecrprivacy.dev", "v1alpha1", ns, "guardrailsworkspaces", WORKSPACE
+    )
+    return condition(cast(dict[str, Any], ws), "FeedAvailable")
+
+
+def feed_is(api: k8s.ApiClient, ns: str, status: str, timeout: float, what: str) -> dict[str, Any]:
+    """Wait until the workspace's FeedAvailable condition has ``status``; return it."""
+    found: dict[str, Any] = wait_for(
+        lambda: (c := feed_state(api, ns)) and c["status"] == status and c, timeout=timeout, what=what
+    )
+    return found
+
+
 def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
     operator_factory: Callable[..., OperatorProcess],
     operator_identity: OperatorIdentity,
@@ -135,18 +158,8 @@ def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
     operator = start(
         operator_factory, operator_identity, emulator, solo_ns, ECR_PRIVACY_FEED_FALLBACK_RESYNC="10"
     )
-    uid = policies.create(solo_ns, "fallback", resyncInterval="1h")["metadata"]["uid"]
-    policies.wait_ready(solo_ns, "fallback")
-    objects = k8s.CustomObjectsApi(api_client)
-
-    def feed_condition() -> dict[str, Any] | None:
-        ws = objects.get_namespaced_custom_object(
-            "ecrprivacy.dev", "v1alpha1", solo_ns, "guardrailsworkspaces", WORKSPACE
-        )
-        found = condition(ws, "FeedAvailable")
-        return found if found and found["status"] == "False" else None
-
-    cond = wait_for(feed_condition, timeout=20, what="FeedAvailable=False on the workspace")
+    uid = hourly_policy(policies, solo_ns, "fallback")
+    cond = feed_is(api_client, solo_ns, "False", timeout=20, what="FeedAvailable=False on the workspace")
     assert cond["reason"] == "FeedForbidden", cond
     assert "periodic resyncs" in cond["message"]
     wait_for(lambda: workspace_events(api_client, solo_ns), timeout=10, what="the workspace's Event")
@@ -169,3 +182,118 @@ def test_forbidden_feed_falls_back_to_resyncs_with_one_signal(
     assert operator.metric(FALLBACKS, reason="FeedForbidden") == 1
     assert condition_status(policies.must_get(solo_ns, "fallback"), "Ready") == "True"
     assert operator.metric(RECONCILES, result="Failed") == 0
+
+
+def drift_corrected(policies: Policies, ns: str, name: str) -> bool:
+    return (condition(policies.must_get(ns, name), "Drifted") or {}).get("reason") == "DriftCorrected"
+
+
+def test_a_key_that_cannot_see_the_feed_is_found_blind_and_falls_back(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    api_client: k8s.ApiClient,
+    solo_ns: str,
+) -> None:
+    # real Guardrails answers a key without metadata permission with an empty feed, not Forbidden
+    emulator.set_permissions(filtered={ADMIN_KEY[0]: ["notifications"]})
+    operator = start(
+        operator_factory, operator_identity, emulator, solo_ns, ECR_PRIVACY_FEED_FALLBACK_RESYNC="10"
+    )
+    uid = hourly_policy(policies, solo_ns, "blind")
+    written = time.monotonic()  # the pack and its settings: the feed must list them
+    cond = feed_is(
+        api_client, solo_ns, "False", timeout=60, what="FeedAvailable=False within 60 s of a write"
+    )
+    assert time.monotonic() - written < 60
+    assert cond["reason"] == "FeedBlind", cond
+    assert operator.metric(UNAVAILABLE) == 1
+    assert operator.metric(FALLBACKS, reason="FeedBlind") == 1
+    assert "FeedBlind" in [e.reason for e in workspace_events(api_client, solo_ns)]
+    # its policies fall back to the short resync: a console edit is found by one
+    console_set(emulator, uid, "Skip")
+    wait_for(
+        lambda: drift_corrected(policies, solo_ns, "blind"), timeout=25, what="the edit found by a resync"
+    )
+    assert operator.metric(RECONCILES, trigger="resync") >= 1
+    assert condition_status(policies.must_get(solo_ns, "blind"), "Ready") == "True"
+
+
+def test_a_blind_key_is_found_when_the_operator_writes_nothing(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    api_client: k8s.ApiClient,
+    solo_ns: str,
+) -> None:
+    operator = start(operator_factory, operator_identity, emulator, solo_ns)
+    hourly_policy(policies, solo_ns, "quiet")
+    cond = feed_is(api_client, solo_ns, "True", timeout=20, what="FeedFollowed: the feed listed own writes")
+    assert cond["reason"] == "FeedFollowed"
+    # the key loses its metadata permission; the operator restarts and has nothing to write
+    emulator.set_permissions(filtered={ADMIN_KEY[0]: ["notifications"]})
+    emulator.requests(clear=True)
+    operator.restart()
+    restarted = time.monotonic()
+    cond = feed_is(
+        api_client,
+        solo_ns,
+        "False",
+        timeout=70,
+        what="FeedBlind from a known activity (bound: 60 s + a poll)",
+    )
+    assert cond["reason"] == "FeedBlind", cond
+    assert time.monotonic() - restarted < 70
+    writes = ("Create", "Update", "Delete", "Attach", "Detach")
+    assert not [op for op in emulator.requests()["byOperation"] if op.startswith(writes)]  # proved by a read
+
+
+def test_a_reply_with_failing_items_still_routes_the_others(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    solo_ns: str,
+) -> None:
+    operator = start(operator_factory, operator_identity, emulator, solo_ns)
+    uids = [hourly_policy(policies, solo_ns, f"partial-{i}") for i in range(2)]
+    wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 4, timeout=20, what="the packs followed")
+    # every activity's nested resource fails from now on, and a share of items come back null
+    emulator.set_faults(feedItemErrorRate=1.0)
+    console_set(emulator, uids[0], "Skip")
+    console_set(emulator, uids[1], "Skip")
+    wait_for(
+        lambda: all(drift_corrected(policies, solo_ns, f"partial-{i}") for i in range(2)),
+        timeout=15,
+        what="both console edits found through a reply that carried errors",
+    )
+    assert operator.metric(RECONCILES, trigger="feed") >= 2
+    assert operator.metric(SKIPPED, why="error") >= 2
+    assert emulator.faults()["counts"].get("feed_item_error", 0) >= 2
+
+
+def test_an_activity_listed_late_is_still_acted_on(
+    operator_factory: Callable[..., OperatorProcess],
+    operator_identity: OperatorIdentity,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    solo_ns: str,
+) -> None:
+    operator = start(operator_factory, operator_identity, emulator, solo_ns)
+    uid = hourly_policy(policies, solo_ns, "late")
+    wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 2, timeout=15, what="the pack followed")
+    # setting edits are listed a minute after their timestamp; other activities at once
+    emulator.set_faults(feedLateMs=60_000, feedLateTypes=["policy_setting_updated"])
+    console_set(emulator, uid, "Skip")
+    time.sleep(40)
+    emulator.add_resource(
+        ACCOUNT_AKA, "late-repo"
+    )  # a newer activity moves the feed's watermark past the edit
+    wait_for(
+        lambda: operator.metric(ACTIVITIES, handling="compliance") >= 1, timeout=15, what="the newer one read"
+    )
+    assert not drift_corrected(policies, solo_ns, "late")  # not listed yet, and the resync is an hour away
+    wait_for(lambda: drift_corrected(policies, solo_ns, "late"), timeout=30, what="the late edit acted on")
+    assert operator.metric(RECONCILES, trigger="feed") >= 1

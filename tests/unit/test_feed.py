@@ -135,3 +135,13 @@ def test_watermark_overlaps_the_window_and_sees_each_activity_once() -> None:
     later = activity(59, "resource_updated")  # 06:00:59: the window moves past 1, 2 and 3
     assert mark.fresh([later]) == [later]
     assert mark.fresh([activity(1, "resource_updated")]) != []  # forgotten, so handled again if ever re-read
+
+
+def test_a_control_whose_resource_failed_concerns_the_targets_of_its_view() -> None:
+    routing = route(
+        [activity(1, "control_updated", resource_id="5000", control_state="alarm")],  # no path: it failed
+        SCOPE,
+        EchoLog(),
+        under={"1": ("900", "777")},
+    )
+    assert routing.compliance == {"uid-a", "uid-b"}  # the objects on 900 (777 is nobody's)

@@ -12,6 +12,7 @@ import pytest
 from ecr_privacy_operator.guardrails.activities import Activity, ActivityQuery
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.errors import ForbiddenError, TransientError
+from ecr_privacy_operator.guardrails.feed import FeedRead
 from ecr_privacy_operator.guardrails.models import ControlCounts, ControlSummary, ResourceInfo, ResourceRef
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile.feed import FeedScope, Subject
@@ -28,17 +29,27 @@ class ScriptedClient:
 
     endpoint = "https://example.invalid/api/latest/graphql"
 
-    def __init__(self, replies: list[list[Activity] | Exception]) -> None:
+    def __init__(self, replies: list[list[Activity] | FeedRead | Exception], sees: bool = True) -> None:
         self.replies = replies
+        self.sees = sees  # what a proof view holds
         self.reads: list[str] = []
+        self.queries: list[list[ActivityQuery]] = []
+        self.proofs: list[ActivityQuery | None] = []
         self.summaries: list[tuple[str, ...]] = []
 
-    async def read_activities(self, queries: Sequence[ActivityQuery], *, since: str) -> list[Activity]:
+    async def read_feed(
+        self, queries: Sequence[ActivityQuery], *, since: str, proof: ActivityQuery | None = None
+    ) -> FeedRead:
         self.reads.append(since)
+        self.queries.append(list(queries))
+        self.proofs.append(proof)
         reply = self.replies.pop(0) if self.replies else []
         if isinstance(reply, Exception):
             raise reply
-        return reply
+        read = reply if isinstance(reply, FeedRead) else FeedRead(activities=reply)
+        if proof is not None and read.proof is None and not read.missing:
+            read.proof = self.sees
+        return read
 
     async def control_summaries(self, control_type_uri: str, targets: Sequence[str]) -> list[ControlSummary]:
         self.summaries.append(tuple(targets))
@@ -107,7 +118,7 @@ async def test_polls_route_activities_to_passes_and_one_compliance_read() -> Non
     feeds = follower(client, recorder, clock)
     await ticks(feeds, clock, [0, 2, 5])
     assert len(client.reads) == 2  # at 0 and at 5, not at 2
-    assert client.reads[1] == "2026-12-03T05:59:39.000Z"  # the newest activity minus the overlap
+    assert client.reads[1] == "2026-12-03T05:58:09.000Z"  # the newest activity minus the overlap (2 min)
     assert recorder.passes == [{"a"}]
     assert client.summaries == [("900",)]  # one read for both objects (a's pass reads its own)
     assert set(recorder.compliance) == {"b"}

@@ -86,6 +86,7 @@ class Reason(StrEnum):
     REPOSITORY_NOT_UNDER_POLICY = "RepositoryNotUnderPolicy"
     REPOSITORY_CONFLICT = "RepositoryConflict"
     REPOSITORY_PENDING = "RepositoryPending"
+    FEED_BLIND = "FeedBlind"  # the feed is read, but the operator's own writes do not show up in it
 
 
 class Condition(BaseModel):

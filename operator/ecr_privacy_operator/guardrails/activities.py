@@ -1,8 +1,11 @@
 """The activity feed's models (contract §4.11): what one activity says, and which part of the feed to read.
 
-An :class:`ActivityQuery` names one filtered view of Guardrails' ``notifications``; :func:`policy_feed` gives
-the views an operator following its packs needs. :class:`Activity` is one item read back, flattened from
-``queries/fragments/ActivityFields.graphql``. Types are Guardrails' snake_case ``notificationType`` values
+An :class:`ActivityQuery` names one filtered view of Guardrails' ``notifications``, sorted explicitly (newest
+first: no default order is documented); :func:`policy_feed` gives the views an operator following its packs
+needs, none naming more than ``MAX_FILTER_IDS`` ids (no limit is documented: more ids make more views);
+:func:`proof_query` reads one known activity of a pack (a feed that returns none for a pack that exists cannot
+see). :class:`Activity` is one item read back, flattened from ``queries/fragments/ActivityFields.graphql``; a
+page skips (and counts) null or malformed items. Types are Guardrails' snake_case ``notificationType`` values
 (``policy_setting_updated``); queries may name a family (``policySetting``) or a camelCase type
 (``resourceDeleted``), as Guardrails' filter syntax does.
 """
@@ -20,15 +23,19 @@ from .models import PolicySetting, ResourceInfo
 
 __all__ = [
     "APPROVED_CONTROL_TYPE_URI",
+    "MAX_FILTER_IDS",
     "Activity",
     "ActivityPage",
     "ActivityQuery",
     "feed_timestamp",
     "policy_feed",
+    "proof_query",
 ]
 
 APPROVED_CONTROL_TYPE_URI = "tmod:@turbot/aws-ecr#/control/types/publicRepositoryApproved"
 Level = Literal["self", "descendant", "self,descendant"]
+MAX_FILTER_IDS = 50  # ids named by one filter; more become further views in the same request
+SORT = "sort:-createTimestamp"  # newest first, said explicitly
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -43,6 +50,13 @@ def feed_timestamp(moment: dt.datetime | str) -> str:
         raise ValueError("feed timestamps must be timezone-aware")
     moment = moment.astimezone(dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _resource(node: object) -> ResourceInfo | None:
+    """A nested resource, ``None`` when null (it failed to resolve) or without an id."""
+    if not isinstance(node, Mapping) or not isinstance(_dict(node.get("turbot")).get("id"), str):
+        return None
+    return ResourceInfo.from_wire(node)
 
 
 class _Model(BaseModel):
@@ -70,8 +84,12 @@ class ActivityQuery(_Model):
             terms.append(f"policyTypeId:{quoted(self.policy_types)} policyTypeLevel:self")
         if since is not None:
             terms.append(f"createTimestamp:>='{feed_timestamp(since)}'")
-        terms.append(f"limit:{limit}")
+        terms.append(f"{SORT} limit:{limit}")
         return [" ".join(terms)]
+
+
+def _chunks(ids: Sequence[str]) -> list[tuple[str, ...]]:
+    return [tuple(ids[i : i + MAX_FILTER_IDS]) for i in range(0, len(ids), MAX_FILTER_IDS)]
 
 
 def policy_feed(
@@ -81,22 +99,28 @@ def policy_feed(
 ) -> list[ActivityQuery]:
     """The views that tell an operator its packs changed: settings created, updated or deleted on the packs;
     the packs updated or deleted; and the ``control_type_uri`` controls created, changing state or deleted
-    under the ``targets`` (the compliance counts change with each). Empty inputs leave their view out."""
+    under the ``targets`` (the compliance counts change with each). Empty inputs leave their views out; each
+    view names at most ``MAX_FILTER_IDS`` ids."""
     queries: list[ActivityQuery] = []
-    if pack_ids:
-        packs = tuple(pack_ids)
+    for packs in _chunks(list(dict.fromkeys(pack_ids))):
         queries.append(ActivityQuery(types=("policySetting",), resources=packs))
         queries.append(ActivityQuery(types=("resourceUpdated", "resourceDeleted"), resources=packs))
-    if targets:
+    for chunk in _chunks(list(dict.fromkeys(targets))):
         queries.append(
             ActivityQuery(
                 types=("control",),
-                resources=tuple(targets),
+                resources=chunk,
                 level="self,descendant",
                 control_types=(control_type_uri,),
             )
         )
     return queries
+
+
+def proof_query(pack_id: str) -> ActivityQuery:
+    """The view of one pack's own activities (its creation, its settings' writes), at any time: a pack that
+    exists has at least one, so a feed that returns none for it cannot see the pack."""
+    return ActivityQuery(types=("resource", "policySetting"), resources=(pack_id,))
 
 
 class Activity(_Model):
@@ -148,8 +172,8 @@ class Activity(_Model):
             timestamp=turbot.get("createTimestamp"),
             actor_id=_dict(identity.get("turbot")).get("id"),
             resource_id=turbot.get("resourceId"),
-            resource=ResourceInfo.from_wire(resource) if isinstance(resource, Mapping) else None,
-            old_resource=ResourceInfo.from_wire(old_resource) if isinstance(old_resource, Mapping) else None,
+            resource=_resource(resource),
+            old_resource=_resource(old_resource),
             resource_version_id=turbot.get("resourceNewVersionId"),
             old_resource_version_id=turbot.get("resourceOldVersionId"),
             setting_id=turbot.get("policySettingId"),
@@ -166,19 +190,33 @@ class Activity(_Model):
         )
 
 
+def _item(node: object) -> Activity | None:
+    """One item, or ``None`` when it is null (the reference declares items nullable) or lacks what routing
+    needs (its id, type or time)."""
+    if not isinstance(node, Mapping):
+        return None
+    try:
+        return Activity.from_wire(node)
+    except (ValueError, TypeError, AttributeError):  # pydantic's ValidationError is a ValueError
+        return None
+
+
 class ActivityPage(_Model):
-    """One page of the feed, newest first, and the token of the next page (``None`` on the last)."""
+    """One page of the feed, newest first, the token of the next page (``None`` on the last), and how many
+    items were ``skipped`` (null or malformed)."""
 
     activities: list[Activity] = Field(default_factory=list)
     next: str | None = None
+    skipped: int = 0
 
     @classmethod
     def from_wire(cls, node: Mapping[str, Any]) -> ActivityPage:
         items = node.get("items")
         token = _dict(node.get("paging")).get("next")
+        parsed = [_item(i) for i in items] if isinstance(items, list) else []
+        found = [a for a in parsed if a is not None]
         return cls(
-            activities=[Activity.from_wire(i) for i in items if isinstance(i, Mapping)]
-            if isinstance(items, list)
-            else [],
+            activities=found,
             next=token if isinstance(token, str) else None,
+            skipped=len(parsed) - len(found),
         )

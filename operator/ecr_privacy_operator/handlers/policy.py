@@ -116,6 +116,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
         limit=asyncio.Semaphore(config.max_concurrent_syncs),
         watchdog=watchdog,
         settings=settings,
+        readiness=READINESS,
     )
     memo.runtime = runtime
     await _peering(settings, config, runtime.kube, logger)

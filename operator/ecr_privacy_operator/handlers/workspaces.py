@@ -1,5 +1,6 @@
 """Kopf handlers for GuardrailsWorkspace and ClusterGuardrailsWorkspace: status checks, re-checking the
-policies that use a changed workspace, and deletion that waits until no policy needs the workspace.
+policies that use a changed workspace (a new one: only those that may have run without it), and deletion that
+waits until no policy needs the workspace.
 
 Each handler is a few lines: the work is in ``WorkspaceKeeper`` (through the ``Runtime`` in ``memo``).
 """
@@ -54,8 +55,19 @@ async def workspace_changed(body: kopf.Body, old: Any, reason: str, memo: kopf.M
     await runtime.keeper.check(kind, body, force=True)
     if reason != "resume":
         meta = body["metadata"]
-        users = runtime.directory.users(kind, meta.get("namespace") or "", meta["name"])
-        runtime.recheck([u.uid for u in users])
+        uids = [u.uid for u in runtime.directory.users(kind, meta.get("namespace") or "", meta["name"])]
+        if reason == "create":  # only policies that may have run without it: the others will find it
+            uids = [uid for uid in uids if _ran_without(runtime, uid)]
+        runtime.recheck(uids)
+
+
+def _ran_without(runtime: Runtime, uid: str) -> bool:
+    """Whether a policy's last pass failed (perhaps because the workspace did not exist yet), or one is running
+    (it may have looked before the workspace existed). A policy created after the workspace, waiting for its
+    first pass, needs no extra one: re-checking those made up to one pass more per policy during a first sync.
+    """
+    state = runtime.states.get(uid)
+    return state is not None and (state.failures > 0 or runtime.busy(uid))
 
 
 @kopf.timer(*NAMESPACED, interval=CHECK_INTERVAL, initial_delay=CHECK_INTERVAL)

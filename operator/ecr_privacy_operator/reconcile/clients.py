@@ -100,7 +100,7 @@ class ClientPool:
             if ca_pem:
                 try:
                     verify = ssl.create_default_context(cadata=ca_pem)
-                except (ssl.SSLError, ValueError):
+                except (ssl.SSLError, ValueError, TypeError):  # TypeError: not ASCII
                     raise CredentialsError("caBundle holds no usable PEM certificate") from None
             client = GuardrailsClient(
                 credentials,

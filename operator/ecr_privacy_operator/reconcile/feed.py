@@ -19,7 +19,7 @@ Ids come from objects' status, which a tenant may have forged: only Guardrails i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +28,7 @@ from ecr_privacy_operator.guardrails.activities import Activity, ActivityQuery, 
 from ecr_privacy_operator.reconcile.apply import Change
 
 GUARDRAILS_ID = re.compile(r"^[0-9]{1,24}$")
+SEEN_MEMORY = 100_000  # activity ids remembered in the overlapped window (a poll acts on each once)
 ECHO_MEMORY = 50_000  # own writes remembered per client (an echo comes back within a poll or two)
 _DELETIONS = frozenset({"SettingDeleted", "PackDeleted"})
 
@@ -76,23 +77,27 @@ class FeedScope:
     def __bool__(self) -> bool:
         return bool(self.by_pack or self.by_target)
 
-    def queries(self) -> list[ActivityQuery]:
+    def queries(self, without: Collection[str] = ()) -> list[ActivityQuery]:
         """The feed's views: settings on the packs, the packs updated or deleted, Approved controls under the
-        targets (``guardrails.activities.policy_feed``)."""
-        return policy_feed(sorted(self.by_pack), sorted(self.by_target), SEED_CONTROL_TYPE)
+        targets (``guardrails.activities.policy_feed``), leaving out the ids ``without`` (gone)."""
+        packs = sorted(p for p in self.by_pack if p not in without)
+        targets = sorted(t for t in self.by_target if t not in without)
+        return policy_feed(packs, targets, SEED_CONTROL_TYPE)
 
     def targets(self, uids: Iterable[str]) -> tuple[str, ...]:
         """The target ids of these policies, once each (for one compliance read)."""
         return tuple(dict.fromkeys(t for uid in sorted(uids) for t in self.targets_of.get(uid, ())))
 
 
-def _change_key(change: Change) -> str | None:
+def change_key(change: Change) -> str | None:
+    """What an own write's echo in the feed is recognised by (``activity_key`` of that activity)."""
     if change.reason in _DELETIONS:
         return f"deleted:{change.guardrails_id}"
     return change.version_id
 
 
-def _activity_key(activity: Activity) -> str | None:
+def activity_key(activity: Activity) -> str | None:
+    """The version id the activity made (``deleted:<id>`` for a deletion); None for a control's."""
     if activity.family == "control":
         return None  # Guardrails evaluates controls: nobody's echo
     if activity.deleted:
@@ -112,14 +117,14 @@ class EchoLog:
 
     def record(self, changes: Iterable[Change]) -> None:
         for change in changes:
-            key = _change_key(change)
+            key = change_key(change)
             if key:
                 self._keys[key] = None
         while len(self._keys) > self._size:
             del self._keys[next(iter(self._keys))]
 
     def is_echo(self, activity: Activity) -> bool:
-        key = _activity_key(activity)
+        key = activity_key(activity)
         return key is not None and key in self._keys
 
 
@@ -132,6 +137,7 @@ class Routing:
     handled: dict[str, int] = field(default_factory=dict)  # pass | compliance | echo | unmatched -> count
     newest: str | None = None  # the newest timestamp among the activities acted on
     deferred: list[Activity] = field(default_factory=list)  # about objects in a pass: decided after it
+    gone: set[str] = field(default_factory=set)  # followed packs whose deletion was read: out of the filters
 
     def count(self, handling: str, activity: Activity) -> None:
         self.handled[handling] = self.handled.get(handling, 0) + 1
@@ -155,16 +161,23 @@ def _idle(uid: str) -> bool:
 
 
 def route(
-    activities: Iterable[Activity], scope: FeedScope, echoes: EchoLog, busy: Callable[[str], bool] = _idle
+    activities: Iterable[Activity],
+    scope: FeedScope,
+    echoes: EchoLog,
+    busy: Callable[[str], bool] = _idle,
+    under: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Routing:
     """Decide, per activity, which objects need a pass or a compliance refresh (echoes need nothing).
 
     An activity about an object whose pass is running (``busy``) is deferred: that pass may have written
-    it, and its writes are recorded in ``echoes`` only when it ends."""
+    it, and its writes are recorded in ``echoes`` only when it ends. A control activity whose resource did not
+    resolve (no path: a partial reply) concerns every target of the views it was found through (``under``)."""
     routing = Routing()
     for activity in activities:
         if activity.family == "control":
-            uids = {uid for rid in _path_ids(activity) for uid in scope.by_target.get(rid, ())}
+            known = activity.resource is not None or activity.old_resource is not None
+            ids = _path_ids(activity) + (() if known else (under or {}).get(activity.id, ()))
+            uids = {uid for rid in ids for uid in scope.by_target.get(rid, ())}
             if uids:
                 routing.compliance |= uids
             routing.count("compliance" if uids else "unmatched", activity)
@@ -174,6 +187,8 @@ def route(
             continue
         pack_id = activity.resource_id
         uids = set(scope.by_pack.get(pack_id, ())) if pack_id else set()
+        if pack_id and uids and activity.type == "resource_deleted":
+            routing.gone.add(pack_id)
         if any(busy(uid) for uid in uids):
             routing.deferred.append(activity)
             continue
@@ -217,6 +232,9 @@ class Watermark:
         if newest is not None:
             start = feed_timestamp(newest - timedelta(seconds=self.overlap))
             self._seen = {i: ts for i, ts in self._seen.items() if ts >= start}
+        if len(self._seen) > SEEN_MEMORY:  # keep the newest: an older one read again is acted on twice
+            kept = sorted(self._seen.items(), key=lambda item: item[1])[-SEEN_MEMORY:]
+            self._seen = dict(kept)
         return new
 
 
@@ -226,6 +244,8 @@ __all__ = [
     "Routing",
     "Subject",
     "Watermark",
+    "activity_key",
+    "change_key",
     "guardrails_ids",
     "parse_timestamp",
     "route",

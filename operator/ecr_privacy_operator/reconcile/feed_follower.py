@@ -2,20 +2,27 @@
 
 Each tick asks ``scopes()`` which clients are in use and what their feeds cover (``feed.FeedScope``), starts a
 poll for each client that is due and not already polling, and forgets the clients no longer in use. A poll
-reads every view since the client's watermark (overlapped), routes the new activities (``feed.route``), asks
-``recheck`` for passes, and refreshes compliance counts itself: ONE control-summary read for all the
-objects the poll concerns, then ``compliance(uid, counts)`` per object (cheaper than a pass per object when
-many objects share a target, and no settings or packs are read).
+reads every view since the client's watermark (overlapped by minutes: an activity listed late is still read),
+routes the new activities (``feed.route``), asks ``recheck`` for passes, and refreshes compliance counts
+itself: ONE control-summary read for all the objects the poll concerns, then ``compliance(uid, counts)`` per
+object (cheaper than a pass per object when many objects share a target, and no settings or packs are read).
+
+A reply that carries items and GraphQL errors is kept (its errors and null items counted); ids Guardrails
+answers "Not Found" for, and packs whose deletion was read, leave the filters. A feed proves that it sees
+(``feed_proof.FeedProof``): only then is it followed; a feed that is read but does not list the operator's own
+writes (or a known activity) is blind, and falls back like one that cannot be read.
 
 A feed that cannot be read falls back, once per change of state, through ``availability``: Forbidden and
 not-supported at once; other errors after ``FAILURES_BEFORE_FALLBACK`` polls in a row. A feed in fallback is
-tried again every ``retry`` seconds. Nothing here fails a policy. Kopf and Kubernetes stay in the handlers;
-everything reaches them through the injected callables.
+tried again every ``retry`` seconds. Each client's poll fails alone: whatever it raises is its own feed's
+failure, never another's. Nothing here fails a policy. Kopf and Kubernetes stay in the handlers; everything
+reaches them through the injected callables.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,16 +30,19 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ecr_privacy_operator.crd.conditions import Reason
-from ecr_privacy_operator.guardrails.activities import Activity
+from ecr_privacy_operator.guardrails.activities import Activity, proof_query
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.errors import ForbiddenError, GuardrailsError, NotSupportedError
+from ecr_privacy_operator.guardrails.feed import FeedRead
 from ecr_privacy_operator.reconcile.apply import Change
 from ecr_privacy_operator.reconcile.feed import EchoLog, FeedScope, Watermark, parse_timestamp, route
+from ecr_privacy_operator.reconcile.feed_proof import FeedProof
 from ecr_privacy_operator.reconcile.observe import observe_compliance
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts
 
 FAILURES_BEFORE_FALLBACK = 3
-OVERLAP_SECONDS = 30.0  # the window re-read on each poll: activities recorded late are still found
+OVERLAP_SECONDS = 120.0  # the window re-read on each poll: activities listed late are still found
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class FeedMetrics(Protocol):
     def feed_acted(self, lag_seconds: float) -> None: ...
     def feed_fell_back(self, reason: str) -> None: ...
     def feeds_lost(self, count: int) -> None: ...
+    def feed_items_skipped(self, why: str, count: int) -> None: ...
 
 
 Client = GuardrailsClient  # for the runtime, which does not import the client module
@@ -73,9 +84,11 @@ class _Feed:
     due: float = 0.0
     task: asyncio.Task[None] | None = None
     deferred: list[Activity] = field(default_factory=list)  # about objects that were in a pass
+    proof: FeedProof = field(default_factory=FeedProof)
+    gone: set[str] = field(default_factory=set)  # ids left out of the filters (deleted, or "Not Found")
 
 
-def _unavailable(exc: GuardrailsError) -> FeedState:
+def _unavailable(exc: Exception) -> FeedState:
     if isinstance(exc, ForbiddenError):
         reason = Reason.FEED_FORBIDDEN
         message = "the workspace's key may not read the activity feed (notifications)"
@@ -83,12 +96,21 @@ def _unavailable(exc: GuardrailsError) -> FeedState:
         reason = Reason.FEED_NOT_SUPPORTED
         message = "the workspace does not offer the activity feed (notifications)"
     else:
+        said = exc if isinstance(exc, GuardrailsError) else type(exc).__name__  # never a foreign error's text
         reason = Reason.FEED_UNAVAILABLE
-        message = f"the activity feed could not be read {FAILURES_BEFORE_FALLBACK} times in a row ({exc})"
+        message = f"the activity feed could not be read {FAILURES_BEFORE_FALLBACK} times in a row ({said})"
     return FeedState(False, reason, f"{message}: falling back to periodic resyncs")
 
 
-FOLLOWING = FeedState(True, Reason.FEED_FOLLOWED, "following the activity feed")
+FOLLOWING = FeedState(
+    True, Reason.FEED_FOLLOWED, "following the activity feed (it lists the operator's writes)"
+)
+BLIND = FeedState(
+    False,
+    Reason.FEED_BLIND,
+    "the activity feed is read but does not list the operator's own writes (does the key lack metadata "
+    "permission?): falling back to periodic resyncs",
+)
 
 
 @dataclass
@@ -108,9 +130,13 @@ class FeedFollower:
     _in_use: set[GuardrailsClient] = field(default_factory=set)
 
     # -- what the runtime tells the feeds ------------------------------------------------------------------
-    def record(self, client: GuardrailsClient, changes: Iterable[Change]) -> None:
-        """The writes a pass made through ``client``: their echoes in the feed cause nothing."""
-        self._feed(client).echoes.record(changes)
+    def record(self, client: GuardrailsClient, changes: Iterable[Change], pack_id: str | None = None) -> None:
+        """The writes a pass made through ``client`` to ``pack_id``'s pack: their echoes in the feed cause
+        nothing, and prove that the feed sees."""
+        feed = self._feed(client)
+        changes = list(changes)
+        feed.echoes.record(changes)
+        feed.proof.expect(changes, pack_id, self.clock())
 
     def followed(self, client: GuardrailsClient) -> bool:
         """False while the client's feed is in fallback (its objects resync more often)."""
@@ -125,9 +151,13 @@ class FeedFollower:
 
     # -- the loop ------------------------------------------------------------------------------------------
     async def run(self) -> None:
+        """Tick every interval until cancelled; a tick that fails is logged and the next one runs."""
         try:
             while True:
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception:
+                    logger.exception("activity feeds: a tick failed")
                 await asyncio.sleep(self.interval)
         finally:
             tasks = [f.task for f in self._feeds.values() if f.task is not None]
@@ -150,22 +180,63 @@ class FeedFollower:
             feed.task = asyncio.create_task(self.poll(client, feed, scope), name="feed poll")
 
     async def poll(self, client: GuardrailsClient, feed: _Feed, scope: FeedScope) -> None:
-        """One read of the client's feed and what it asks for."""
-        since = feed.watermark.since(datetime.now(UTC))
+        """One read of the client's feed and what it asks for; whatever fails is this feed's failure."""
         try:
-            activities = await client.read_activities(scope.queries(), since=since)
-        except GuardrailsError as exc:
+            await self._poll(client, feed, scope)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, GuardrailsError):
+                logger.warning(
+                    "activity feed of %s: the poll failed (%s)", client.endpoint, type(exc).__name__
+                )
             await self._failed(client, feed, exc)
-            return
+
+    async def _read(self, client: GuardrailsClient, feed: _Feed, scope: FeedScope) -> FeedRead:
+        """Read the views (and a proof view when one is due); ids answered "Not Found" leave the filters and
+        the read is made again without them (once)."""
+        since = feed.watermark.since(datetime.now(UTC))
+        feed.gone &= set(scope.by_pack) | set(scope.by_target)  # forget ids no longer followed
+        packs = [p for p in scope.by_pack if p not in feed.gone]
+        probe = feed.proof.probe(packs, self.clock())
+        for attempt in range(2):
+            read = await client.read_feed(
+                scope.queries(feed.gone), since=since, proof=proof_query(probe) if probe else None
+            )
+            if not read.missing or attempt:
+                return read
+            logger.info(
+                "activity feed of %s: ids not found, left out: %s", client.endpoint, sorted(read.missing)
+            )
+            feed.gone |= read.missing
+            probe = None if probe in read.missing else probe
+        return read
+
+    async def _poll(self, client: GuardrailsClient, feed: _Feed, scope: FeedScope) -> None:
+        read = await self._read(client, feed, scope)
         feed.failures = 0
         self.metrics.feed_polled("ok")
-        if feed.state != FOLLOWING:
-            previous, feed.state = feed.state, FOLLOWING
-            self.metrics.feeds_lost(self.unavailable())
-            await self.announce(client, FOLLOWING, previous)
-        fresh = feed.watermark.fresh(activities)
-        routing = route([*feed.deferred, *fresh], scope, feed.echoes, self.busy)
+        if read.errors or read.skipped:
+            logger.info(
+                "activity feed of %s: %d GraphQL errors and %d null items in the reply (kept the rest)",
+                client.endpoint,
+                read.errors,
+                read.skipped,
+            )
+            self.metrics.feed_items_skipped("error", read.errors)
+            self.metrics.feed_items_skipped("null", read.skipped)
+        fresh = feed.watermark.fresh(read.activities)
+        now = self.clock()
+        feed.proof.observe(fresh, now)
+        feed.proof.probed(read.proof, now)
+        verdict = feed.proof.verdict(scope.by_pack, now)
+        if verdict is not None:
+            await self._set_state(client, feed, FOLLOWING if verdict else BLIND)
+        elif feed.state is not None and feed.state.reason != Reason.FEED_BLIND:
+            await self._set_state(client, feed, FOLLOWING)  # read again after an error: not blind so far
+        routing = route([*feed.deferred, *fresh], scope, feed.echoes, self.busy, read.under)
         feed.deferred = routing.deferred
+        feed.gone |= routing.gone
         for handling, count in routing.handled.items():
             self.metrics.feed_handled(handling, count)
         if routing.passes:
@@ -187,7 +258,17 @@ class FeedFollower:
             mine = {t: counts[t] for t in scope.targets_of.get(uid, ()) if t in counts}
             await self.compliance(uid, mine)
 
-    async def _failed(self, client: GuardrailsClient, feed: _Feed, exc: GuardrailsError) -> None:
+    async def _set_state(self, client: GuardrailsClient, feed: _Feed, state: FeedState) -> None:
+        """Announce a change of the feed's state (once); a lost feed counts as a fallback."""
+        if feed.state == state:
+            return
+        previous, feed.state = feed.state, state
+        if not state.available:
+            self.metrics.feed_fell_back(state.reason)
+        self.metrics.feeds_lost(self.unavailable())
+        await self.announce(client, state, previous)
+
+    async def _failed(self, client: GuardrailsClient, feed: _Feed, exc: Exception) -> None:
         final = isinstance(exc, ForbiddenError | NotSupportedError)
         outcome = "forbidden" if isinstance(exc, ForbiddenError) else "error"
         self.metrics.feed_polled("not_supported" if isinstance(exc, NotSupportedError) else outcome)
@@ -197,10 +278,7 @@ class FeedFollower:
         feed.due = self.clock() + self.retry
         state = _unavailable(exc)
         if feed.state is None or feed.state.available or feed.state.reason != state.reason:
-            previous, feed.state = feed.state, state
-            self.metrics.feed_fell_back(state.reason)
-            self.metrics.feeds_lost(self.unavailable())
-            await self.announce(client, state, previous)
+            await self._set_state(client, feed, state)
 
     def unavailable(self) -> int:
         """Feeds in fallback now (for the gauge)."""
@@ -208,4 +286,4 @@ class FeedFollower:
         return sum(1 for state in states if state is not None and not state.available)
 
 
-__all__ = ["FOLLOWING", "Client", "FeedFollower", "FeedMetrics", "FeedState"]
+__all__ = ["BLIND", "FOLLOWING", "Client", "FeedFollower", "FeedMetrics", "FeedState"]

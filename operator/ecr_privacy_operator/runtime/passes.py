@@ -30,7 +30,7 @@ from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
-from ecr_privacy_operator.health import Watchdog
+from ecr_privacy_operator.health import Readiness, Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
@@ -49,7 +49,7 @@ from ecr_privacy_operator.reconcile.workspaces import (
 from ecr_privacy_operator.runtime import backoff
 from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.failures import outcome_of
-from ecr_privacy_operator.runtime.feed_link import FeedLink
+from ecr_privacy_operator.runtime.feed_link import FeedLink, FeedLoop
 from ecr_privacy_operator.runtime.objects import DEFAULT_RESYNC, ObjectState, identity, slim
 from ecr_privacy_operator.runtime.publish import Publisher
 from ecr_privacy_operator.runtime.schedule import ResyncSchedule
@@ -83,6 +83,7 @@ class Runtime:
     feeds: FeedFollower | None = None  # the activity feeds (feed_link.py), None when not followed
     # called with (namespace, name) of a policy whose compliance the feed saw change (exceptions listen)
     compliance_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
+    readiness: Readiness = field(default_factory=Readiness)  # says when the supervised feed loop is down
     _resyncs: asyncio.Task[None] | None = None
     _feed_task: asyncio.Task[None] | None = None
 
@@ -142,7 +143,8 @@ class Runtime:
             slots = self.config.max_concurrent_syncs  # not more tasks than passes that may run at once
             self._resyncs = asyncio.create_task(self.schedule.run(self.resync, slots), name="resyncs")
         if self.feeds is not None and self._feed_task is None:  # its Events need the same context
-            self._feed_task = asyncio.create_task(self.feeds.run(), name="activity feeds")
+            loop = FeedLoop(self.feeds.run, self.readiness, self.metrics)
+            self._feed_task = asyncio.create_task(loop.supervise(), name="activity feed supervisor")
 
     async def stop_resyncs(self) -> None:
         """Stop the resync task and the passes it started, and the feeds."""
@@ -338,7 +340,7 @@ class Runtime:
                 workspace = fresh
                 result = await self._checked_pass(fresh, spec, claim, generation, status, now, approvals)
         if self.feeds is not None:  # its echoes in the feed cause nothing
-            self.feeds.record(workspace.client, result.changes)
+            self.feeds.record(workspace.client, result.changes, result.pack_id)
             followed = self.feeds.followed(workspace.client)
         return result, followed
 
