@@ -27,6 +27,7 @@ NOT_READY_REASONS = {
     Reason.FEED_FORBIDDEN,
     Reason.FEED_NOT_SUPPORTED,
     Reason.FEED_UNAVAILABLE,
+    Reason.FEED_BLIND,
     Reason.NOT_EXPIRED,
 }
 VALID = {
