@@ -301,7 +301,7 @@ class Run:
         env = {
             "ECR_PRIVACY_MAX_BACKOFF": "30",
             "ECR_PRIVACY_LOG_FORMAT": "plain",
-            "ECR_PRIVACY_ALLOWED_HOSTS": "127.0.0.1",
+            "ECR_PRIVACY_ALLOWED_HOSTS": "http://127.0.0.1:*",  # the emulator: plain HTTP, any port
             **self.operator_env(),
         }
         self.operator = cls(kubeconfig=kubeconfig, workdir=self.workdir / "operator", env=env)

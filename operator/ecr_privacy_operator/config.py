@@ -3,6 +3,7 @@
 | variable | meaning | default |
 |---|---|---|
 | ``ECR_PRIVACY_ALLOWED_HOSTS`` | workspace hosts keys may go to, comma-separated (``*.d`` = below d) | ``*.cloud.turbot.com`` |
+| | each ``[http://]host[:port|:*]``: https and port 443 unless the entry names ``http://`` or a port | |
 | ``ECR_PRIVACY_OPERATOR_NAMESPACE`` | where ClusterGuardrailsWorkspace Secrets live | ``POD_NAMESPACE`` / SA's |
 | ``ECR_PRIVACY_CREDENTIALS_BINDING`` | RoleBinding granting a team's Secrets (kept) | ``ecr-privacy-operator-credentials`` |
 | ``ECR_PRIVACY_CA_BUNDLE`` | a CA bundle to verify Guardrails' TLS certificate (verification is always on) | system roots |
@@ -32,6 +33,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ecr_privacy_operator.reconcile.ownership import CLUSTER_ID_PATTERN
+from ecr_privacy_operator.reconcile.scopes import HostEntry
 
 ENV_PREFIX = "ECR_PRIVACY_"
 
@@ -81,6 +83,13 @@ class OperatorConfig(BaseModel):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(h.strip() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            HostEntry.parse(entry)  # raises ValueError: the operator does not start on a bad entry
         return value
 
     @model_validator(mode="after")
