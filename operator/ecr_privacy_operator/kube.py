@@ -195,7 +195,7 @@ class Kube:
             )
         _raise_for(response, what)
         data: dict[str, str] = response.json().get("data") or {}
-        values = {k: SecretStr(base64.b64decode(v).decode()) for k, v in data.items()}
+        values = {k: _secret_text(namespace, name, k, v) for k, v in data.items()}
         self._secrets[key] = (time.monotonic(), values)
         return values
 
@@ -321,6 +321,14 @@ def secret_path(namespace: str, name: str) -> str:
 
 def role_binding_path(namespace: str, name: str) -> str:
     return api_path("apis", "rbac.authorization.k8s.io", "v1", "namespaces", namespace, "rolebindings", name)
+
+
+def _secret_text(namespace: str, name: str, key: str, value: str) -> SecretStr:
+    """One Secret value as text; a value that is not UTF-8 (keys are text) is an error that names only the key."""
+    try:
+        return SecretStr(base64.b64decode(value).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise SecretNotFoundError(f"Secret {namespace}/{name}: key {key} is not UTF-8 text") from None
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:
