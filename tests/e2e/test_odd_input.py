@@ -136,7 +136,8 @@ def test_odd_values_of_every_field_end_in_conditions_not_tracebacks(
         try:
             operator_identity.workspace(e2e_ns, name, secret=name, **ws)
         except k8s.ApiException as exc:
-            assert exc.status == 422, exc
+            if exc.status != 422:
+                raise
             continue
         if _try_create(policies, e2e_ns, f"p-{name}", {"workspaceRef": {"name": name}}):
             admitted.append(f"p-{name}")
@@ -152,9 +153,8 @@ def test_odd_values_of_every_field_end_in_conditions_not_tracebacks(
         for name in admitted:
             obj = policies.must_get(e2e_ns, name)
             ready = condition(obj, "Ready")
-            if ready is None or ready.get("observedGeneration") != obj["metadata"]["generation"]:
-                pending.append(name)
-            elif not ready.get("reason") or not ready.get("message"):
+            current = ready is not None and ready.get("observedGeneration") == obj["metadata"]["generation"]
+            if not (current and ready and ready.get("reason") and ready.get("message")):
                 pending.append(name)
         return pending
 
