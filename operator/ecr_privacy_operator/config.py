@@ -20,6 +20,7 @@
 | ``ECR_PRIVACY_PEERING_NAME`` | the ``ClusterKopfPeering`` joined (or, standalone, checked for a live operator) | ecr-privacy-operator |
 | ``ECR_PRIVACY_PEERING_LIFETIME`` | seconds a replica's keep-alive lasts: a killed active replica is replaced after it | 30 |
 | ``ECR_PRIVACY_FEED_INTERVAL`` | seconds between two reads of each workspace's activity feed (0 = do not follow it) | 5 |
+| ``ECR_PRIVACY_CLUSTER_MIN_RESYNC`` | seconds: the shortest resync of a policy on a ClusterGuardrailsWorkspace (floor) | 10 |
 | ``ECR_PRIVACY_FEED_FALLBACK_RESYNC`` | seconds: the longest resync interval while an object's feed is not followed | 300 |
 """
 
@@ -77,6 +78,7 @@ class OperatorConfig(BaseModel):
     peering_lifetime: int = Field(default=30, ge=10, le=3600)
     feed_interval: float = Field(default=5.0, ge=0)
     feed_fallback_resync: float = Field(default=300.0, ge=10)
+    cluster_min_resync: float = Field(default=10.0, ge=10, le=86400)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -123,6 +125,7 @@ class OperatorConfig(BaseModel):
             "peering_lifetime": "PEERING_LIFETIME",
             "feed_interval": "FEED_INTERVAL",
             "feed_fallback_resync": "FEED_FALLBACK_RESYNC",
+            "cluster_min_resync": "CLUSTER_MIN_RESYNC",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

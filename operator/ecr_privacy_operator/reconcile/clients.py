@@ -12,9 +12,11 @@ object uses any more (``release`` when an object is gone), so rotations do not p
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -104,6 +106,13 @@ class ClientPool:
             )
             self._clients[key] = client
         return client
+
+    def sleep_between_retries(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Clients made from now on wait between request retries with ``sleep`` (the runtime's, which gives the
+        pass's slot back meanwhile), unless a retry policy with its own sleep was given."""
+        retry = self.retry or RetryPolicy()
+        if retry.sleep is asyncio.sleep:
+            self.retry = dataclasses.replace(retry, sleep=sleep)
 
     def __len__(self) -> int:
         """How many clients (connection pools) are open."""
