@@ -25,7 +25,9 @@ scenario of the largest size; needs ``pip install -e '.[bench]'``). ``--json PAT
 These scenarios run with the activity feed off (they measure resyncs). The feed scenario
 (``hack/feed_scenario.py``: N objects at resyncInterval 1h, steady-state requests, 20 console edits, a control
 change) runs for ``BENCH_FEED_SIZES`` (default 1000) at each of ``BENCH_FEED_LATENCIES`` (ms, default 0,100),
-polling every ``BENCH_FEED_INTERVAL`` seconds (5). ``BENCH_ONLY=feed`` (or ``resync``) runs only those.
+polling every ``BENCH_FEED_INTERVAL`` seconds (5). The fairness scenario (``hack/fairness_scenario.py``: tenant
+B's 20 new policies and a console edit, alone and beside tenant A's 200 failing ones; ``BENCH_FAIR_A``,
+``BENCH_FAIR_B``, ``BENCH_FAIR_SOAK``) runs last. ``BENCH_ONLY=feed`` (``resync``, ``fairness``) runs only those.
 """
 
 from __future__ import annotations
@@ -627,15 +629,16 @@ def main() -> int:
         Scenario(n, latency_ms=latency, targets=targets) for n in sizes("BENCH_LATENCY_SIZES", "1,10,100")
     ]
     scenarios += [Scenario(n, targets=1) for n in sizes("BENCH_SHARED_SIZES", "100,1000")]
-    if only == "feed":
+    if only in ("feed", "fairness"):
         scenarios = []
     feed_scenarios = [
         Scenario(n, latency_ms=ms, targets=targets)
         for n in sizes("BENCH_FEED_SIZES", "1000")
         for ms in sizes("BENCH_FEED_LATENCIES", "0,100")
     ]
-    if only == "resync":
+    if only in ("resync", "fairness"):
         feed_scenarios = []
+    fairness = only in ("", "fairness")
     if profile and scenarios:
         max(scenarios[: len(main_sizes)] or scenarios, key=lambda s: s.n).profile = True
     build.ensure_built()
@@ -667,6 +670,20 @@ def main() -> int:
             feed_results.append(run.run())
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+    fairness_result: dict[str, Any] | None = None
+    if fairness:
+        from hack import fairness_scenario
+
+        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
+        try:
+            fairness_result = fairness_scenario.FairnessRun(
+                workdir,
+                a=int(os.environ.get("BENCH_FAIR_A", "200")),
+                b=int(os.environ.get("BENCH_FAIR_B", "20")),
+                soak=float(os.environ.get("BENCH_FAIR_SOAK", "20")),
+            ).run()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     end_load = os.getloadavg()
     command = "make bench" + "".join(
         f" {k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("BENCH_")
@@ -692,8 +709,15 @@ def main() -> int:
         print(f"activity feed scenario: resyncInterval 1h, the feed read every {interval} s, 10 targets")
         print()
         print(feed_scenario.table(feed_results))
+    if fairness_result:
+        print()
+        print(
+            "fairness scenario: tenant A's policies (resyncInterval 10s) on an allowed host that never answers"
+        )
+        print()
+        print(fairness_scenario.table(fairness_result))
     if args.json:
-        raw = [r for _, r in results] + feed_results
+        raw = [r for _, r in results] + feed_results + ([fairness_result] if fairness_result else [])
         args.json.write_text(json.dumps({"date": date, "machine": machine(), "results": raw}, indent=2))
     with contextlib.suppress(OSError):
         profile_dir.rmdir()  # only when empty
