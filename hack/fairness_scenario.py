@@ -129,7 +129,9 @@ class FairnessRun(Run):
             say(f"{label}: B alone: {alone}; applying A's {self.a} policies on a host that does not answer")
             self.parallel(lambda i: self.create(TENANT_A, f"a-{i:03d}", "10s", i), list(range(self.a)))
             time.sleep(self.soak)
-            say(f"{label}: B with A's backlog")
+            assert self.operator
+            self.result["a_in_flight"] = self.operator.metric("ecrprivacy_passes_in_flight")
+            say(f"{label}: B with A's backlog ({self.result['a_in_flight']:.0f} of A's passes in flight)")
             shared = self.b_round("shared")
             say(f"{label}: B with A: {shared}")
             self.result["alone"], self.result["shared"] = alone, shared
@@ -148,7 +150,8 @@ def table(result: dict[str, Any]) -> str:
         "| B's 20 new policies | alone | with A's 200 failing | bound: max(2x, +5 s) | held |",
         "|---|---|---|---|---|",
     ]
+    footer = f"A's passes in flight when B's second round began: {result.get('a_in_flight', 0):.0f}"
     for key, what in (("ready", "apply -> all Ready (s)"), ("corrected", "console edit -> corrected (s)")):
         held = "yes" if shared[key] <= bound[key] else "NO"
         lines.append(f"| {what} | {alone[key]:.1f} | {shared[key]:.1f} | {bound[key]:.1f} | {held} |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", footer])

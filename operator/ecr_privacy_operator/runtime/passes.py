@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -34,7 +34,12 @@ from ecr_privacy_operator.health import Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.clients import ClientPool, GuardrailsClient
+from ecr_privacy_operator.reconcile.clients import (
+    ClientPool,
+    CredentialsRotatedError,
+    GuardrailsClient,
+    writes_checked,
+)
 from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts
@@ -250,6 +255,20 @@ class Runtime:
         return resync
 
     # -- credentials ------------------------------------------------------------------------------------
+    def _keys_unchanged(
+        self, spec: EcrPrivacyPolicySpec, ns: str, uid: str, client: GuardrailsClient
+    ) -> Callable[[], Awaitable[None]]:
+        """The check before a pass's first write: the Secret read afresh still gives ``client`` (the same keys,
+        URL and CA); else ``CredentialsRotatedError`` and nothing is written with the old keys."""
+
+        async def check() -> None:
+            self._forget_credentials(ns, spec)
+            fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+            if fresh.client is not client:
+                raise CredentialsRotatedError("the workspace's Secret changed during the pass")
+
+        return check
+
     def _forget_credentials(self, namespace: str, spec: EcrPrivacyPolicySpec | None) -> None:
         """After a failed pass, read the Secret afresh next time: fixed or rotated keys apply on the next retry
         instead of after the Secret cache expires."""
@@ -353,7 +372,15 @@ class Runtime:
                     raise
                 return engine.error_pass(exc, status, generation, now)
 
-        result = await run(workspace.client)
+        try:
+            with writes_checked(self._keys_unchanged(spec, ns, uid, workspace.client)):
+                result = await run(workspace.client)
+        except CredentialsRotatedError:  # nothing was written with the old keys: start again with the new
+            workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+            refusal = await self.workspaces.refusal(workspace, spec)
+            if refusal is not None:
+                return engine.error_pass(refusal.outcome(), status, generation, now), followed
+            result = await run(workspace.client)
         if result.outcome.reason == Reason.UNAUTHORIZED:
             self._forget_credentials(ns, spec)
             fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
