@@ -8,7 +8,14 @@ import asyncio
 
 import pytest
 
+from ecr_privacy_operator.config import OperatorConfig
+from ecr_privacy_operator.crd.spec import parse_spec
+from ecr_privacy_operator.metrics import Metrics
+from ecr_privacy_operator.reconcile.clients import ClientPool
 from ecr_privacy_operator.runtime.fair_slots import FairSlots
+from ecr_privacy_operator.runtime.passes import Runtime
+from tests.fixtures.ownership import ownership
+from tests.fixtures.runtime import CachingKube
 
 pytestmark = pytest.mark.unit
 
@@ -135,3 +142,20 @@ async def test_a_cancelled_waiter_passes_its_slot_on() -> None:
     await passes.finish("holder")
     assert passes.started == ["holder", "next"]
     await slots.cancel_all()
+
+
+def test_cluster_workspace_policies_resync_no_more_often_than_the_admins_floor() -> None:
+
+    runtime = Runtime.build(
+        config=OperatorConfig(cluster_min_resync=120),
+        kube=CachingKube({}),
+        pool=ClientPool(),
+        metrics=Metrics(),
+        ownership=ownership(),
+    )
+    cluster = parse_spec(
+        {"workspaceRef": {"kind": "ClusterGuardrailsWorkspace", "name": "org"}, "resyncInterval": "10s"}
+    )
+    own = parse_spec({"workspaceRef": {"name": "team"}, "resyncInterval": "10s"})
+    assert runtime._resync_of(cluster) == 120
+    assert runtime._resync_of(own) == 10  # a team's own workspace: its own keys, its own rate limit
