@@ -93,6 +93,21 @@ def account(i: int) -> str:
     return f"{100000000000 + i}"
 
 
+def policy_body(ns: str, name: str, target: str, resync: str) -> dict[str, Any]:
+    """A bench policy: the namespace's workspace, a unique AKA, one target."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EcrPrivacyPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "workspaceRef": {"name": "guardrails"},
+            "policyPack": {"akas": [f"bench:{ns}:{name}"]},
+            "attachments": [{"resource": target}],
+            "resyncInterval": resync,
+        },
+    }
+
+
 def emulator_fixture(targets: int) -> dict[str, Any]:
     """``targets`` AWS accounts, each with a region holding one (old) public repository."""
     return {
@@ -394,17 +409,7 @@ class Run:
         def create(index_key: tuple[int, str]) -> None:
             i, key = index_key
             ns, name = key.split("/")
-            body = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EcrPrivacyPolicy",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {
-                    "workspaceRef": {"name": "guardrails"},
-                    "policyPack": {"akas": [f"bench:{ns}:{name}"]},
-                    "attachments": [{"resource": f"arn:aws:::{account(i % self.s.targets)}"}],
-                    "resyncInterval": f"{self.resync}s",
-                },
-            }
+            body = policy_body(ns, name, f"arn:aws:::{account(i % self.s.targets)}", f"{self.resync}s")
             objects.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
             applied[key] = time.monotonic()
 

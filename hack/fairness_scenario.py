@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from hack.bench import GROUP, P_APPROVED, PLURAL, VERSION, Run, Scenario, account, say
+from hack.bench import GROUP, P_APPROVED, PLURAL, VERSION, Run, Scenario, account, policy_body, say
 from kubernetes import client as k8s
 
 UPDATE_SETTING = (
@@ -72,17 +72,7 @@ class FairnessRun(Run):
 
     def create(self, ns: str, name: str, resync: str, i: int) -> None:
         assert self.api
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "EcrPrivacyPolicy",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {
-                "workspaceRef": {"name": "guardrails"},
-                "policyPack": {"akas": [f"bench:{ns}:{name}"]},
-                "attachments": [{"resource": f"arn:aws:::{account(i % self.s.targets)}"}],
-                "resyncInterval": resync,
-            },
-        }
+        body = policy_body(ns, name, f"arn:aws:::{account(i % self.s.targets)}", resync)
         k8s.CustomObjectsApi(self.api).create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
 
     def b_round(self, label: str) -> dict[str, float]:
