@@ -12,6 +12,7 @@ from kubernetes import client as k8s
 from tests.fixtures.emulator import ACCOUNT_AKA, ADMIN_KEY, EmulatorProcess
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
 from tests.fixtures.policies import P_ECR_ENABLED, Policies, condition
+from tests.fixtures.tenancy import ClusterWorkspaces
 
 ROOT = "tmod:@turbot/turbot#/"
 LONG_NUMBER = "9" * 40
@@ -101,6 +102,30 @@ ODD_SECRETS: dict[str, tuple[bytes, bytes]] = {
 }
 
 
+# one odd value per ClusterGuardrailsWorkspace field (each allows the test's namespace unless it says otherwise)
+ODD_SCOPES: dict[str, dict[str, Any]] = {
+    "ns-many-names": {"allowedNamespaces": {"names": [f"n{i}" for i in range(255)]}},
+    "ns-empty-selector": {"allowedNamespaces": {"selector": {}}},
+    "ns-odd-selector": {
+        "allowedNamespaces": {
+            "selector": {
+                "matchLabels": {"": ""},
+                "matchExpressions": [{"key": "k" * 317, "operator": "In", "values": ["", "\U0001f642"]}],
+            }
+        }
+    },
+    "targets-unicode": {"allowedTargets": ["\U0001f642"]},
+    "targets-number": {"allowedTargets": [LONG_NUMBER, "-1", "0"]},
+    "targets-longest": {"allowedTargets": ["t" * 512] * 3},
+    "targets-root": {"allowedTargets": [ROOT]},
+    "enforcement-none": {"allowedEnforcement": []},
+    "parents-odd": {"allowedParents": ["\U0001f642", LONG_NUMBER]},
+    "types-odd": {"allowedPolicyTypes": ["x", "\U0001f642", "t" * 512]},
+    "adoption": {"allowAdoption": True},
+    "ca-not-pem": {"caBundle": "-----BEGIN CERTIFICATE-----garbage"},
+}
+
+
 def _raw_secret(api: k8s.ApiClient, namespace: str, name: str, access: bytes, secret: bytes) -> None:
     data = {"accessKey": base64.b64encode(access).decode(), "secretKey": base64.b64encode(secret).decode()}
     body = k8s.V1Secret(metadata=k8s.V1ObjectMeta(name=name, namespace=namespace), type="Opaque", data=data)
@@ -116,6 +141,26 @@ def _try_create(policies: Policies, namespace: str, name: str, spec: dict[str, A
             return False
         raise
     return True
+
+
+def _wait_concluded(policies: Policies, namespace: str, names: list[str], timeout: float = 120) -> list[str]:
+    """Wait until each object has a Ready condition with a reason and a message for its current generation;
+    return those that have none by then."""
+
+    def concluded() -> list[str]:
+        pending = []
+        for name in names:
+            obj = policies.must_get(namespace, name)
+            ready = condition(obj, "Ready")
+            current = ready is not None and ready.get("observedGeneration") == obj["metadata"]["generation"]
+            if not (current and ready and ready.get("reason") and ready.get("message")):
+                pending.append(name)
+        return pending
+
+    deadline = time.monotonic() + timeout
+    while (pending := concluded()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return pending
 
 
 def test_odd_values_of_every_field_end_in_conditions_not_tracebacks(
@@ -148,19 +193,38 @@ def test_odd_values_of_every_field_end_in_conditions_not_tracebacks(
             admitted.append(f"p-{name}")
     assert len(admitted) > 40, admitted  # most odd values are admitted: the operator must cope
 
-    def concluded() -> list[str]:
-        pending = []
-        for name in admitted:
-            obj = policies.must_get(e2e_ns, name)
-            ready = condition(obj, "Ready")
-            current = ready is not None and ready.get("observedGeneration") == obj["metadata"]["generation"]
-            if not (current and ready and ready.get("reason") and ready.get("message")):
-                pending.append(name)
-        return pending
+    pending = _wait_concluded(policies, e2e_ns, admitted)
+    assert not pending, f"no Ready condition with a reason for the current generation: {pending}"
+    log = operator.log()[log_mark:]
+    assert "Traceback" not in log, log[log.find("Traceback") - 2000 : log.find("Traceback") + 3000]
+    assert operator.alive
 
-    deadline = time.monotonic() + 120
-    while (pending := concluded()) and time.monotonic() < deadline:
-        time.sleep(1)
+
+def test_odd_values_of_every_cluster_workspace_field_end_in_conditions_not_tracebacks(
+    operator: OperatorProcess,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    cluster_workspaces: ClusterWorkspaces,
+    e2e_ns: str,
+) -> None:
+    log_mark = len(operator.log())
+    admitted = []
+    for name, spec in ODD_SCOPES.items():
+        scope = {"allowedNamespaces": {"names": [e2e_ns]}, **spec}
+        if name == "ns-many-names":
+            scope["allowedNamespaces"]["names"].append(e2e_ns)
+        try:
+            org = cluster_workspaces.create(emulator, **scope)
+        except k8s.ApiException as exc:
+            if exc.status != 422:
+                raise
+            continue
+        ref = {"workspaceRef": {"kind": "ClusterGuardrailsWorkspace", "name": org}}
+        adopt = {"policyPack": {"adopt": True, "akas": [f"odd-{name}"]}} if name == "adoption" else {}
+        if _try_create(policies, e2e_ns, name, {**ref, **adopt}):
+            admitted.append(name)
+    assert len(admitted) > 8, admitted
+    pending = _wait_concluded(policies, e2e_ns, admitted)
     assert not pending, f"no Ready condition with a reason for the current generation: {pending}"
     log = operator.log()[log_mark:]
     assert "Traceback" not in log, log[log.find("Traceback") - 2000 : log.find("Traceback") + 3000]
