@@ -28,6 +28,7 @@ UPDATE_SETTING = (
 )
 READ_SETTING = "query($id: ID!) { policySetting(id: $id) { value } }"
 TENANT_B, TENANT_A = "bench-0", "bench-1"
+GIVE_UP = 600.0  # seconds after which an edit counts as not corrected
 
 
 class Silent:
@@ -90,6 +91,7 @@ class FairnessRun(Run):
                 raise RuntimeError(f"{label}: only {self.watcher.ready_count(keys, 1)}/{len(keys)} Ready")
             time.sleep(0.05)
         ready = max(self.watcher.ready[(k, 1)] for k in keys) - started
+        say(f"{label}: {len(keys)} Ready in {ready:.1f}s; a console edit")
         ns, name = keys[0].split("/")
         obj = k8s.CustomObjectsApi(self.api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
         setting = next(s for s in obj["status"]["settings"] if s["type"] == P_APPROVED)
@@ -99,8 +101,8 @@ class FairnessRun(Run):
             self.emulator.console(READ_SETTING, {"id": setting["id"]})["policySetting"]["value"]
             != setting["value"]
         ):
-            if time.monotonic() > edited + 600:
-                raise RuntimeError(f"{label}: the console edit was not corrected within 600 s")
+            if time.monotonic() > edited + GIVE_UP:  # recorded as not corrected: the bound does not hold
+                return {"ready": ready, "corrected": float("inf")}
             time.sleep(0.1)
         return {"ready": ready, "corrected": time.monotonic() - edited}
 
