@@ -28,7 +28,9 @@ These scenarios run with the activity feed off (they measure resyncs). The feed 
 (``hack/feed_scenario.py``: N objects at resyncInterval 1h, steady-state requests, 20 console edits, a control
 change) runs for ``BENCH_FEED_SIZES`` (default 1000) at each of ``BENCH_FEED_LATENCIES`` (ms, default 0,100),
 polling every ``BENCH_FEED_INTERVAL`` seconds (5), once per emulator fault configuration of ``BENCH_FEED_FAULTS``
-(default none). ``BENCH_ONLY=feed`` (or ``resync``) runs only those.
+(default none). The fairness scenario (``hack/fairness_scenario.py``: tenant B's 20 new policies and a console
+edit, alone and beside tenant A's 200 failing ones; ``BENCH_FAIR_A``, ``BENCH_FAIR_B``, ``BENCH_FAIR_SOAK``)
+runs last. ``BENCH_ONLY=feed`` (``resync``, ``fairness``) runs only those.
 """
 
 from __future__ import annotations
@@ -93,6 +95,21 @@ def pct(values: list[float], p: float) -> float:
 
 def account(i: int) -> str:
     return f"{100000000000 + i}"
+
+
+def policy_body(ns: str, name: str, target: str, resync: str) -> dict[str, Any]:
+    """A bench policy: the namespace's workspace, a unique AKA, one target."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EcrPrivacyPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "workspaceRef": {"name": "guardrails"},
+            "policyPack": {"akas": [f"bench:{ns}:{name}"]},
+            "attachments": [{"resource": target}],
+            "resyncInterval": resync,
+        },
+    }
 
 
 def emulator_fixture(targets: int) -> dict[str, Any]:
@@ -306,7 +323,7 @@ class Run:
         env = {
             "ECR_PRIVACY_MAX_BACKOFF": "30",
             "ECR_PRIVACY_LOG_FORMAT": "plain",
-            "ECR_PRIVACY_ALLOWED_HOSTS": "127.0.0.1",
+            "ECR_PRIVACY_ALLOWED_HOSTS": "http://127.0.0.1:*",  # the emulator: plain HTTP, any port
             **self.operator_env(),
         }
         self.operator = cls(kubeconfig=kubeconfig, workdir=self.workdir / "operator", env=env)
@@ -397,17 +414,7 @@ class Run:
         def create(index_key: tuple[int, str]) -> None:
             i, key = index_key
             ns, name = key.split("/")
-            body = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EcrPrivacyPolicy",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {
-                    "workspaceRef": {"name": "guardrails"},
-                    "policyPack": {"akas": [f"bench:{ns}:{name}"]},
-                    "attachments": [{"resource": f"arn:aws:::{account(i % self.s.targets)}"}],
-                    "resyncInterval": f"{self.resync}s",
-                },
-            }
+            body = policy_body(ns, name, f"arn:aws:::{account(i % self.s.targets)}", f"{self.resync}s")
             objects.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
             applied[key] = time.monotonic()
 
@@ -652,15 +659,16 @@ def main() -> int:
         Scenario(n, latency_ms=latency, targets=targets) for n in sizes("BENCH_LATENCY_SIZES", "1,10,100")
     ]
     scenarios += [Scenario(n, targets=1) for n in sizes("BENCH_SHARED_SIZES", "100,1000")]
-    if only == "feed":
+    if only in ("feed", "fairness"):
         scenarios = []
     feed_scenarios = [
         Scenario(n, latency_ms=ms, targets=targets)
         for n in sizes("BENCH_FEED_SIZES", "1000")
         for ms in sizes("BENCH_FEED_LATENCIES", "0,100")
     ]
-    if only == "resync":
+    if only in ("resync", "fairness"):
         feed_scenarios = []
+    fairness = only in ("", "fairness")
     if profile and scenarios:
         max(scenarios[: len(main_sizes)] or scenarios, key=lambda s: s.n).profile = True
     build.ensure_built()
@@ -694,6 +702,20 @@ def main() -> int:
             feed_results.append(run.run())
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+    fairness_result: dict[str, Any] | None = None
+    if fairness:
+        from hack import fairness_scenario
+
+        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
+        try:
+            fairness_result = fairness_scenario.FairnessRun(
+                workdir,
+                a=int(os.environ.get("BENCH_FAIR_A", "200")),
+                b=int(os.environ.get("BENCH_FAIR_B", "20")),
+                soak=float(os.environ.get("BENCH_FAIR_SOAK", "20")),
+            ).run()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     end_load = os.getloadavg()
     command = "make bench" + "".join(
         f" {k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("BENCH_")
@@ -719,8 +741,15 @@ def main() -> int:
         print(f"activity feed scenario: resyncInterval 1h, the feed read every {interval} s, 10 targets")
         print()
         print(feed_scenario.table(feed_results))
+    if fairness_result:
+        print()
+        print(
+            "fairness scenario: tenant A's policies (resyncInterval 10s) on an allowed host that never answers"
+        )
+        print()
+        print(fairness_scenario.table(fairness_result))
     if args.json:
-        raw = [r for _, r in results] + feed_results
+        raw = [r for _, r in results] + feed_results + ([fairness_result] if fairness_result else [])
         args.json.write_text(json.dumps({"date": date, "machine": machine(), "results": raw}, indent=2))
     with contextlib.suppress(OSError):
         profile_dir.rmdir()  # only when empty

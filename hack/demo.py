@@ -163,7 +163,7 @@ class Demo:
             ECR_PRIVACY_LOG_FORMAT="plain",
             ECR_PRIVACY_MAX_BACKOFF="5",
             # a cluster admin names the workspace hosts keys may go to: here the emulator's
-            ECR_PRIVACY_ALLOWED_HOSTS="127.0.0.1",
+            ECR_PRIVACY_ALLOWED_HOSTS="http://127.0.0.1:*",  # the emulator: plain HTTP, any port
             ECR_PRIVACY_OPERATOR_NAMESPACE=OPERATOR_NS,
             PYTHONUNBUFFERED="1",
         )

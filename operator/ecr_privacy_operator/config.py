@@ -3,6 +3,7 @@
 | variable | meaning | default |
 |---|---|---|
 | ``ECR_PRIVACY_ALLOWED_HOSTS`` | workspace hosts keys may go to, comma-separated (``*.d`` = below d) | ``*.cloud.turbot.com`` |
+| | each ``[http://]host[:port|:*]``: https and port 443 unless the entry names ``http://`` or a port | |
 | ``ECR_PRIVACY_OPERATOR_NAMESPACE`` | where ClusterGuardrailsWorkspace Secrets live | ``POD_NAMESPACE`` / SA's |
 | ``ECR_PRIVACY_CREDENTIALS_BINDING`` | RoleBinding granting a team's Secrets (kept) | ``ecr-privacy-operator-credentials`` |
 | ``ECR_PRIVACY_CA_BUNDLE`` | a CA bundle to verify Guardrails' TLS certificate (verification is always on) | system roots |
@@ -19,6 +20,7 @@
 | ``ECR_PRIVACY_PEERING_NAME`` | the ``ClusterKopfPeering`` joined (or, standalone, checked for a live operator) | ecr-privacy-operator |
 | ``ECR_PRIVACY_PEERING_LIFETIME`` | seconds a replica's keep-alive lasts: a killed active replica is replaced after it | 30 |
 | ``ECR_PRIVACY_FEED_INTERVAL`` | seconds between two reads of each workspace's activity feed (0 = do not follow it) | 5 |
+| ``ECR_PRIVACY_CLUSTER_MIN_RESYNC`` | seconds: the shortest resync of a policy on a ClusterGuardrailsWorkspace (floor) | 10 |
 | ``ECR_PRIVACY_FEED_FALLBACK_RESYNC`` | seconds: the longest resync interval while an object's feed is not followed | 300 |
 | ``ECR_PRIVACY_EXCEPTION_RESYNC`` | seconds between two checks of each EcrPrivacyException in Guardrails | 1800 |
 """
@@ -33,6 +35,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ecr_privacy_operator.reconcile.ownership import CLUSTER_ID_PATTERN
+from ecr_privacy_operator.reconcile.scopes import HostEntry
 
 ENV_PREFIX = "ECR_PRIVACY_"
 
@@ -77,12 +80,20 @@ class OperatorConfig(BaseModel):
     feed_interval: float = Field(default=5.0, ge=0)
     feed_fallback_resync: float = Field(default=300.0, ge=10)
     exception_resync: float = Field(default=1800.0, ge=1)
+    cluster_min_resync: float = Field(default=10.0, ge=10, le=86400)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(h.strip() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            HostEntry.parse(entry)  # raises ValueError: the operator does not start on a bad entry
         return value
 
     @model_validator(mode="after")
@@ -117,6 +128,7 @@ class OperatorConfig(BaseModel):
             "feed_interval": "FEED_INTERVAL",
             "feed_fallback_resync": "FEED_FALLBACK_RESYNC",
             "exception_resync": "EXCEPTION_RESYNC",
+            "cluster_min_resync": "CLUSTER_MIN_RESYNC",
         }
         values = {
             key: source[ENV_PREFIX + var] for key, var in fields.items() if source.get(ENV_PREFIX + var)

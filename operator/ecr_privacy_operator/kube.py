@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import ssl
 import tempfile
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import kopf
@@ -69,7 +71,13 @@ class KubernetesError(RuntimeError):
         self.status = status
 
 
+class InvalidNameError(ValueError):
+    """A name that is not a Kubernetes object name reached an API path: nothing was sent."""
+
+
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+# an API path segment: a DNS subdomain (object names, namespaces, groups, versions, plurals), never "." or ".."
+_SEGMENT = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def in_cluster(directory: str = SERVICE_ACCOUNT) -> kopf.ConnectionInfo | None:
@@ -222,9 +230,9 @@ class Kube:
     ) -> None:
         """Merge-patch ``status`` of one of our objects (lists such as conditions are replaced whole);
         ``namespace`` "" for a cluster-scoped kind."""
-        where = f"namespaces/{namespace}/" if namespace else ""
+        where = ("namespaces", namespace) if namespace else ()
         what = f"patch the status of {plural} {namespace + '/' if namespace else ''}{name}"
-        path = f"/apis/{GROUP}/{VERSION}/{where}{plural}/{name}/status"
+        path = api_path("apis", GROUP, VERSION, *where, plural, name, "status")
         response = await self._request(
             "PATCH",
             path,
@@ -281,7 +289,7 @@ class Kube:
         """True when the EcrPrivacyPolicy ``namespace/name`` exists with this UID (a namesake made later, with
         another UID, is not it)."""
         what = f"read {namespace}/{name}"
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+        path = api_path("apis", GROUP, VERSION, "namespaces", namespace, PLURAL, name)
         response = await self._request("GET", path, what)
         if response.status_code == 404:
             return False
@@ -294,7 +302,7 @@ class Kube:
         """The ``status`` of one cluster-scoped peering object (Kopf's keep-alive records); None when the object
         or its CRD does not exist. Other refusals (403) raise ``KubernetesError``."""
         what = f"read the {plural} object {name}"
-        response = await self._request("GET", f"/apis/{group}/{version}/{plural}/{name}", what)
+        response = await self._request("GET", api_path("apis", group, version, plural, name), what)
         if response.status_code == 404:
             return None
         _raise_for(response, what)
@@ -308,7 +316,7 @@ class Kube:
         ``KubernetesError`` with status 404 when its CRD is not installed."""
         what = f"create the {plural} object {name}"
         body = {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": {"name": name}}
-        response = await self._request("POST", f"/apis/{group}/{version}/{plural}", what, json=body)
+        response = await self._request("POST", api_path("apis", group, version, plural), what, json=body)
         if response.status_code == 409:
             return False
         _raise_for(response, what)
@@ -321,12 +329,21 @@ class Kube:
             await client.aclose()
 
 
+def api_path(*segments: str) -> str:
+    """An API path from segments that are each a valid Kubernetes name (so never ``..``, ``/`` or a query),
+    each percent-quoted; raises ``InvalidNameError`` before anything is sent."""
+    for segment in segments:
+        if not _SEGMENT.match(segment) or ".." in segment:
+            raise InvalidNameError(f"{segment[:80]!r} is not a valid Kubernetes name")
+    return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
 def secret_path(namespace: str, name: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/secrets/{name}"
+    return api_path("api", "v1", "namespaces", namespace, "secrets", name)
 
 
 def role_binding_path(namespace: str, name: str) -> str:
-    return f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}"
+    return api_path("apis", "rbac.authorization.k8s.io", "v1", "namespaces", namespace, "rolebindings", name)
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:

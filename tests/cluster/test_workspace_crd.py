@@ -58,6 +58,10 @@ def test_cluster_workspace_defaults(crd: dict[str, Any], custom_objects: k8s.Cus
         ({"allowedTargets": []}, "spec.allowedTargets"),
         ({"allowedEnforcement": ["Block"]}, "spec.allowedEnforcement[0]"),
         ({"url": "javascript:alert(1)"}, "spec.url"),
+        ({"url": "https://acme.cloud.turbot.com:99999"}, "spec.url"),  # admitted once: OverflowError
+        ({"url": "https://acme.cloud.turbot.com:0"}, "spec.url"),
+        ({"url": "https://acme..cloud.turbot.com"}, "spec.url"),
+        ({"url": "https://-acme.cloud.turbot.com"}, "spec.url"),
         ({"caBundle": "not a certificate"}, "caBundle must hold PEM certificates"),
         (
             {"allowedNamespaces": {"selector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}},

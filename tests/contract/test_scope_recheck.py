@@ -63,7 +63,7 @@ async def test_the_retry_with_fresh_keys_checks_the_scope_again(emulator: Emulat
     }
     kube = CachingKube(store)
     config = OperatorConfig().model_copy(
-        update={"allowed_hosts": ("127.0.0.1",), "operator_namespace": OPERATOR_NS}
+        update={"allowed_hosts": ("http://127.0.0.1:*",), "operator_namespace": OPERATOR_NS}
     )
     runtime = Runtime.build(
         config=config, kube=kube, pool=ClientPool(), metrics=Metrics(), find=find, ownership=ownership()

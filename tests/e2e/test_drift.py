@@ -92,7 +92,7 @@ def test_console_edits_are_detected_and_corrected_or_reported(
             assert any(o == "policyPack" for o, _ in fields), drift
     assert time.monotonic() - edited_at < DETECTION_TIMEOUT + 2
 
-    # Correct: found and put back (status records what was reverted, Event DriftCorrected)
+    # Correct: found and put back (status records what was reverted, Events DriftDetected and DriftCorrected)
     for kind in EDITS:
         name = names[("Correct", kind)]
         obj = wait_for(
@@ -103,6 +103,8 @@ def test_console_edits_are_detected_and_corrected_or_reported(
         assert all(d["corrected"] for d in obj["status"]["drift"]), obj["status"]["drift"]
         assert condition_status(obj, "Ready") == "True"
         policies.wait_event(e2e_ns, name, "DriftCorrected", "Normal")
+        # every drift found is an Event, also the drift that was put back (README)
+        policies.wait_event(e2e_ns, name, "DriftDetected", "Warning")
 
     gr = Guardrails.of(emulator)
     for kind in EDITS:

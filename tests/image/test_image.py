@@ -336,7 +336,9 @@ def test_operator_runs_from_the_image_read_only_as_non_root(
     liveness, metrics = free_ports(2)
     api_port = kube.server.rsplit(":", 1)[1]
     env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": api_port}  # as the kubelet sets
-    env["ECR_PRIVACY_ALLOWED_HOSTS"] = "127.0.0.1"  # the emulator's host, as a cluster admin would allow it
+    env["ECR_PRIVACY_ALLOWED_HOSTS"] = (
+        "http://127.0.0.1:*"  # the emulator (plain HTTP), as a cluster admin would allow it
+    )
     args = [
         f"--namespace={ns}",
         f"--liveness=http://127.0.0.1:{liveness}/healthz",

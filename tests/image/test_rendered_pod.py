@@ -160,7 +160,9 @@ def test_the_rendered_pod_runs_the_sample_to_ready(
     for name in (release_ns, policy_ns, "team-b"):  # team-a and team-b: the namespaces all-values names
         kube.kubectl("create", "namespace", name, check=False)
     sets = [] if values else [f"credentials.secretNamespaces={{{policy_ns}}}"]
-    sets += ["allowedWorkspaceHosts={127.0.0.1}"]  # the emulator's host, as an admin allows their workspace's
+    sets += [
+        "allowedWorkspaceHosts={http://127.0.0.1:*}"
+    ]  # the emulator's host, as an admin allows their workspace's
     if not (_port_free(8080) and _port_free(8081)):
         sets += [f"metrics.port={free_port()}", f"health.port={free_port()}"]
     # a release name of its own: the cluster-scoped RBAC must not replace the ClusterRoles that the other

@@ -60,12 +60,20 @@ async def test_a_deletion_waits_for_the_concurrency_limit() -> None:
     kube = GatedKube()
     kube.gate.set()
     runtime = runtime_for(kube, OperatorConfig(max_concurrent_syncs=1))
-    runtime.limit = asyncio.Semaphore(1)
-    await runtime.limit.acquire()  # a pass holds the only slot
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def a_pass() -> None:
+        async with runtime.slots.slot(("team", "GuardrailsWorkspace/creds")):
+            held.set()
+            await release.wait()
+
+    holder = asyncio.create_task(a_pass())  # a pass holds the only slot
+    await held.wait()
     deletion = asyncio.create_task(runtime.finalize(body("creds"), LOGGER))
     await asyncio.sleep(0.2)
     assert kube.reads == 0, "the deletion went ahead without a slot"
-    runtime.limit.release()
+    release.set()
+    await holder
     with pytest.raises(kopf.TemporaryError, match="waiting to delete the policy pack"):
         await asyncio.wait_for(deletion, 5)
     assert kube.reads == 1
@@ -96,6 +104,7 @@ def test_the_deadline_must_be_shorter_than_the_liveness_limit() -> None:
 def test_one_backoff_formula() -> None:
     assert [backoff.backoff(n, 300) for n in (1, 2, 5, 8, 40)] == [2, 4, 32, 256, 300]
     for _ in range(50):
-        assert 0.8 * 4 <= backoff.retry_after_failure(2, 300, resync=60) <= 4
-        assert backoff.retry_after_failure(9, 300, resync=60) <= 60  # never longer than the resync
+        assert 0.8 * 4 <= backoff.retry_after_failure(2, 300) <= 4
+        # not capped by a short resync: a failing object does not come back every 10 s and take others' slots
+        assert 0.8 * 300 <= backoff.retry_after_failure(9, 300) <= 300
         assert 54 <= backoff.next_resync(60) <= 66

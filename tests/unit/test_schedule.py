@@ -58,18 +58,18 @@ def test_stale_heap_entries_are_compacted() -> None:
     assert schedule.take_due() == ["one"]
 
 
-async def test_run_starts_due_passes_and_wakes_for_a_sooner_plan() -> None:
+async def test_run_hands_due_objects_over_and_wakes_for_a_sooner_plan() -> None:
     schedule = ResyncSchedule()
     started: list[str] = []
     done = asyncio.Event()
 
-    async def start(uid: str) -> None:
+    def dispatch(uid: str) -> None:
         started.append(uid)
         if len(started) == 2:
             done.set()
 
     schedule.at("later", 3600)
-    runner = asyncio.create_task(schedule.run(start))
+    runner = asyncio.create_task(schedule.run(dispatch))
     await asyncio.sleep(0.01)
     schedule.at("soon", 0.05)  # the runner sleeps for an hour: a sooner plan must wake it
     schedule.at("now", 0)
@@ -80,12 +80,30 @@ async def test_run_starts_due_passes_and_wakes_for_a_sooner_plan() -> None:
         await runner
 
 
-async def test_stopping_the_runner_cancels_passes_in_flight() -> None:
-    schedule = ResyncSchedule()
+def _runtime(slots: int) -> Runtime:
+    return Runtime.build(
+        config=OperatorConfig(max_concurrent_syncs=slots),
+        kube=CachingKube({}),
+        pool=ClientPool(),
+        metrics=Metrics(),
+        ownership=ownership(),
+    )
+
+
+def _known(runtime: Runtime, uid: str, namespace: str) -> None:
+    """The runtime knows the object (as after a create handler), so a due pass of it is queued."""
+    runtime.state(uid).body = {
+        "metadata": {"uid": uid, "namespace": namespace, "name": uid},
+        "spec": {"workspaceRef": {"name": "w"}},
+    }
+
+
+async def test_stopping_the_runtime_cancels_passes_in_flight() -> None:
+    runtime = _runtime(2)
     entered = asyncio.Event()
     cancelled = asyncio.Event()
 
-    async def start(uid: str) -> None:
+    async def slow(uid: str) -> None:
         entered.set()
         try:
             await asyncio.sleep(3600)
@@ -93,23 +111,17 @@ async def test_stopping_the_runner_cancels_passes_in_flight() -> None:
             cancelled.set()
             raise
 
-    schedule.at("slow", 0)
-    runner = asyncio.create_task(schedule.run(start))
+    runtime.resync = slow  # type: ignore[method-assign]
+    _known(runtime, "slow", "team-a")
+    runtime.schedule.at("slow", 0)
+    runtime.start_resyncs()
     await asyncio.wait_for(entered.wait(), timeout=2)
-    runner.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await runner
+    await runtime.stop_resyncs()
     assert cancelled.is_set()
 
 
 async def test_the_runtime_runs_as_many_passes_at_once_as_configured() -> None:
-    runtime = Runtime.build(
-        config=OperatorConfig(max_concurrent_syncs=30),
-        kube=CachingKube({}),
-        pool=ClientPool(),
-        metrics=Metrics(),
-        ownership=ownership(),
-    )
+    runtime = _runtime(30)
     running: set[str] = set()
     release = asyncio.Event()
 
@@ -119,6 +131,7 @@ async def test_the_runtime_runs_as_many_passes_at_once_as_configured() -> None:
 
     runtime.resync = hold  # type: ignore[method-assign]  # the passes themselves are not under test here
     for n in range(40):
+        _known(runtime, f"u-{n}", f"team-{n % 4}")
         runtime.schedule.at(f"u-{n}", 0)
     runtime.start_resyncs()
     try:

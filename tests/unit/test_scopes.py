@@ -38,9 +38,22 @@ def scope(**fields: Any) -> ClusterGuardrailsWorkspaceSpec:
         ("https://cloud.turbot.com", ("*.cloud.turbot.com",), False),
         ("https://evilcloud.turbot.com", ("*.cloud.turbot.com",), False),
         ("https://acme.cloud.turbot.com.evil.example", ("*.cloud.turbot.com",), False),
-        ("http://127.0.0.1:8080", ("127.0.0.1",), True),
-        ("http://127.0.0.2:8080", ("127.0.0.1",), False),
+        ("http://127.0.0.1:8080", ("http://127.0.0.1:*",), True),
+        ("http://127.0.0.2:8080", ("http://127.0.0.1:*",), False),
         ("http://127.0.0.1:8080", (), False),
+        # https only, unless an entry opts in to http: keys never travel in cleartext by accident
+        ("http://127.0.0.1:8080", ("127.0.0.1:*",), False),
+        ("http://acme.cloud.turbot.com", ("*.cloud.turbot.com",), False),
+        ("https://acme.cloud.turbot.com", ("http://*.cloud.turbot.com",), False),
+        ("http://guardrails.internal", ("http://guardrails.internal",), True),  # port 80
+        # port 443 only, unless an entry names a port (or *)
+        ("https://acme.cloud.turbot.com:8443", ("*.cloud.turbot.com",), False),
+        ("https://acme.cloud.turbot.com:8443", ("*.cloud.turbot.com:8443",), True),
+        ("https://acme.cloud.turbot.com:8444", ("*.cloud.turbot.com:8443",), False),
+        ("https://acme.cloud.turbot.com:8444", ("*.cloud.turbot.com:*",), True),
+        ("https://acme.cloud.turbot.com:443", ("acme.cloud.turbot.com:443",), True),
+        ("https://acme.cloud.turbot.com:99999", ("*.cloud.turbot.com:*",), False),
+        ("ftp://acme.cloud.turbot.com", ("*.cloud.turbot.com:*",), False),
     ],
 )
 def test_host_allowlist(url: str, patterns: tuple[str, ...], ok: bool) -> None:
@@ -50,6 +63,15 @@ def test_host_allowlist(url: str, patterns: tuple[str, ...], ok: bool) -> None:
     if refusal is not None:
         assert refusal.reason is Reason.HOST_NOT_ALLOWED
         assert "no request was sent" in refusal.message
+        assert "--allowed-hosts" in refusal.message
+
+
+@pytest.mark.parametrize(
+    "entry", ["", "*", "*.", "a..b", "host:0", "host:65536", "host:x", "ftp://host", "host/path", "a.*.b"]
+)
+def test_bad_allowlist_entries_are_refused(entry: str) -> None:
+    with pytest.raises(ValueError, match="allowed host"):
+        scopes.HostEntry.parse(entry)
 
 
 def test_namespaces_by_name_and_by_selector() -> None:

@@ -69,7 +69,7 @@ def resolver(store: Store) -> WorkspaceResolver:
     return WorkspaceResolver(
         pool=ClientPool(),
         read_secret=store.read_secret,
-        allowed_hosts=("*.cloud.turbot.com", "127.0.0.1"),
+        allowed_hosts=("*.cloud.turbot.com", "http://127.0.0.1:*"),
         operator_namespace="ops",
         find=store.find,
         namespace_labels=store.labels.get,

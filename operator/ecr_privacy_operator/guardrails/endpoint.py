@@ -16,13 +16,17 @@ __all__ = ["graphql_endpoint", "health_url"]
 
 _VERSIONED_PATH = re.compile(r"/api/v[0-9]+$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+# host[:port]: DNS labels of 1-63 letters, digits and inner hyphens (an IPv4 address is such a name too)
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_NETLOC = re.compile(rf"^{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?$")
 
 
 def graphql_endpoint(workspace: str) -> str:
     """Return the GraphQL endpoint for a workspace string such as ``acme.cloud.turbot.com``.
 
-    Raises :class:`ConfigurationError` for an empty string, an unsupported scheme, a query/fragment, or a path
-    that is neither ``/api/v<N>`` nor ends in ``latest``."""
+    Raises :class:`ConfigurationError` for an empty string, an unsupported scheme, a host that is not a DNS name
+    (user info, empty labels), a port outside 1-65535, a query/fragment, or a path that is neither
+    ``/api/v<N>`` nor ends in ``latest``."""
     text = workspace.strip()
     match = _SCHEME.match(text)
     scheme = match.group(0)[:-3].lower() if match else "https"
@@ -30,8 +34,11 @@ def graphql_endpoint(workspace: str) -> str:
     if scheme not in ("https", "http"):
         raise ConfigurationError(f"invalid workspace {workspace!r}: only https:// (or http://) is supported")
     parts = urlsplit(f"{scheme}://{rest}")
-    if not rest or not parts.netloc or parts.query or parts.fragment:
+    if not rest or not _NETLOC.match(parts.netloc) or parts.query or parts.fragment:
         raise ConfigurationError(f"invalid workspace {workspace!r}: expected host[:port][/api/latest]")
+    port = parts.netloc.partition(":")[2]
+    if port and not 1 <= int(port) <= 65535:  # urlsplit's .port raises ValueError past 65535
+        raise ConfigurationError(f"invalid workspace {workspace!r}: the port must be 1-65535")
     path = parts.path
     if not path:
         path = "/api/latest"

@@ -5,6 +5,9 @@ reply, classifies failures (``errors.classify``), retries transient ones under a
 reports every attempt to the optional ``on_request(operation, outcome, seconds)`` and ``on_retry(operation)``
 hooks.
 
+A caller can have every mutation wait for a check first (``BEFORE_MUTATION``, a context variable: the
+operator's runtime checks that the keys it writes with are still the ones in the workspace's Secret).
+
 Mutations are retried only when the request provably did not run: a connection that was never established,
 or HTTP 429/503 whose body carries no GraphQL ``data``. Any other transient failure of a mutation is raised as
 :class:`TransientError` so that the caller re-reads before writing again.
@@ -17,7 +20,8 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +41,7 @@ from .errors import (
 )
 from .retry import RetryPolicy, parse_retry_after
 
-__all__ = ["GraphQLResponse", "GraphQLTransport", "RequestHook", "RetryHook", "Verify"]
+__all__ = ["BEFORE_MUTATION", "GraphQLResponse", "GraphQLTransport", "RequestHook", "RetryHook", "Verify"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,10 @@ RequestHook = Callable[[str, str, float], None]
 RetryHook = Callable[[str], None]
 """``on_retry(operation)``: called before each retry."""
 Verify = bool | str | os.PathLike[str] | ssl.SSLContext
+BEFORE_MUTATION: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "before_mutation", default=None
+)
+"""Awaited before each mutation is sent, in the caller's context (None: nothing); what it raises goes up."""
 
 _NOT_EXECUTED_STATUSES = frozenset({429, 503})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -135,6 +143,9 @@ class GraphQLTransport:
 
         ``allow_partial`` returns replies whose errors all carry a ``path`` (batched mutations) instead of
         raising."""
+        guard = BEFORE_MUTATION.get() if mutation else None
+        if guard is not None:
+            await guard()
         payload = {"query": document, "variables": dict(variables) if variables else None}
         payload["operationName"] = operation
         content = json.dumps(payload).encode("utf-8")

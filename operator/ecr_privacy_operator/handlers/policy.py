@@ -8,7 +8,6 @@ credentials, the reconcile engine, status, Events and metrics.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
 import os
@@ -113,7 +112,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
         pool=pool,
         metrics=METRICS,
         ownership=ownership,
-        limit=asyncio.Semaphore(config.max_concurrent_syncs),
         watchdog=watchdog,
         settings=settings,
         readiness=READINESS,

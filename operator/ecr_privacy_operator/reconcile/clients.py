@@ -5,6 +5,9 @@ A Secret holds ``accessKey`` and ``secretKey``; the URL comes from the workspace
 connection pool). Secret values stay ``SecretStr``; the pool key holds only hashes of the secret key and the
 CA bundle.
 
+Before a pass's first write, the runtime reads the Secret again (``writes_checked``): a rotated key pair is
+used from that write on, and nothing more goes out with the old keys.
+
 The pool counts which objects use which client (``get(credentials, user=uid)``): when a key is rotated or a
 URL changes, every object moves to a new client on its next pass, and ``close_unused`` closes the clients no
 object uses any more (``release`` when an object is gone), so rotations do not pile up connection pools.
@@ -12,10 +15,13 @@ object uses any more (``release`` when an object is gone), so rotations do not p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import ssl
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -24,13 +30,15 @@ from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.credentials import Credentials, load_credentials
 from ecr_privacy_operator.guardrails.errors import ConfigurationError
 from ecr_privacy_operator.guardrails.retry import RetryPolicy
-from ecr_privacy_operator.guardrails.transport import RequestHook, RetryHook
+from ecr_privacy_operator.guardrails.transport import BEFORE_MUTATION, RequestHook, RetryHook
 
 __all__ = [
     "ClientPool",
     "CredentialsError",
+    "CredentialsRotatedError",
     "GuardrailsClient",  # re-exported: the handlers name the client type through this module
     "credentials_from_secret",
+    "writes_checked",
 ]
 
 ACCESS_KEY, SECRET_KEY = "accessKey", "secretKey"
@@ -53,6 +61,33 @@ def credentials_from_secret(data: Mapping[str, SecretStr], url: str, source: str
         )
     except ConfigurationError as exc:
         raise CredentialsError(f"{source}: {exc}") from None
+
+
+class CredentialsRotatedError(Exception):
+    """The workspace's Secret holds other keys than the ones a pass started with: nothing was written with the
+    old ones; the pass starts again with the new."""
+
+
+@contextlib.contextmanager
+def writes_checked(check: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Inside, the first Guardrails write (of this task and the tasks it starts) awaits ``check`` first, once;
+    what ``check`` raises (``CredentialsRotatedError``) stops the write. A pass that writes nothing checks
+    nothing (an idle resync makes no Kubernetes request)."""
+    lock = asyncio.Lock()
+    checked = False
+
+    async def guard() -> None:
+        nonlocal checked
+        async with lock:
+            if not checked:
+                await check()
+                checked = True
+
+    token = BEFORE_MUTATION.set(guard)
+    try:
+        yield
+    finally:
+        BEFORE_MUTATION.reset(token)
 
 
 PoolKey = tuple[str, str, str, str]  # (endpoint, access key, sha256 of the secret key, sha256 of the CA)
@@ -112,6 +147,13 @@ class ClientPool:
             )
             self._clients[key] = client
         return client
+
+    def sleep_between_retries(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Clients made from now on wait between request retries with ``sleep`` (the runtime's, which gives the
+        pass's slot back meanwhile), unless a retry policy with its own sleep was given."""
+        retry = self.retry or RetryPolicy()
+        if retry.sleep is asyncio.sleep:
+            self.retry = dataclasses.replace(retry, sleep=sleep)
 
     def __len__(self) -> int:
         """How many clients (connection pools) are open."""

@@ -165,10 +165,9 @@ def _drift_events(planned: Plan, previous: EcrPrivacyPolicyStatus) -> list[Event
         if (d.object, d.field) in known and not d.corrected:
             continue
         what = f"{d.object} {d.field}: spec wants {d.desired!r}, Guardrails has {d.actual!r}"
+        events.append(Event("Warning", Reason.DRIFT_DETECTED, what))  # every drift found, corrected or not
         if d.corrected:
             events.append(Event("Normal", Reason.DRIFT_CORRECTED, f"reverted {what}"))
-        else:
-            events.append(Event("Warning", Reason.DRIFT_DETECTED, what))
     return events
 
 

@@ -1,6 +1,7 @@
 """What a workspace lets a policy do, as pure checks that run before anything is written to Guardrails.
 
-- ``host_refusal``: the operator-wide allowlist of workspace hosts (``*.cloud.turbot.com`` style patterns).
+- ``host_refusal``: the operator-wide allowlist of workspace hosts (``*.cloud.turbot.com`` style patterns,
+  https and port 443 unless an entry opts in to ``http://`` or names a port: ``HostEntry``).
 - ``namespace_refusal``: a cluster workspace serves only the namespaces it allows.
 - ``spec_refusal``: enforcement values, additional policy types, AKA prefixes and adoption (also from other
   clusters) a cluster workspace allows.
@@ -48,34 +49,90 @@ class Refusal:
         )
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """One allowlist entry, ``[http://|https://]host[:port|:*]``: an exact host or ``*.domain`` (any host below
+    it); https unless the entry says ``http://`` (an explicit opt-in for plain HTTP, e.g. an emulator); only
+    the scheme's default port unless the entry names one (``*``: any port)."""
+
+    scheme: str
+    host: str
+    port: int | None  # None: any port
+
+    @classmethod
+    def parse(cls, text: str) -> HostEntry:
+        """Parse an entry; raises ``ValueError`` with what is wrong."""
+        entry = text.strip().lower()
+        scheme = "https"
+        for prefix in ("https://", "http://"):
+            if entry.startswith(prefix):
+                scheme, entry = prefix[:-3], entry[len(prefix) :]
+        host, colon, port = entry.partition(":")
+        wildcard = host.startswith("*.")
+        bare = host[2:] if wildcard else host
+        if not bare or "*" in bare or "/" in entry or not all(bare.split(".")):
+            raise ValueError(
+                f"allowed host {text!r}: expected [http://]host[:port] or [http://]*.domain[:port]"
+            )
+        if not colon:
+            return cls(scheme, host, DEFAULT_PORTS[scheme])
+        if port == "*":
+            return cls(scheme, host, None)
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"allowed host {text!r}: the port must be 1-65535 or *")
+        return cls(scheme, host, int(port))
+
+    def allows(self, scheme: str, host: str, port: int) -> bool:
+        if scheme != self.scheme or (self.port is not None and port != self.port):
+            return False
+        if self.host.startswith("*."):
+            return host.endswith(self.host[1:]) and host != self.host[2:]
+        return host == self.host
+
+
 def host_of(endpoint: str) -> str:
     """The host name of a URL (lower case, no port)."""
     return (urlsplit(endpoint).hostname or "").lower()
 
 
-def host_allowed(endpoint: str, patterns: tuple[str, ...]) -> bool:
-    """True if the URL's host matches one pattern: an exact host, or ``*.domain`` for any host below it."""
-    host = host_of(endpoint)
-    if not host:
-        return False
+def _entries(patterns: tuple[str, ...]) -> list[HostEntry]:
+    """The entries that parse (the operator's configuration refuses the others at start-up)."""
+    entries = []
     for pattern in patterns:
-        wanted = pattern.strip().lower()
-        if wanted.startswith("*."):
-            if host.endswith(wanted[1:]) and host != wanted[2:]:
-                return True
-        elif host == wanted:
-            return True
-    return False
+        try:
+            entries.append(HostEntry.parse(pattern))
+        except ValueError:
+            continue
+    return entries
+
+
+def host_allowed(endpoint: str, patterns: tuple[str, ...]) -> bool:
+    """True if one entry allows the URL's scheme, host and port (see ``HostEntry``)."""
+    parts = urlsplit(endpoint)
+    host, scheme = (parts.hostname or "").lower(), parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:  # a port past 65535
+        return False
+    if not host or scheme not in DEFAULT_PORTS:
+        return False
+    return any(entry.allows(scheme, host, port) for entry in _entries(patterns))
 
 
 def host_refusal(endpoint: str, patterns: tuple[str, ...], source: str) -> Refusal | None:
     if host_allowed(endpoint, patterns):
         return None
+    parts = urlsplit(endpoint)
+    shown = f"{parts.scheme}://{parts.netloc}" if parts.netloc else repr(endpoint)
     return Refusal(
         Reason.HOST_NOT_ALLOWED,
-        f"{source} points at host {host_of(endpoint) or endpoint!r}, which is not in the operator's allowlist of "
-        f"workspace hosts ({', '.join(patterns) or 'empty'}); no request was sent. A cluster admin can add it "
-        "(--allowed-hosts, ECR_PRIVACY_ALLOWED_HOSTS, chart value config.allowedWorkspaceHosts)",
+        f"{source} points at {shown}, which is not in the operator's allowlist of workspace hosts "
+        f"({', '.join(patterns) or 'empty'}; https and port 443 unless an entry names http:// or a port); no "
+        "request was sent. A cluster admin can add it (--allowed-hosts or ECR_PRIVACY_ALLOWED_HOSTS; chart value "
+        "allowedWorkspaceHosts)",
     )
 
 

@@ -1,7 +1,8 @@
 """One backoff formula for every retry the runtime makes: a failed pass, a deletion that must wait.
 
-The n-th failure in a row waits 2^n seconds, capped by ``ECR_PRIVACY_MAX_BACKOFF`` (and, for a pass, by the
-object's resync interval), with jitter so that objects failing together do not retry together.
+The n-th failure in a row waits 2^n seconds, capped by ``ECR_PRIVACY_MAX_BACKOFF`` only (a short resync interval
+does not make a failing object retry sooner: its passes would take the slots of others), with jitter so that
+objects failing together do not retry together.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ def backoff(failures: int, max_backoff: float) -> float:
     return min(max_backoff, 2.0 ** min(failures, 16))
 
 
-def retry_after_failure(failures: int, max_backoff: float, resync: float) -> float:
-    """The delay before a failed object's next pass: the backoff, never longer than its resync, jittered."""
-    return min(resync, backoff(failures, max_backoff)) * random.uniform(0.8, 1.0)
+def retry_after_failure(failures: int, max_backoff: float) -> float:
+    """The delay before a failed object's next pass: the backoff, jittered (not capped by the resync)."""
+    return backoff(failures, max_backoff) * random.uniform(0.8, 1.0)
 
 
 def next_resync(resync: float) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pydantic
 
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
-from ecr_privacy_operator.kube import KubernetesUnavailableError, SecretNotFoundError
+from ecr_privacy_operator.kube import InvalidNameError, KubernetesUnavailableError, SecretNotFoundError
 from ecr_privacy_operator.reconcile import engine
 from ecr_privacy_operator.reconcile.clients import CredentialsError
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceRefusedError
@@ -29,6 +29,8 @@ def outcome_of(exc: Exception, deadline: float) -> Outcome | None:
         return _failed(Reason.INVALID_SPEC, problems, retryable=False)
     if isinstance(exc, WorkspaceRefusedError):
         return exc.refusal.outcome()
+    if isinstance(exc, InvalidNameError):  # a name no schema checked reached a Kubernetes path: nothing sent
+        return _failed(Reason.INVALID_SPEC, str(exc), retryable=False)
     if isinstance(exc, SecretNotFoundError | CredentialsError):
         return _failed(Reason.CREDENTIALS_NOT_FOUND, str(exc), retryable=False)
     if isinstance(exc, KubernetesUnavailableError):

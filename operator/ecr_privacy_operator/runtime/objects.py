@@ -8,6 +8,7 @@ rescheduled resync).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ class ObjectState:
     deleting: bool = False
     gone: bool = False  # deleted: a pass still running must not bring its state or metrics back
     pending: str | None = None  # the trigger of a pass a handler asked for and the schedule has not run yet
+    queued: bool = False  # its pass waits for a slot (fair_slots): a second due time adds no second pass
 
     @property
     def status(self) -> EcrPrivacyPolicyStatus | None:
@@ -52,6 +54,13 @@ def slim(body: kopf.Body) -> dict[str, Any]:
         "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
         "spec": body.get("spec") or {},
     }
+
+
+def slot_key(body: Mapping[str, Any]) -> tuple[str, str]:
+    """Whose turn a pass of the object is: (namespace, workspace), the fair-queue key (``fair_slots``)."""
+    ref = (body.get("spec") or {}).get("workspaceRef") or {}
+    workspace = f"{ref.get('kind') or 'GuardrailsWorkspace'}/{ref.get('name') or ''}"
+    return str(body["metadata"]["namespace"]), workspace
 
 
 def identity(body: kopf.Body) -> tuple[str, str, str, int]:

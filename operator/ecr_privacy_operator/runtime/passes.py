@@ -2,9 +2,10 @@
 
 A pass parses the object, resolves the workspace it names (``reconcile.workspaces``: the workspace object, its
 Secret and, for a cluster workspace, what the namespace may do there; a refusal writes nothing to Guardrails),
-runs ``reconcile.engine`` under a per-object lock, the process-wide concurrency limit and a deadline, then
-hands the result to ``publish`` and schedules the next pass (``backoff``). Deletions take the same limit and
-deadline. A pass never raises for a bad object: ``failures`` turns what it raised into a condition. The jobs
+runs ``reconcile.engine`` under a per-object lock, a slot of the process-wide limit (``fair_slots``: shared
+fairly between namespaces and workspaces; the schedule hands due passes to it) and a deadline, then hands the
+result to ``publish`` and schedules the next pass (``backoff``). Deletions take the same slots (ahead of their
+key's passes) and deadline. A pass never raises for a bad object: ``failures`` turns what it raised into a condition. The jobs
 around a pass have their own modules: ``objects`` (what is remembered per object), ``publish``, ``backoff``,
 ``failures``, ``schedule``; workspaces are ``workspace_keeper``'s. The activity feeds
 (``reconcile.feed_follower``, wired in ``build``) ask it for passes (``recheck``), compliance counts
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -28,13 +29,18 @@ import kopf
 
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
-from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, parse_spec
+from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, WorkspaceKind, parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
 from ecr_privacy_operator.health import Readiness, Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import engine
-from ecr_privacy_operator.reconcile.clients import ClientPool
+from ecr_privacy_operator.reconcile.clients import (
+    ClientPool,
+    CredentialsRotatedError,
+    GuardrailsClient,
+    writes_checked,
+)
 from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts
@@ -49,8 +55,9 @@ from ecr_privacy_operator.reconcile.workspaces import (
 from ecr_privacy_operator.runtime import backoff
 from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.failures import outcome_of
+from ecr_privacy_operator.runtime.fair_slots import FairSlots
 from ecr_privacy_operator.runtime.feed_link import FeedLink, FeedLoop
-from ecr_privacy_operator.runtime.objects import DEFAULT_RESYNC, ObjectState, identity, slim
+from ecr_privacy_operator.runtime.objects import DEFAULT_RESYNC, ObjectState, identity, slim, slot_key
 from ecr_privacy_operator.runtime.publish import Publisher
 from ecr_privacy_operator.runtime.schedule import ResyncSchedule
 from ecr_privacy_operator.runtime.workspace_keeper import WorkspaceKeeper
@@ -75,7 +82,7 @@ class Runtime:
     publisher: Publisher
     locks: TargetLocks = field(default_factory=TargetLocks)
     states: dict[str, ObjectState] = field(default_factory=dict)
-    limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
+    slots: FairSlots = field(default_factory=lambda: FairSlots(20))  # passes and deletions at once, fairly
     last_pass: float = field(default_factory=time.monotonic)
     watchdog: Watchdog = field(default_factory=Watchdog)  # passes in flight, for the liveness probe
     schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
@@ -110,6 +117,8 @@ class Runtime:
             namespace_labels=directory.namespace_labels,
         )
         keeper = WorkspaceKeeper(config=config, kube=kube, resolver=resolver, directory=directory)
+        fields.setdefault("slots", FairSlots(config.max_concurrent_syncs))
+        pool.sleep_between_retries(fields["slots"].sleep)  # a retry's wait gives its pass's slot back
         runtime = cls(
             config=config,
             kube=kube,
@@ -140,8 +149,7 @@ class Runtime:
         handler: the task inherits that context, in which Kopf can post Events (a start-up activity's
         context cannot)."""
         if self._resyncs is None:
-            slots = self.config.max_concurrent_syncs  # not more tasks than passes that may run at once
-            self._resyncs = asyncio.create_task(self.schedule.run(self.resync, slots), name="resyncs")
+            self._resyncs = asyncio.create_task(self.schedule.run(self._dispatch), name="resyncs")
         if self.feeds is not None and self._feed_task is None:  # its Events need the same context
             loop = FeedLoop(self.feeds.run, self.readiness, self.metrics)
             self._feed_task = asyncio.create_task(loop.supervise(), name="activity feed supervisor")
@@ -154,6 +162,15 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._resyncs = self._feed_task = None
+        await self.slots.cancel_all()
+
+    def _dispatch(self, uid: str) -> None:
+        """The object's pass is due: queue it for a slot under its namespace and workspace (once)."""
+        state = self.states.get(uid)
+        if state is None or state.body is None or state.deleting or state.queued:
+            return
+        state.queued = True
+        self.slots.submit(slot_key(state.body), lambda: self.resync(uid))
 
     def state(self, uid: str) -> ObjectState:
         return self.states.setdefault(uid, ObjectState())
@@ -229,6 +246,8 @@ class Runtime:
     async def resync(self, uid: str) -> None:
         """The object's scheduled pass, from its slim copy (nothing if it is gone or being deleted)."""
         state = self.states.get(uid)
+        if state is not None:
+            state.queued = False
         if state is None or state.body is None or state.deleting:
             return
         trigger, state.pending = state.pending or "resync", None
@@ -240,7 +259,28 @@ class Runtime:
             logger.exception("resync pass failed")
             self.schedule.at(uid, min(state.next_delay, self.config.max_backoff))
 
+    def _resync_of(self, spec: EcrPrivacyPolicySpec) -> float:
+        """The object's resync interval, at least the admin's floor for a cluster workspace's policies."""
+        resync = float(spec.resync_seconds)
+        if spec.workspace_ref is not None and spec.workspace_ref.kind is WorkspaceKind.CLUSTER:
+            resync = max(resync, self.config.cluster_min_resync)
+        return resync
+
     # -- credentials ------------------------------------------------------------------------------------
+    def _keys_unchanged(
+        self, spec: EcrPrivacyPolicySpec, ns: str, uid: str, client: GuardrailsClient
+    ) -> Callable[[], Awaitable[None]]:
+        """The check before a pass's first write: the Secret read afresh still gives ``client`` (the same keys,
+        URL and CA); else ``CredentialsRotatedError`` and nothing is written with the old keys."""
+
+        async def check() -> None:
+            self._forget_credentials(ns, spec)
+            fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+            if fresh.client is not client:
+                raise CredentialsRotatedError("the workspace's Secret changed during the pass")
+
+        return check
+
     def _forget_credentials(self, namespace: str, spec: EcrPrivacyPolicySpec | None) -> None:
         """After a failed pass, read the Secret afresh next time: fixed or rotated keys apply on the next retry
         instead of after the Secret cache expires."""
@@ -273,11 +313,14 @@ class Runtime:
             followed = self.feeds is not None
             try:
                 spec = parse_spec(body.get("spec") or {})
-                resync = float(spec.resync_seconds)
+                resync = self._resync_of(spec)
                 if spec.suspend:
                     result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
                 else:
-                    async with self.limit:
+                    slot = (
+                        contextlib.nullcontext() if self.slots.holding() else self.slots.slot(slot_key(body))
+                    )
+                    async with slot:  # a scheduled pass holds one already
                         with self.watchdog.track(f"{ns}/{name}"):
                             async with asyncio.timeout(self.config.pass_deadline):
                                 result, followed = await self._sync_with(
@@ -301,9 +344,7 @@ class Runtime:
                 resync = min(resync, self.config.feed_fallback_resync)
             if result.outcome.kind is OutcomeKind.FAILED:
                 state.failures += 1
-                state.next_delay = backoff.retry_after_failure(
-                    state.failures, self.config.max_backoff, resync
-                )
+                state.next_delay = backoff.retry_after_failure(state.failures, self.config.max_backoff)
             else:
                 state.failures = 0
                 state.next_delay = backoff.next_resync(resync)
@@ -332,7 +373,12 @@ class Runtime:
         followed = self.feeds is not None and self.feeds.followed(workspace.client)
         claim = self.ownership.claim(uid, ns, name)
         approvals = self.directory.approvals(ns, name, now)  # exceptions for repositories to come
-        result = await self._checked_pass(workspace, spec, claim, generation, status, now, approvals)
+        try:
+            with writes_checked(self._keys_unchanged(spec, ns, uid, workspace.client)):
+                result = await self._checked_pass(workspace, spec, claim, generation, status, now, approvals)
+        except CredentialsRotatedError:  # nothing was written with the old keys: start again with the new
+            workspace = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
+            result = await self._checked_pass(workspace, spec, claim, generation, status, now, approvals)
         if result.outcome.reason == Reason.UNAUTHORIZED:
             self._forget_credentials(ns, spec)
             fresh = await self.workspaces.resolve(spec.workspace_ref, ns, uid)
@@ -396,7 +442,7 @@ class Runtime:
                 self.forget(uid, ns, name)
                 return
             try:
-                async with self.limit:
+                async with self.slots.slot(slot_key(body), first=True):  # ahead of its key's passes
                     with self.watchdog.track(f"{ns}/{name}"):
                         async with asyncio.timeout(self.config.pass_deadline):
                             # what the policy made is removed even where its namespace lost its permission

@@ -1,9 +1,10 @@
 """Publishes what a pass did: one log line and a metric per Guardrails change, the object's gauges, its status
-(written only when it changed) and its Events."""
+(written only when it changed, cut to what the CRD's schema admits) and its Events."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import kopf
 
@@ -47,7 +48,7 @@ class Publisher:
         )
         if result.status is not None:
             try:
-                await self.kube.patch_status(ns, name, result.status.to_patch())
+                await self.kube.patch_status(ns, name, fit_status(result.status.to_patch()))
             except Exception as exc:  # the object may be gone, or the API server down: the next pass retries
                 logger.warning("could not write status: %s", type(exc).__name__)
                 written = False
@@ -56,3 +57,16 @@ class Publisher:
         for event in result.events:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1000])
         return written
+
+
+CONDITION_MESSAGE_LIMIT = 32768  # the CRD's maxLength of a condition message (the Kubernetes convention)
+
+
+def fit_status(patch: dict[str, Any]) -> dict[str, Any]:
+    """The status patch with every condition message cut to the schema's limit: a message that quotes a long
+    spec value (a 64 KiB setting) must not make the API server refuse the whole status."""
+    for cond in patch.get("conditions") or ():
+        message = cond.get("message")
+        if isinstance(message, str) and len(message) > CONDITION_MESSAGE_LIMIT:
+            cond["message"] = message[: CONDITION_MESSAGE_LIMIT - 1] + "…"
+    return patch

@@ -2,7 +2,7 @@
 
 Replaces one Kopf daemon per object (a task, its coroutine stack and Kopf's live copy of the whole object per
 object) with a heap of due times. Every pass re-plans its object (``at``); a deleted object is dropped
-(``cancel``); ``run`` starts the due passes as tasks (the runtime's concurrency limit applies inside them).
+(``cancel``); ``run`` hands each due object to the runtime, which queues its pass fairly (``fair_slots``).
 """
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ import asyncio
 import contextlib
 import heapq
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 
 class ResyncSchedule:
-    """Due times per object UID; ``run(start)`` calls ``start(uid)`` for each one when it is due."""
+    """Due times per object UID; ``run(dispatch)`` calls ``dispatch(uid)`` for each one when it is due."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._due: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
         self._changed = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
 
     def at(self, uid: str, delay: float) -> None:
         """(Re)plan the object's next pass ``delay`` seconds from now; an earlier plan is replaced."""
@@ -59,24 +57,13 @@ class ResyncSchedule:
             heapq.heapify(self._heap)
         return due
 
-    async def run(self, start: Callable[[str], Coroutine[Any, Any, None]], slots: int = 20) -> None:
-        """Start each due pass as a task, at most ``slots`` at a time (the others wait in the schedule, not
-        as tasks), forever; cancel to stop (running passes are cancelled too)."""
-        free = asyncio.Semaphore(slots)
-        try:
-            while True:
-                self._changed.clear()
-                for uid in self.take_due():
-                    await free.acquire()
-                    task = asyncio.create_task(start(uid), name=f"pass {uid}")
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
-                    task.add_done_callback(lambda _: free.release())
-                wait = self._heap[0][0] - self._clock() if self._heap else None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=wait)
-        finally:
-            for task in list(self._running):
-                task.cancel()
-            if self._running:
-                await asyncio.gather(*self._running, return_exceptions=True)
+    async def run(self, dispatch: Callable[[str], None]) -> None:
+        """Hand each due object to ``dispatch`` (which queues its pass, no task per waiting object), forever;
+        cancel to stop."""
+        while True:
+            self._changed.clear()
+            for uid in self.take_due():
+                dispatch(uid)
+            wait = self._heap[0][0] - self._clock() if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=wait)

@@ -29,7 +29,25 @@ def test_graphql_endpoint(workspace: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "workspace",
-    ["", "/", "https://x/foo", "https://x/api/v5/graphql", "ftp://x", "https://x/api/latest?a=1", "https://"],
+    [
+        "",
+        "/",
+        "https://x/foo",
+        "https://x/api/v5/graphql",
+        "ftp://x",
+        "https://x/api/latest?a=1",
+        "https://",
+        "https://x:99999",  # a port the API server used to admit: an OverflowError at connect time
+        "https://x:0",
+        "https://x:",
+        "https://x:12ab",
+        "https://a..b",
+        "https://-a.example",
+        "https://a-.example",
+        "https://user:pass@x.example",
+        "https://x.example:443:1",
+        "https://" + "a" * 64 + ".example",
+    ],
 )
 def test_invalid_workspace(workspace: str) -> None:
     with pytest.raises(ConfigurationError, match="invalid workspace"):
