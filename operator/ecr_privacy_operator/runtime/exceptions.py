@@ -36,7 +36,7 @@ from ecr_privacy_operator.crd.exception import (
     parse_exception_spec,
 )
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, WorkspaceRef, parse_spec
-from ecr_privacy_operator.kube import Kube
+from ecr_privacy_operator.kube import Kube, KubernetesError
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import exceptions as sync_exceptions
 from ecr_privacy_operator.reconcile.exception_rules import ExceptionMarker
@@ -254,12 +254,17 @@ class ExceptionRuntime:
             if status.pending_repositories != previous.pending_repositories:
                 self.recheck_policy(marker.namespace, spec.policy_ref.name)
         if status != previous:
-            await self.kube.patch_status(
-                marker.namespace,
-                marker.name,
-                status.model_dump(by_alias=True, exclude_none=True, mode="json"),
-                plural=EXCEPTION_PLURAL,
-            )
+            try:
+                await self.kube.patch_status(
+                    marker.namespace,
+                    marker.name,
+                    status.model_dump(by_alias=True, exclude_none=True, mode="json"),
+                    plural=EXCEPTION_PLURAL,
+                )
+            except KubernetesError as exc:
+                if exc.status != 404:
+                    raise
+                return  # deleted while this check ran: nothing to report, and its finalizer has cleaned up
             self._written[marker.uid] = status
 
     async def finalize(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
