@@ -8,6 +8,7 @@ function was running) and "inclusive" (it was on the stack), by function and fil
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from collections import Counter
@@ -33,6 +34,11 @@ def _frame(frame: str) -> str:
     return f"{name} ({short})"
 
 
+def _cell(row: tuple[str, int] | None, total: int) -> str:
+    """``share | function`` of one table row, blank where that column has no more functions."""
+    return " | " if row is None else f"{100 * row[1] / total:.1f} | `{row[0]}`"
+
+
 def summary(raw: Path, top: int = 20) -> str:
     """The ``top`` functions by own and by inclusive samples, as a Markdown table."""
     own: Counter[str] = Counter()
@@ -53,6 +59,6 @@ def summary(raw: Path, top: int = 20) -> str:
     if not total:
         return "(no samples)"
     rows = ["| own % | function | | inclusive % | function |", "|---|---|---|---|---|"]
-    for (o_name, o_n), (i_name, i_n) in zip(own.most_common(top), inclusive.most_common(top), strict=False):
-        rows.append(f"| {100 * o_n / total:.1f} | `{o_name}` | | {100 * i_n / total:.1f} | `{i_name}` |")
+    for own_row, inclusive_row in itertools.zip_longest(own.most_common(top), inclusive.most_common(top)):
+        rows.append(f"| {_cell(own_row, total)} | | {_cell(inclusive_row, total)} |")
     return f"{total} samples\n\n" + "\n".join(rows)
