@@ -33,6 +33,7 @@ from ecr_privacy_operator.crd.workspace import ClusterGuardrailsWorkspaceSpec
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.models import ControlCounts, PolicySetting, ResourceInfo, SettingInput
 from ecr_privacy_operator.reconcile import exception_rules as rules
+from ecr_privacy_operator.reconcile.apply import Change
 from ecr_privacy_operator.reconcile.scopes import Refusal
 
 APPROVED = "Approved"
@@ -80,6 +81,7 @@ class ExceptionOutcome:
     created: list[str] = field(default_factory=list)
     corrected: list[Drift] = field(default_factory=list)
     reported: list[Drift] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # the writes made, by the version ids replies named
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -191,13 +193,15 @@ async def sync(
             continue
         if repo.setting is None:
             if writes:
-                await client.create_setting(repo.info.id, SEED_USAGE_TYPE, desired)
+                made = await client.create_setting(repo.info.id, SEED_USAGE_TYPE, desired)
                 outcome.created.append(repo.ref)
+                outcome.changes.append(Change("SettingCreated", repo.ref, made.id, made.version_id))
             continue
         drift = drift_of(repo.ref, repo.setting, desired)
         if drift and correct:
-            await client.update_setting(repo.setting.id, desired)
+            made = await client.update_setting(repo.setting.id, desired)
             outcome.corrected += drift
+            outcome.changes.append(Change("SettingUpdated", repo.ref, made.id, made.version_id))
         else:
             outcome.reported += drift
     if outcome.created or outcome.corrected:
