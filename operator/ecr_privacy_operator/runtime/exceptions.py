@@ -74,6 +74,7 @@ class ExceptionRuntime:
     _by_policy: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _poked: set[str] = field(default_factory=set)
     _again: set[str] = field(default_factory=set)
+    _owned: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per UID: its settings' ids (as made)
 
     @staticmethod
     def _marker(body: kopf.Body) -> ExceptionMarker:
@@ -150,8 +151,16 @@ class ExceptionRuntime:
             resolved = await self.workspaces.resolve(policy.workspace_ref, marker.namespace, marker.uid)
             scope = (resolved.workspace.name, resolved.scope)
             result = await sync_exceptions.sync(
-                resolved.client, spec, marker, spec.policy_ref.name, policy, scope, now
+                resolved.client,
+                spec,
+                marker,
+                spec.policy_ref.name,
+                policy,
+                scope,
+                now,
+                self._owned.get(marker.uid, ()),
             )
+            self._owned[marker.uid] = tuple(result.owned) or self._owned.get(marker.uid, ())
             if self.feeds is not None:  # their echoes in the feed cause nothing
                 self.feeds.record(resolved.client, result.changes)
         except PolicyMissingError as exc:
@@ -283,6 +292,7 @@ class ExceptionRuntime:
             self.metrics.exception_expiry.remove(marker.namespace, marker.name)
         self._known.pop(marker.uid, None)
         self._written.pop(marker.uid, None)
+        owned = self._owned.pop(marker.uid, ())
         for uids in self._by_policy.values():
             uids.discard(marker.uid)
         try:
@@ -310,6 +320,6 @@ class ExceptionRuntime:
         except WorkspaceRefusedError as exc:
             kopf.event(body, type="Warning", reason=exc.refusal.reason, message=exc.refusal.message)
             return
-        removed = await sync_exceptions.remove(resolved.client, spec.repositories, marker)
+        removed = await sync_exceptions.remove(resolved.client, spec.repositories, marker, owned)
         logger.info("removed %d exception setting(s)", removed)
         self._last_workspace.pop(marker.uid, None)
