@@ -31,13 +31,17 @@ def activity(n: int, kind: str, **fields: Any) -> Activity:
     return Activity(id=str(n), type=kind, timestamp=f"2026-12-07T06:00:{n:02d}.000Z", **fields)
 
 
+def setting(n: int, kind: str, repository: str, setting_id: str, version: str | None = "v") -> Activity:
+    """A ``policy_setting_<kind>`` activity on ``repository``, making ``version`` (none for a deletion)."""
+    fields = {"setting_version_id": version} if kind != "deleted" else {}
+    return activity(n, f"policy_setting_{kind}", resource_id=repository, setting_id=setting_id, **fields)
+
+
 def test_a_setting_written_or_deleted_on_a_repository_checks_the_exception_that_owns_it() -> None:
     routing = route(
         [
-            activity(
-                1, "policy_setting_updated", resource_id="5000", setting_id="7000", setting_version_id="v1"
-            ),
-            activity(2, "policy_setting_deleted", resource_id="6000", setting_id="8000"),
+            setting(1, "updated", "5000", "7000", "v1"),
+            setting(2, "deleted", "6000", "8000"),
         ],
         SCOPE,
         EchoLog(),
@@ -50,14 +54,10 @@ def test_a_setting_written_or_deleted_on_a_repository_checks_the_exception_that_
 
 def test_the_setting_id_decides_before_the_repository() -> None:
     # exc-b's setting listed on exc-a's repository id (whatever the cause): the setting's owner is checked
-    moved = activity(
-        1, "policy_setting_updated", resource_id="5001", setting_id="8000", setting_version_id="v"
-    )
+    moved = setting(1, "updated", "5001", "8000")
     assert route([moved], SCOPE, EchoLog()).exceptions == {"exc-b"}
     # a setting created anew on the repository (an unknown id): the exception holding settings there
-    fresh = activity(
-        2, "policy_setting_created", resource_id="5001", setting_id="9999", setting_version_id="v"
-    )
+    fresh = setting(2, "created", "5001", "9999")
     assert route([fresh], SCOPE, EchoLog()).exceptions == {"exc-a"}
 
 
@@ -67,24 +67,18 @@ def test_an_exceptions_own_writes_are_echoes_and_cause_nothing() -> None:
         [Change("SettingCreated", "legacy", "7000", "v-own"), Change("SettingUpdated", "x", "8000", "v2")]
     )
     own = [
-        activity(
-            1, "policy_setting_created", resource_id="5000", setting_id="7000", setting_version_id="v-own"
-        ),
-        activity(2, "policy_setting_updated", resource_id="6000", setting_id="8000", setting_version_id="v2"),
+        setting(1, "created", "5000", "7000", "v-own"),
+        setting(2, "updated", "6000", "8000", "v2"),
     ]
     routing = route(own, SCOPE, echoes)
     assert routing.exceptions == set()
     assert routing.handled == {"echo": 2}
-    console = activity(
-        3, "policy_setting_updated", resource_id="5000", setting_id="7000", setting_version_id="v9"
-    )
+    console = setting(3, "updated", "5000", "7000", "v9")
     assert route([console], SCOPE, echoes).exceptions == {"exc-a"}
 
 
 def test_an_activity_about_an_exception_in_its_check_waits_for_it() -> None:
-    edit = activity(
-        1, "policy_setting_updated", resource_id="5000", setting_id="7000", setting_version_id="v"
-    )
+    edit = setting(1, "updated", "5000", "7000")
     routing = route([edit], SCOPE, EchoLog(), busy=lambda uid: uid == "exc-a")
     assert (routing.exceptions, routing.deferred, routing.handled) == (set(), [edit], {})
 
@@ -93,9 +87,7 @@ def test_other_activities_on_a_repository_are_not_the_exceptions() -> None:
     routing = route(
         [
             activity(1, "resource_updated", resource_id="5000", resource_version_id="v"),
-            activity(
-                2, "policy_setting_updated", resource_id="4444", setting_id="4445", setting_version_id="v"
-            ),
+            setting(2, "updated", "4444", "4445"),
         ],
         SCOPE,
         EchoLog(),
