@@ -81,6 +81,12 @@ def test_a_console_edit_of_the_note_and_a_deletion_are_corrected_through_the_fee
 
     emulator.console(DELETE, {"input": {"id": setting["id"]}})
     wait_for(lambda: len(usage_settings(emulator, "legacy")) == 1, timeout=15, what="the deletion corrected")
+    # the control's return to alarm checks the exception too; the deletion itself was routed to it
+    wait_for(
+        lambda: operator.metric(HANDLED, handling="exception") >= routed + 2,
+        timeout=15,
+        what="the deletion routed to the exception",
+    )
     (again,) = usage_settings(emulator, "legacy")
     assert (again["id"] != setting["id"], again["note"]) == (True, setting["note"])
     wait_for(lambda: control_state(emulator, "legacy") == "ok", timeout=15, what="legacy ok again")
