@@ -155,8 +155,8 @@ class Metrics:
         )
         self.feed_activities = Counter(
             "ecrprivacy_feed_activities_total",
-            "Activities read from the feed, each once, by handling (pass, compliance: acted on; echo: the "
-            "operator's own write; unmatched: no object of this process).",
+            "Activities read from the feed, each once, by handling (pass, compliance, exception: acted on; "
+            "echo: the operator's own write; unmatched: no object of this process).",
             ["handling"],
             registry=r,
         )

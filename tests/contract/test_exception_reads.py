@@ -4,10 +4,16 @@ force while it is, and lapsed once Guardrails' clock passes its ``validToTimesta
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from ecr_privacy_operator.crd.conditions import Reason
+from ecr_privacy_operator.crd.exception import parse_exception_spec
+from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.guardrails import GuardrailsClient, SettingInput
 from ecr_privacy_operator.reconcile import exceptions
+from ecr_privacy_operator.reconcile.exception_rules import ExceptionMarker
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 
 from .test_guardrails_client import APPROVED, CONTROL, USAGE
@@ -58,3 +64,43 @@ async def test_in_force_then_lapsed(gclient: GuardrailsClient, emulator: Emulato
     emulator.advance_clock("1d")
     (found,), _ = await exceptions.observe(gclient, [repo("legacy")])
     assert (found.in_force, found.lapsed, found.control_state) == (False, True, "alarm")
+
+
+async def test_a_setting_the_exception_made_stays_its_own_when_a_console_edit_drops_the_marker(
+    gclient: GuardrailsClient,
+) -> None:
+    """Ownership by the setting's id (remembered by the runtime), not only by the note's marker: a console edit
+    of the note is drift to correct, with the correction's version id for the feed's echo log."""
+    await gclient.create_setting(ACCOUNT_AKA, APPROVED, SettingInput(value="Check: Approved"))
+    await gclient.create_setting(ACCOUNT_AKA, USAGE, SettingInput(value="Not approved"))
+    policy = parse_spec(
+        {
+            "workspaceRef": {"name": "ws"},
+            "policyPack": {"akas": ["contract:ecr-private"]},
+            "attachments": [{"resource": ACCOUNT_AKA}],
+        }
+    )
+    spec = parse_exception_spec(
+        {
+            "policyRef": {"name": "ecr-private"},
+            "repositories": [repo("legacy")],
+            "reason": "why",
+            "expires": "2099-01-01T00:00:00Z",
+        }
+    )
+    marker = ExceptionMarker("ns", "base-images", "uid-1")
+    now = dt.datetime.now(dt.UTC)
+    first = await exceptions.sync(gclient, spec, marker, "ecr-private", policy, ("ws", None), now)
+    (made,) = first.owned
+    assert [(c.reason, c.guardrails_id, bool(c.version_id)) for c in first.changes] == [
+        ("SettingCreated", made, True)
+    ]
+    edited = exceptions.desired_setting(spec, marker).model_copy(update={"note": "edited in the console"})
+    await gclient.update_setting(made, edited)
+    foreign = await exceptions.sync(gclient, spec, marker, "ecr-private", policy, ("ws", None), now)
+    assert foreign.refusal is not None
+    assert foreign.refusal.reason == Reason.REPOSITORY_CONFLICT
+    kept = await exceptions.sync(gclient, spec, marker, "ecr-private", policy, ("ws", None), now, first.owned)
+    assert (kept.refusal, [d.field for d in kept.corrected], kept.owned) == (None, ["note"], [made])
+    assert [c.reason for c in kept.changes] == ["SettingUpdated"]
+    assert await exceptions.remove(gclient, [repo("legacy")], marker, kept.owned) == 1

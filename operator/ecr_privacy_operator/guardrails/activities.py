@@ -3,6 +3,7 @@
 An :class:`ActivityQuery` names one filtered view of Guardrails' ``notifications``, sorted explicitly (newest
 first: no default order is documented); :func:`policy_feed` gives the views an operator following its packs
 needs, none naming more than ``MAX_FILTER_IDS`` ids (no limit is documented: more ids make more views);
+:func:`setting_feed` gives the views of one policy type's settings on given resources (exceptions' settings);
 :func:`proof_query` reads one known activity of a pack (a feed that returns none for a pack that exists cannot
 see). :class:`Activity` is one item read back, flattened from ``queries/fragments/ActivityFields.graphql``; a
 page skips (and counts) null or malformed items. Types are Guardrails' snake_case ``notificationType`` values
@@ -30,6 +31,7 @@ __all__ = [
     "feed_timestamp",
     "policy_feed",
     "proof_query",
+    "setting_feed",
 ]
 
 APPROVED_CONTROL_TYPE_URI = "tmod:@turbot/aws-ecr#/control/types/publicRepositoryApproved"
@@ -115,6 +117,15 @@ def policy_feed(
             )
         )
     return queries
+
+
+def setting_feed(resources: Sequence[str], policy_type_uri: str) -> list[ActivityQuery]:
+    """The views of the ``policy_type_uri`` settings created, updated or deleted on ``resources`` themselves
+    (an exception's setting on each repository it approves); each view names at most ``MAX_FILTER_IDS`` ids."""
+    return [
+        ActivityQuery(types=("policySetting",), resources=chunk, policy_types=(policy_type_uri,))
+        for chunk in _chunks(list(dict.fromkeys(resources)))
+    ]
 
 
 def proof_query(pack_id: str) -> ActivityQuery:

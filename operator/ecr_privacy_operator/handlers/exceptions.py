@@ -61,8 +61,10 @@ def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
             metrics=runtime.metrics,
             directory=runtime.directory,
             recheck_policy=recheck_policy,
+            feeds=runtime.feeds,
         )
         runtime.compliance_listeners.append(found.poke)
+        runtime.exception_checks = found  # the feed routes edits of the exceptions' settings to it
         memo.exceptions = found
     return found
 

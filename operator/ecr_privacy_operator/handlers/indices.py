@@ -1,6 +1,6 @@
 """Kopf's indices behind tenancy and the feed, registered on import: workspace objects, namespace labels, which
-policies use which workspace, and what each workspace's activity feed must watch (read through
-``runtime.directory.Directory``)."""
+policies use which workspace, and what each workspace's activity feed must watch for policies and for
+exceptions (read through ``runtime.directory.Directory``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from ecr_privacy_operator.crd.exception import EXCEPTION_PLURAL
 from ecr_privacy_operator.crd.spec import API_GROUP, API_VERSION, PLURAL, WorkspaceKind
 from ecr_privacy_operator.crd.workspace import CLUSTER_WORKSPACE_PLURAL, WORKSPACE_PLURAL
 from ecr_privacy_operator.reconcile.feed import Subject, guardrails_ids
@@ -65,6 +66,24 @@ def feed_subjects(
     if subject.pack_id is None and not targets:
         return {}
     return {workspace_key(kind, namespace or "", str(ref["name"])): subject}
+
+
+@kopf.index(API_GROUP, API_VERSION, EXCEPTION_PLURAL)
+def exception_feed_subjects(
+    namespace: str | None, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], Subject]:
+    """(namespace, policy name) -> what the activity feed of that policy's workspace must watch for this
+    exception: the repositories its status says it holds settings on, and those settings' ids (digits only)."""
+    ref = spec.get("policyRef") or {}
+    rows = status.get("repositories") or []
+    if not isinstance(ref, Mapping) or not isinstance(ref.get("name"), str) or not isinstance(rows, list):
+        return {}
+    rows = [r for r in rows if isinstance(r, Mapping)]
+    repositories = guardrails_ids(r.get("resourceId") for r in rows)
+    settings = guardrails_ids(r.get("settingId") for r in rows)
+    if not repositories:
+        return {}
+    return {(namespace or "", ref["name"]): Subject(uid, None, repositories=repositories, settings=settings)}
 
 
 @kopf.index("namespaces")

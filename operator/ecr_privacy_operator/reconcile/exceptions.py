@@ -2,7 +2,9 @@
 
 Per repository the exception keeps one Required ``publicRepositoryApprovedUsage = Approved`` setting on the
 repository resource, its note the reason plus the exception's marker (``exception_rules.note_for``), its
-``validToTimestamp`` the expiry. A pass:
+``validToTimestamp`` the expiry. A setting is this exception's when its note carries the marker, or when its id
+is one this exception made or kept before (``own``, remembered by the runtime: a console edit of the note that
+drops the marker is drift to correct or report, not a foreign setting). A pass:
 
 1. reads the repositories and the policy's attachment targets (paths), the Usage setting placed directly on
    each repository, the Usage value there (which setting wins: "in force") and the Approved control's state;
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from ecr_privacy_operator.crd.conditions import Reason
@@ -33,6 +35,7 @@ from ecr_privacy_operator.crd.workspace import ClusterGuardrailsWorkspaceSpec
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
 from ecr_privacy_operator.guardrails.models import ControlCounts, PolicySetting, ResourceInfo, SettingInput
 from ecr_privacy_operator.reconcile import exception_rules as rules
+from ecr_privacy_operator.reconcile.apply import Change
 from ecr_privacy_operator.reconcile.scopes import Refusal
 
 APPROVED = "Approved"
@@ -80,6 +83,8 @@ class ExceptionOutcome:
     created: list[str] = field(default_factory=list)
     corrected: list[Drift] = field(default_factory=list)
     reported: list[Drift] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # the writes made, by the version ids replies named
+    owned: list[str] = field(default_factory=list)  # ids of this exception's settings (pass them as ``own``)
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -162,8 +167,10 @@ async def sync(
     policy: EcrPrivacyPolicySpec,
     scope: tuple[str, ClusterGuardrailsWorkspaceSpec | None],
     now: dt.datetime,
+    own: Collection[str] = (),
 ) -> ExceptionOutcome:
-    """One pass: read, check the rules, then create and correct (or report) the settings."""
+    """One pass: read, check the rules, then create and correct (or report) the settings. ``own``: the ids
+    of settings this exception made or kept in earlier passes (``ExceptionOutcome.owned``)."""
     workspace_name, workspace_scope = scope
     outcome = ExceptionOutcome()
     refusal = rules.workspace_refusal(workspace_scope, workspace_name, spec, now)
@@ -179,6 +186,7 @@ async def sync(
     placed = rules.placement_refusal({r.ref: r.info for r in repos}, target_infos, policy_name)
     for repo in repos:
         owner = rules.marker_of(repo.setting.note) if repo.setting else None
+        owner = marker if repo.setting and repo.setting.id in own else owner
         placed = placed or rules.conflict_refusal(repo.ref, owner, marker, repo.setting is not None)
     if placed is not None:
         outcome.refusal = placed
@@ -191,13 +199,17 @@ async def sync(
             continue
         if repo.setting is None:
             if writes:
-                await client.create_setting(repo.info.id, SEED_USAGE_TYPE, desired)
+                made = await client.create_setting(repo.info.id, SEED_USAGE_TYPE, desired)
                 outcome.created.append(repo.ref)
+                outcome.changes.append(Change("SettingCreated", repo.ref, made.id, made.version_id))
+                outcome.owned.append(made.id)
             continue
+        outcome.owned.append(repo.setting.id)
         drift = drift_of(repo.ref, repo.setting, desired)
         if drift and correct:
-            await client.update_setting(repo.setting.id, desired)
+            made = await client.update_setting(repo.setting.id, desired)
             outcome.corrected += drift
+            outcome.changes.append(Change("SettingUpdated", repo.ref, made.id, made.version_id))
         else:
             outcome.reported += drift
     if outcome.created or outcome.corrected:
@@ -214,13 +226,17 @@ async def sync(
     return outcome
 
 
-async def remove(client: GuardrailsClient, refs: Sequence[str], marker: rules.ExceptionMarker) -> int:
-    """Delete the Usage settings on ``refs`` that carry this exception's marker; returns how many went."""
+async def remove(
+    client: GuardrailsClient, refs: Sequence[str], marker: rules.ExceptionMarker, own: Collection[str] = ()
+) -> int:
+    """Delete the Usage settings on ``refs`` that carry this exception's marker or are ``own``; returns how
+    many went."""
     repos, _ = await observe(client, refs)
-    own = [
+    mine = [
         r.setting
         for r in repos
-        if r.setting and (m := rules.marker_of(r.setting.note)) and m.uid == marker.uid
+        if r.setting
+        and (r.setting.id in own or ((m := rules.marker_of(r.setting.note)) and m.uid == marker.uid))
     ]
-    done = await asyncio.gather(*(client.delete_setting(s.id) for s in own))
+    done = await asyncio.gather(*(client.delete_setting(s.id) for s in mine))
     return sum(done)

@@ -2,14 +2,16 @@
 
 The feed (contract §4.11) is read per pooled client (``feed_follower.py``). Here:
 
-- ``Subject``: what one policy's status says Guardrails holds for it (its pack id, its targets' ids), from a
-  Kopf index; ``FeedScope`` groups the subjects that one client's feed covers and renders the feed's views.
+- ``Subject``: what one policy's status says Guardrails holds for it (its pack id, its targets' ids), or one
+  exception's (the repositories it holds settings on, and those settings' ids), from Kopf indices;
+  ``FeedScope`` groups the subjects that one client's feed covers and renders the feed's views.
 - ``EchoLog``: the operator's own writes, by the version ids their replies named (a deleted setting or pack by
   its id, which never comes back). An activity they match is an echo: it causes nothing.
 - ``route``: each new activity to a pass for the objects of its pack (settings written or deleted, the pack
   renamed or deleted), or to a compliance refresh for the objects whose attached targets are on the
-  controlled resource's path (``control_*``), or to nothing (an echo, or an object this process does not
-  know).
+  controlled resource's path (``control_*``), or to a check of the exceptions that own a setting written or
+  deleted on their repositories (``policy_setting_*``: by the setting's id, else by the repository's), or to
+  nothing (an echo, or an object this process does not know).
 - ``Watermark``: the newest activity time handled, the overlapped window of the next read, and the ids seen in
   that window (each activity is handled once).
 
@@ -23,8 +25,14 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE
-from ecr_privacy_operator.guardrails.activities import Activity, ActivityQuery, feed_timestamp, policy_feed
+from ecr_privacy_operator.crd.spec import SEED_CONTROL_TYPE, SEED_USAGE_TYPE
+from ecr_privacy_operator.guardrails.activities import (
+    Activity,
+    ActivityQuery,
+    feed_timestamp,
+    policy_feed,
+    setting_feed,
+)
 from ecr_privacy_operator.reconcile.apply import Change
 
 GUARDRAILS_ID = re.compile(r"^[0-9]{1,24}$")
@@ -40,29 +48,41 @@ def guardrails_ids(values: Iterable[object]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Subject:
-    """One policy as the feed sees it: its uid, its pack's id and its attached targets' ids."""
+    """One object as the feed sees it: a policy's uid, its pack's id and its attached targets' ids; or an
+    exception's uid, the repositories it holds its settings on and those settings' ids (no pack)."""
 
     uid: str
     pack_id: str | None
     targets: tuple[str, ...] = ()
+    repositories: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FeedScope:
-    """The policies one client's feed covers, by pack id and by target id."""
+    """The objects one client's feed covers: policies by pack id and by target id, exceptions by the ids of
+    their repositories and of their settings."""
 
     by_pack: Mapping[str, frozenset[str]] = field(default_factory=dict)
     by_target: Mapping[str, frozenset[str]] = field(default_factory=dict)
     targets_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    by_repository: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    by_setting: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, subjects: Iterable[Subject]) -> FeedScope:
         by_pack: dict[str, set[str]] = {}
         by_target: dict[str, set[str]] = {}
         targets_of: dict[str, tuple[str, ...]] = {}
+        by_repository: dict[str, set[str]] = {}
+        by_setting: dict[str, set[str]] = {}
         for subject in subjects:
             for pack_id in guardrails_ids([subject.pack_id]):
                 by_pack.setdefault(pack_id, set()).add(subject.uid)
+            for repository in guardrails_ids(subject.repositories):
+                by_repository.setdefault(repository, set()).add(subject.uid)
+            for setting in guardrails_ids(subject.settings):
+                by_setting.setdefault(setting, set()).add(subject.uid)
             targets = guardrails_ids(subject.targets)
             for target in targets:
                 by_target.setdefault(target, set()).add(subject.uid)
@@ -72,17 +92,25 @@ class FeedScope:
             by_pack={k: frozenset(v) for k, v in by_pack.items()},
             by_target={k: frozenset(v) for k, v in by_target.items()},
             targets_of=targets_of,
+            by_repository={k: frozenset(v) for k, v in by_repository.items()},
+            by_setting={k: frozenset(v) for k, v in by_setting.items()},
         )
 
     def __bool__(self) -> bool:
-        return bool(self.by_pack or self.by_target)
+        return bool(self.by_pack or self.by_target or self.by_repository)
+
+    def followed(self) -> set[str]:
+        """Every id the views name (packs, targets, exceptions' repositories)."""
+        return set(self.by_pack) | set(self.by_target) | set(self.by_repository)
 
     def queries(self, without: Collection[str] = ()) -> list[ActivityQuery]:
         """The feed's views: settings on the packs, the packs updated or deleted, Approved controls under the
-        targets (``guardrails.activities.policy_feed``), leaving out the ids ``without`` (gone)."""
+        targets (``guardrails.activities.policy_feed``), and Usage settings on the exceptions' repositories
+        (``setting_feed``), leaving out the ids ``without`` (gone)."""
         packs = sorted(p for p in self.by_pack if p not in without)
         targets = sorted(t for t in self.by_target if t not in without)
-        return policy_feed(packs, targets, SEED_CONTROL_TYPE)
+        repositories = sorted(r for r in self.by_repository if r not in without)
+        return policy_feed(packs, targets, SEED_CONTROL_TYPE) + setting_feed(repositories, SEED_USAGE_TYPE)
 
     def targets(self, uids: Iterable[str]) -> tuple[str, ...]:
         """The target ids of these policies, once each (for one compliance read)."""
@@ -130,18 +158,21 @@ class EchoLog:
 
 @dataclass
 class Routing:
-    """What a batch of activities asks for: passes, compliance refreshes, and how each activity was handled."""
+    """What a batch of activities asks for: passes, compliance refreshes, exception checks, and how each
+    activity was handled."""
 
     passes: set[str] = field(default_factory=set)
     compliance: set[str] = field(default_factory=set)
-    handled: dict[str, int] = field(default_factory=dict)  # pass | compliance | echo | unmatched -> count
+    exceptions: set[str] = field(default_factory=set)  # exceptions whose settings others wrote or deleted
+    handled: dict[str, int] = field(default_factory=dict)  # pass|compliance|exception|echo|unmatched -> count
     newest: str | None = None  # the newest timestamp among the activities acted on
     deferred: list[Activity] = field(default_factory=list)  # about objects in a pass: decided after it
     gone: set[str] = field(default_factory=set)  # followed packs whose deletion was read: out of the filters
 
     def count(self, handling: str, activity: Activity) -> None:
         self.handled[handling] = self.handled.get(handling, 0) + 1
-        if handling in ("pass", "compliance") and (self.newest is None or activity.timestamp > self.newest):
+        acted = handling in ("pass", "compliance", "exception")
+        if acted and (self.newest is None or activity.timestamp > self.newest):
             self.newest = activity.timestamp
 
 
@@ -160,6 +191,15 @@ def _idle(uid: str) -> bool:
     return False
 
 
+def _owners(activity: Activity, scope: FeedScope) -> frozenset[str]:
+    """The exceptions a setting activity concerns: the owner of that setting, else those holding settings on
+    the resource it was written on (a setting created there anew)."""
+    if activity.family != "policy_setting":
+        return frozenset()
+    by_setting = scope.by_setting.get(activity.setting_id or "")
+    return by_setting or scope.by_repository.get(activity.resource_id or "", frozenset())
+
+
 def route(
     activities: Iterable[Activity],
     scope: FeedScope,
@@ -170,8 +210,9 @@ def route(
     """Decide, per activity, which objects need a pass or a compliance refresh (echoes need nothing).
 
     An activity about an object whose pass is running (``busy``) is deferred: that pass may have written
-    it, and its writes are recorded in ``echoes`` only when it ends. A control activity whose resource did not
-    resolve (no path: a partial reply) concerns every target of the views it was found through (``under``)."""
+    it, and its writes are recorded in ``echoes`` only when it ends (an exception's pass as a policy's). A
+    control activity whose resource did not resolve (no path: a partial reply) concerns every target of the
+    views it was found through (``under``)."""
     routing = Routing()
     for activity in activities:
         if activity.family == "control":
@@ -184,6 +225,14 @@ def route(
             continue
         if echoes.is_echo(activity):
             routing.count("echo", activity)
+            continue
+        owners = _owners(activity, scope)
+        if owners:
+            if any(busy(uid) for uid in owners):
+                routing.deferred.append(activity)
+            else:
+                routing.exceptions |= owners
+                routing.count("exception", activity)
             continue
         pack_id = activity.resource_id
         uids = set(scope.by_pack.get(pack_id, ())) if pack_id else set()

@@ -3,7 +3,8 @@
 Each tick asks ``scopes()`` which clients are in use and what their feeds cover (``feed.FeedScope``), starts a
 poll for each client that is due and not already polling, and forgets the clients no longer in use. A poll
 reads every view since the client's watermark (overlapped by minutes: an activity listed late is still read),
-routes the new activities (``feed.route``), asks ``recheck`` for passes, and refreshes compliance counts
+routes the new activities (``feed.route``), asks ``recheck`` for passes (``recheck_exceptions`` for the checks of
+exceptions whose settings someone else wrote or deleted), and refreshes compliance counts
 itself: ONE control-summary read for all the objects the poll concerns, then ``compliance(uid, counts)`` per
 object (cheaper than a pass per object when many objects share a target, and no settings or packs are read).
 
@@ -126,6 +127,7 @@ class FeedFollower:
     busy: Busy
     metrics: FeedMetrics
     clock: Callable[[], float] = time.monotonic
+    recheck_exceptions: Recheck = lambda uids: None
     _feeds: dict[GuardrailsClient, _Feed] = field(default_factory=dict)
     _in_use: set[GuardrailsClient] = field(default_factory=set)
 
@@ -196,7 +198,7 @@ class FeedFollower:
         """Read the views (and a proof view when one is due); ids answered "Not Found" leave the filters and
         the read is made again without them (once)."""
         since = feed.watermark.since(datetime.now(UTC))
-        feed.gone &= set(scope.by_pack) | set(scope.by_target)  # forget ids no longer followed
+        feed.gone &= scope.followed()  # forget ids no longer followed
         packs = [p for p in scope.by_pack if p not in feed.gone]
         probe = feed.proof.probe(packs, self.clock())
         for attempt in range(2):
@@ -241,6 +243,8 @@ class FeedFollower:
             self.metrics.feed_handled(handling, count)
         if routing.passes:
             self.recheck(routing.passes)
+        if routing.exceptions:
+            self.recheck_exceptions(routing.exceptions)
         if routing.compliance:
             await self._refresh(client, scope, routing.compliance)
         newest = parse_timestamp(routing.newest) if routing.newest else None

@@ -1,5 +1,6 @@
 """Read access to Kopf's indices (``handlers/indices.py``): workspace objects, namespace labels, which policies
-use which workspace, and what each workspace's activity feed must watch.
+use which workspace, and what each workspace's activity feed must watch (for its policies, and for their
+exceptions, whose workspace is their policy's).
 
 Kopf keeps each index current from its watch streams and runs no handler before every index is filled, so
 after a restart "which policies use this workspace" is complete before a workspace's deletion can be allowed.
@@ -65,6 +66,7 @@ class Directory:
     _users: kopf.Index[WorkspaceKey, PolicyUse] | None = None
     _namespaces: kopf.Index[str, dict[str, str]] | None = None
     _subjects: kopf.Index[WorkspaceKey, Subject] | None = None
+    _exception_subjects: kopf.Index[tuple[str, str], Subject] | None = None  # by (namespace, policy name)
     # (namespace, policy name) -> per exception: (its UID, the (ARN, expires) pairs it approves before they
     # exist), from the exceptions' status; ``_fresh`` holds what this process computed since (it wins: the
     # status written a moment ago may not be in the index yet)
@@ -78,6 +80,7 @@ class Directory:
         self._users = kwargs.get("workspace_users", self._users)
         self._namespaces = kwargs.get("namespace_labels", self._namespaces)
         self._subjects = kwargs.get("feed_subjects", self._subjects)
+        self._exception_subjects = kwargs.get("exception_feed_subjects", self._exception_subjects)
         self._approvals = kwargs.get("pending_approvals", self._approvals)
 
     @staticmethod
@@ -115,10 +118,20 @@ class Directory:
         self._fresh.setdefault((namespace, policy), {})[uid] = pairs
 
     def feed_subjects(self) -> dict[WorkspaceKey, list[Subject]]:
-        """Per workspace, what its activity feed must watch for the policies that name it."""
-        if self._subjects is None:
-            return {}
-        return {key: list(self._subjects[key]) for key in list(self._subjects)}
+        """Per workspace, what its activity feed must watch for the policies that name it and for those
+        policies' exceptions."""
+        found: dict[WorkspaceKey, list[Subject]] = {}
+        if self._subjects is not None:
+            found = {key: list(self._subjects[key]) for key in list(self._subjects)}
+        exceptions, users = self._exception_subjects, self._users
+        if exceptions is None or users is None or not len(exceptions):
+            return found
+        for key in list(users):
+            for use in users[key]:
+                policy = (use.namespace, use.name)
+                if policy in exceptions:
+                    found.setdefault(key, []).extend(exceptions[policy])
+        return found
 
 
 def _after(expires: str, now: datetime) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from ecr_privacy_operator.kube import Kube, KubernetesError
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import exceptions as sync_exceptions
 from ecr_privacy_operator.reconcile.exception_rules import ExceptionMarker
+from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceRefusedError, WorkspaceResolver
 from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.failures import outcome_of
@@ -63,6 +64,7 @@ class ExceptionRuntime:
     directory: Directory
     # (namespace, policy name): run the policy's pass now (its calculated Usage follows pending repositories)
     recheck_policy: Callable[[str, str], None] = lambda namespace, name: None
+    feeds: FeedFollower | None = None  # the activity feeds: a pass's writes are recorded (their echoes)
     _last_workspace: dict[str, WorkspaceRef | None] = field(default_factory=dict)
     # per exception UID: its last body, policy finder and logger (to run a pass when the feed shows a change
     # under its policy), a lock (one pass at a time), the status last written; per (namespace, policy): UIDs
@@ -72,6 +74,7 @@ class ExceptionRuntime:
     _by_policy: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _poked: set[str] = field(default_factory=set)
     _again: set[str] = field(default_factory=set)
+    _owned: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per UID: its settings' ids (as made)
 
     @staticmethod
     def _marker(body: kopf.Body) -> ExceptionMarker:
@@ -92,7 +95,12 @@ class ExceptionRuntime:
     def poke(self, namespace: str, policy: str) -> None:
         """The activity feed showed an Approved control change under the policy (an exception setting edited
         or deleted in the console turns its repository back to alarm): check its exceptions now."""
-        for uid in sorted(self._by_policy.get((namespace, policy), set())):
+        self.recheck(self._by_policy.get((namespace, policy), set()))
+
+    def recheck(self, uids: Iterable[str]) -> None:
+        """The activity feed showed a change that concerns these exceptions (their settings written or
+        deleted by someone else): check the ones this process knows now."""
+        for uid in sorted(uids):
             if uid in self._poked:  # a pass is on its way: it runs once more when done
                 self._again.add(uid)
             elif uid in self._known:
@@ -112,6 +120,11 @@ class ExceptionRuntime:
                     break
         finally:
             self._poked.discard(uid)
+
+    def busy(self, uid: str) -> bool:
+        """True while the exception's pass runs (its writes are recorded as echoes when it ends)."""
+        lock = self._locks.get(uid)
+        return lock is not None and lock.locked()
 
     async def sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
         """One pass (one at a time per object)."""
@@ -138,8 +151,18 @@ class ExceptionRuntime:
             resolved = await self.workspaces.resolve(policy.workspace_ref, marker.namespace, marker.uid)
             scope = (resolved.workspace.name, resolved.scope)
             result = await sync_exceptions.sync(
-                resolved.client, spec, marker, spec.policy_ref.name, policy, scope, now
+                resolved.client,
+                spec,
+                marker,
+                spec.policy_ref.name,
+                policy,
+                scope,
+                now,
+                self._owned.get(marker.uid, ()),
             )
+            self._owned[marker.uid] = tuple(result.owned) or self._owned.get(marker.uid, ())
+            if self.feeds is not None:  # their echoes in the feed cause nothing
+                self.feeds.record(resolved.client, result.changes)
         except PolicyMissingError as exc:
             outcome = Outcome(kind=OutcomeKind.FAILED, reason=Reason.POLICY_NOT_FOUND, message=str(exc))
         except Exception as exc:  # what outcome_of knows becomes a condition; anything else is a bug
@@ -274,6 +297,7 @@ class ExceptionRuntime:
             self.metrics.exception_expiry.remove(marker.namespace, marker.name)
         self._known.pop(marker.uid, None)
         self._written.pop(marker.uid, None)
+        owned = self._owned.pop(marker.uid, ())
         for uids in self._by_policy.values():
             uids.discard(marker.uid)
         try:
@@ -301,6 +325,6 @@ class ExceptionRuntime:
         except WorkspaceRefusedError as exc:
             kopf.event(body, type="Warning", reason=exc.refusal.reason, message=exc.refusal.message)
             return
-        removed = await sync_exceptions.remove(resolved.client, spec.repositories, marker)
+        removed = await sync_exceptions.remove(resolved.client, spec.repositories, marker, owned)
         logger.info("removed %d exception setting(s)", removed)
         self._last_workspace.pop(marker.uid, None)

@@ -6,6 +6,9 @@
 - ``announce``: a feed's change of state, said once: the ``FeedAvailable`` condition of every workspace object
   on that client (``WorkspaceKeeper``), an Event on each when the feed is lost or comes back, a log line, and,
   when it is lost, the fallback of those workspaces' policies to periodic resyncs;
+- ``ExceptionChecks``: what the feeds ask of the exceptions' runtime (``runtime.exceptions``): check these
+  exceptions now (someone else wrote or deleted their settings), and whether one's check is running (an
+  activity about it waits for that check's writes to be recorded as echoes);
 - ``FeedLoop``: runs the follower's loop supervised: when it ends (a bug, a cancellation it did not ask for),
   ``/readyz`` and ``ecrprivacy_feed_loop_up`` say so and it restarts after a growing delay. ``SIGUSR2`` stops
   the loop as a crash would (a drill: the supervisor must bring it back).
@@ -21,9 +24,9 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 import kopf
 
@@ -62,6 +65,13 @@ def _event_body(workspace: WorkspaceObject) -> kopf.Body:
         meta["namespace"] = workspace.namespace
     raw = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": str(workspace.kind), "metadata": meta}
     return kopf.Body(cast(kopf.RawBody, raw))
+
+
+class ExceptionChecks(Protocol):
+    """The exceptions' runtime as the feeds see it."""
+
+    def recheck(self, uids: Iterable[str]) -> None: ...
+    def busy(self, uid: str) -> bool: ...
 
 
 @dataclass

@@ -10,7 +10,7 @@ around a pass have their own modules: ``objects`` (what is remembered per object
 ``failures``, ``schedule``; workspaces are ``workspace_keeper``'s. The activity feeds
 (``reconcile.feed_follower``, wired in ``build``) ask it for passes (``recheck``), compliance counts
 (``refresh_compliance``) and, when a feed is lost, shorter resyncs (``fall_back``); each pass hands them the
-writes it made, so that their echoes cause nothing.
+writes it made, so that their echoes cause nothing. Exceptions' checks go to ``exception_checks``.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from ecr_privacy_operator.runtime import backoff
 from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.failures import outcome_of
 from ecr_privacy_operator.runtime.fair_slots import FairSlots
-from ecr_privacy_operator.runtime.feed_link import FeedLink, FeedLoop
+from ecr_privacy_operator.runtime.feed_link import ExceptionChecks, FeedLink, FeedLoop
 from ecr_privacy_operator.runtime.objects import DEFAULT_RESYNC, ObjectState, identity, slim, slot_key
 from ecr_privacy_operator.runtime.publish import Publisher
 from ecr_privacy_operator.runtime.schedule import ResyncSchedule
@@ -90,6 +90,7 @@ class Runtime:
     feeds: FeedFollower | None = None  # the activity feeds (feed_link.py), None when not followed
     # called with (namespace, name) of a policy whose compliance the feed saw change (exceptions listen)
     compliance_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
+    exception_checks: ExceptionChecks | None = None  # the exceptions' runtime, once built (it sets this)
     readiness: Readiness = field(default_factory=Readiness)  # says when the supervised feed loop is down
     _resyncs: asyncio.Task[None] | None = None
     _feed_task: asyncio.Task[None] | None = None
@@ -141,6 +142,7 @@ class Runtime:
                 announce=link.announce,
                 busy=runtime.busy,
                 metrics=metrics,
+                recheck_exceptions=runtime.recheck_exceptions,
             )
         return runtime
 
@@ -211,10 +213,17 @@ class Runtime:
                 state.pending = state.pending or trigger
                 self.schedule.at(uid, 0)
 
+    def recheck_exceptions(self, uids: Iterable[str]) -> None:
+        """Check these exceptions now (the activity feed showed someone else write or delete their settings)."""
+        if self.exception_checks is not None:
+            self.exception_checks.recheck(uids)
+
     def busy(self, uid: str) -> bool:
-        """True while a pass (or a deletion) of the object runs."""
+        """True while a pass (or a deletion) of the object runs, or an exception's check."""
         state = self.states.get(uid)
-        return state is not None and state.lock.locked()
+        if state is not None and state.lock.locked():
+            return True
+        return self.exception_checks is not None and self.exception_checks.busy(uid)
 
     def fall_back(self, uids: Iterable[str]) -> None:
         """These objects' feed is not followed any more: none waits longer than the fallback interval."""
