@@ -47,9 +47,12 @@ def pending_approvals(
 
 
 def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
-    found: ExceptionRuntime | None = getattr(memo, "exceptions", None)
-    if found is None:
-        runtime = memo.runtime
+    """The one exceptions' runtime of this process, built on first use. It is kept on the shared ``Runtime``,
+    not in ``memo``: Kopf hands each object a shallow copy of the memo, so an attribute set on it stays with
+    that object (every exception built a runtime, a feed listener and a feed target of its own)."""
+    runtime = memo.runtime
+    found = runtime.exception_checks
+    if not isinstance(found, ExceptionRuntime):
         index: kopf.Index[tuple[str, str], PolicyEntry] = kwargs["policies_by_name"]
 
         def recheck_policy(namespace: str, name: str) -> None:
@@ -65,7 +68,6 @@ def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
         )
         runtime.compliance_listeners.append(found.poke)
         runtime.exception_checks = found  # the feed routes edits of the exceptions' settings to it
-        memo.exceptions = found
     return found
 
 
