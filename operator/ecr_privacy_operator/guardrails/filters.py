@@ -15,6 +15,7 @@ __all__ = [
     "resource_settings_filter",
     "resources_filter",
     "setting_filter",
+    "type_on_resources_filter",
 ]
 
 LIMIT = 5000
@@ -45,6 +46,14 @@ def setting_filter(type_uri: str, resource: str) -> list[str]:
     """The setting of one policy type placed directly on one resource."""
     return [
         f"policyTypeId:{quoted([type_uri])} policyTypeLevel:self resource:{quoted([resource])} level:self"
+    ]
+
+
+def type_on_resources_filter(type_uri: str, resources: Iterable[str]) -> list[str]:
+    """The settings (or values) of one policy type placed directly on (resolved on) each of ``resources``."""
+    return [
+        f"policyTypeId:{quoted([type_uri])} policyTypeLevel:self resource:{quoted(resources)} level:self "
+        f"limit:{LIMIT}"
     ]
 
 

@@ -1,28 +1,30 @@
-"""Reads for exceptions, batched: what an exception pass needs about its repositories in two round trips,
-whatever their number (composed from the one-field documents by ``batch.py``).
+"""Reads for exceptions, batched: what the exceptions of a policy need about their repositories in ONE round
+trip, whatever their number (composed from the list documents by ``batch.py``). Each chunk of at most
+``CHUNK`` repositories (and targets) is one set of aliased views, each naming them in one filter term:
 
-1. ``ReadResource`` for every repository and every attachment target (paths: "under the policy");
-2. for the repositories that exist: the Usage setting placed directly on each (``ListPolicySettings``), the
-   Usage value there (``ReadPolicyValue``: which setting wins) and, in one field, the Approved control's counts
-   per repository (``ControlSummariesByResource``).
+- ``r<i>``: ``ListResources`` for the repositories and the attachment targets (paths: "under the policy");
+- ``s<i>``: ``ListPolicySettings``, the Usage settings placed directly on those repositories;
+- ``v<i>``: ``ListPolicyValues``, the Usage value resolved on each (which setting wins: "in force");
+- ``c<i>``: ``ControlSummariesByResource``, the Approved control's counts per repository.
 
-A field that fails alone (a value not materialized, a resource gone meanwhile) is ``None`` for that alias; an
-error without a path fails the read as any request does."""
+The filters name the repositories as given (ids or AKAs); a repository that does not exist is simply absent, a
+value not materialized is absent. Any error fails the whole read (a check acts on all of its facts or none: a
+settings view lost alone would look like "no setting" and lead to a create)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from .base import ClientBase, field_of
 from .batch import BatchPart, compose_batch
-from .filters import control_summary_filter, setting_filter
+from .filters import control_summary_filter, resources_filter, type_on_resources_filter
 from .models import ControlSummary, PolicySetting, PolicyValue, ResourceInfo
 
-__all__ = ["RepositoryOperations", "RepositoryReads"]
+__all__ = ["CHUNK", "RepositoryOperations", "RepositoryReads"]
 
-T = TypeVar("T")
+CHUNK = 50  # ids or AKAs named by one filter term
 
 
 @dataclass(frozen=True)
@@ -38,59 +40,55 @@ class RepositoryReads:
 class RepositoryOperations(ClientBase):
     """Mixed into :class:`GuardrailsClient`."""
 
-    async def _query_batch(self, name: str, parts: list[BatchPart]) -> tuple[dict[str, Any], set[str]]:
-        """Run the composed query; return its data and the aliases that failed alone."""
-        batch = compose_batch(name, parts)
-        reply = await self._transport.execute(batch.text, batch.name, batch.variables, allow_partial=True)
-        failed = {str((e.get("path") or [""])[0]) for e in reply.errors}
-        return dict(reply.data or {}), failed
-
-    def _one(
-        self,
-        name: str,
-        data: Mapping[str, Any],
-        failed: set[str],
-        alias: str,
-        build: Callable[[Mapping[str, Any]], T],
-    ) -> T | None:
-        node = None if alias in failed else field_of(data, alias)
-        return None if node is None else self._parse(name, lambda: build(node))
-
     async def read_repositories(
         self, refs: Sequence[str], targets: Sequence[str], setting_type: str, control_type: str
     ) -> RepositoryReads:
-        """Two round trips (one when no repository exists)."""
+        """One round trip (none when there is nothing to read)."""
+        refs = list(dict.fromkeys(refs))
         named = list(dict.fromkeys([*refs, *targets]))
-        parts = [BatchPart("ReadResource", f"r{i}", {"id": ref}) for i, ref in enumerate(named)]
-        data, failed = await self._query_batch("ReadExceptionResources", parts)
-        resources = {
-            ref: self._one("ReadExceptionResources", data, failed, f"r{i}", ResourceInfo.from_wire)
-            for i, ref in enumerate(named)
-        }
-        ids = list(dict.fromkeys(info.id for ref in refs if (info := resources[ref]) is not None and info.id))
-        if not ids:
-            return RepositoryReads(resources=resources)
+        if not named:
+            return RepositoryReads()
         parts = [
-            *(
-                BatchPart("ListPolicySettings", f"s{i}", {"filter": setting_filter(setting_type, rid)})
-                for i, rid in enumerate(ids)
-            ),
-            *(
-                BatchPart("ReadPolicyValue", f"v{i}", {"uri": setting_type, "resourceId": rid})
-                for i, rid in enumerate(ids)
-            ),
-            BatchPart(
-                "ControlSummariesByResource", "c", {"filter": control_summary_filter(control_type, ids)}
-            ),
+            BatchPart("ListResources", f"r{i}", {"filter": resources_filter(chunk)})
+            for i, chunk in enumerate(_chunks(named))
         ]
-        name = "ReadExceptionSettings"
-        data, failed = await self._query_batch(name, parts)
-        settings: dict[str, PolicySetting | None] = {}
-        values: dict[str, PolicyValue | None] = {}
-        for i, rid in enumerate(ids):
-            page = self._one(name, data, failed, f"s{i}", lambda node: list(node.get("items") or []))
-            settings[rid] = PolicySetting.from_wire(page[0]) if page else None
-            values[rid] = self._one(name, data, failed, f"v{i}", PolicyValue.from_wire)
-        items = self._one(name, data, failed, "c", lambda node: list(node.get("items") or [])) or []
-        summaries = self._parse(name, lambda: [ControlSummary.from_wire(i) for i in items])
-        return RepositoryReads(resources=resources, settings=settings, values=values, summaries=summaries)
+        for i, chunk in enumerate(_chunks(refs)):
+            on_them = type_on_resources_filter(setting_type, chunk)
+            parts += [
+                BatchPart("ListPolicySettings", f"s{i}", {"filter": on_them}),
+                BatchPart("ListPolicyValues", f"v{i}", {"filter": on_them}),
+                BatchPart(
+                    "ControlSummariesByResource",
+                    f"c{i}",
+                    {"filter": control_summary_filter(control_type, chunk)},
+                ),
+            ]
+        batch = compose_batch("ReadExceptionChecks", parts)
+        name = batch.name
+        data = (await self._transport.execute(batch.text, name, batch.variables)).data or {}
+
+        def items(prefix: str, count: int) -> list[Mapping[str, Any]]:
+            found: list[Mapping[str, Any]] = []
+            for i in range(count):
+                found += list((field_of(data, f"{prefix}{i}") or {}).get("items") or [])
+            return found
+
+        views = len(_chunks(refs))
+        infos = self._parse(
+            name, lambda: [ResourceInfo.from_wire(i) for i in items("r", len(_chunks(named)))]
+        )
+        resources = {ref: next((r for r in infos if r.matches(ref)), None) for ref in named}
+        settings = self._parse(name, lambda: [PolicySetting.from_wire(i) for i in items("s", views)])
+        values = self._parse(name, lambda: [PolicyValue.from_wire(i) for i in items("v", views)])
+        summaries = self._parse(name, lambda: [ControlSummary.from_wire(i) for i in items("c", views)])
+        return RepositoryReads(
+            resources=resources,
+            settings={s.resource_id: s for s in settings if s.resource_id},
+            values={v.resource_id: v for v in values if v.resource_id},
+            summaries=summaries,
+        )
+
+
+def _chunks(refs: Sequence[str]) -> list[Sequence[str]]:
+    """``refs`` in slices of at most ``CHUNK`` (one filter term names no more)."""
+    return [refs[i : i + CHUNK] for i in range(0, len(refs), CHUNK)]
