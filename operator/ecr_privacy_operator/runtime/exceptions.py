@@ -1,6 +1,15 @@
-"""One EcrPrivacyException pass from start to end: find its policy, resolve that policy's workspace, run
-``reconcile.exceptions``, and publish the result (status with kstatus conditions plus ``Expired``, Events,
-the expiry metric). Deletion removes the settings (``deletionPolicy: Delete``) or leaves them (``Orphan``).
+"""The EcrPrivacyException runtime: the exceptions of one policy are checked together, on one schedule.
+
+A check (``_check``) finds the policy, resolves *its* workspace, runs ``reconcile.exceptions.check`` for all
+of the policy's exceptions (one read for all of them, then the writes they need) and publishes each one's
+result (status with kstatus conditions plus ``Expired``, Events, the expiry metric). One ``ResyncSchedule``
+keyed by policy starts the checks: soon (``SOON``) when a handler or the activity feed asks, every ``resync``
+seconds, and right after an exception's ``expires`` (the operator's clock says Expired; the check's one read
+shows the repositories back in alarm, as Guardrails stops applying the setting itself). Every check costs one
+read for all of the policy's exceptions, whatever woke it.
+No task, stack or copy of the object per exception: the schedule holds one entry per policy, and each
+exception a slim copy of its object. Deletion removes the settings (``deletionPolicy: Delete``) or leaves them
+(``Orphan``).
 
 The exception inherits its policy's workspace. A policy may be deleted before its exceptions (a namespace
 deletion removes both in any order), so the runtime remembers the workspace each exception last used and
@@ -13,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pydantic
@@ -41,12 +51,18 @@ from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import exceptions as sync_exceptions
 from ecr_privacy_operator.reconcile.exception_rules import ExceptionMarker
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceRefusedError, WorkspaceResolver
+from ecr_privacy_operator.runtime import backoff
 from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.failures import outcome_of
+from ecr_privacy_operator.runtime.objects import slim
+from ecr_privacy_operator.runtime.schedule import ResyncSchedule
 
 # (namespace, name) -> the policy object's spec as Kopf holds it, or None
 FindPolicy = Callable[[str, str], Mapping[str, Any] | None]
 PASS_DEADLINE = 120.0
+SOON = 0.5  # a request waits this long for others of the same policy: a burst makes one check
+MAX_BACKOFF = 300.0
+Group = tuple[str, str]  # (namespace, policy name)
 
 
 class PolicyMissingError(Exception):
@@ -54,102 +70,211 @@ class PolicyMissingError(Exception):
 
 
 @dataclass
+class _Checks:
+    """One policy's exceptions and the state of their checks."""
+
+    uids: set[str] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one check (or deletion) at a time
+    asked: bool = False  # a full check is asked for (a handler, the feed)
+    due: float = 0.0  # monotonic time of the next periodic full check
+    failures: int = 0
+
+
+def _key(group: Group) -> str:
+    return "\x00".join(group)
+
+
+def _expires(raw: Mapping[str, Any]) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(
+            str((raw.get("spec") or {}).get("expires", "")).replace("Z", "+00:00")
+        )
+    except ValueError:
+        return None
+
+
+@dataclass
 class ExceptionRuntime:
-    """Shared by every exception pass of the process."""
+    """Shared by every exception handler of the process."""
 
     workspaces: WorkspaceResolver
     kube: Kube
     metrics: Metrics
     directory: Directory
+    # the policy runtime's concurrency limit, taken at ONE place (``_read_and_write``)
+    limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
+    resync: float = 1800.0
     # (namespace, policy name): run the policy's pass now (its calculated Usage follows pending repositories)
     recheck_policy: Callable[[str, str], None] = lambda namespace, name: None
+    schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     _last_workspace: dict[str, WorkspaceRef | None] = field(default_factory=dict)
-    # per exception UID: its last body, policy finder and logger (to run a pass when the feed shows a change
-    # under its policy), a lock (one pass at a time), the status last written; per (namespace, policy): UIDs
-    _known: dict[str, tuple[kopf.Body, FindPolicy, kopf.Logger]] = field(default_factory=dict)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # per exception UID: its slim copy, policy finder and logger, its group, the status last written
+    _known: dict[str, tuple[dict[str, Any], FindPolicy, kopf.Logger]] = field(default_factory=dict)
+    _group_of: dict[str, Group] = field(default_factory=dict)
     _written: dict[str, EcrPrivacyExceptionStatus] = field(default_factory=dict)
-    _by_policy: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    _poked: set[str] = field(default_factory=set)
-    _again: set[str] = field(default_factory=set)
+    _groups: dict[Group, _Checks] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
 
     @staticmethod
-    def _marker(body: kopf.Body) -> ExceptionMarker:
+    def _marker(body: Mapping[str, Any]) -> ExceptionMarker:
         meta = body.get("metadata") or {}
         return ExceptionMarker(
             str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("uid", ""))
         )
 
     @staticmethod
-    def _policy(find: FindPolicy, namespace: str, spec: EcrPrivacyExceptionSpec) -> EcrPrivacyPolicySpec:
-        raw = find(namespace, spec.policy_ref.name)
+    def _policy(find: FindPolicy, namespace: str, name: str) -> EcrPrivacyPolicySpec:
+        raw = find(namespace, name)
         if raw is None:
-            raise PolicyMissingError(
-                f"EcrPrivacyPolicy {spec.policy_ref.name} does not exist in namespace {namespace}"
-            )
+            raise PolicyMissingError(f"EcrPrivacyPolicy {name} does not exist in namespace {namespace}")
         return parse_spec(raw)
+
+    # -- the schedule ----------------------------------------------------------------------------------
+    def start(self, slots: int = 20) -> None:
+        """Start the task that runs the due checks (once; from a handler, whose context can post Events)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.schedule.run(self._run, slots), name="exception checks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def checks_planned(self) -> int:
+        """Policies with a check planned (one schedule entry per policy, whatever its exceptions)."""
+        return len(self.schedule)
+
+    def _ask(self, group: Group) -> None:
+        checks = self._groups.setdefault(group, _Checks())
+        checks.asked = True
+        due = self.schedule.due_in(_key(group))
+        if due is None or due > SOON:
+            self.schedule.at(_key(group), SOON)
+
+    def request(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
+        """A handler's pass (create, update, resume): remember the exception and check its policy's
+        exceptions soon; returns at once (several requests make one check, on the latest specs)."""
+        marker = self._marker(body)
+        self._known[marker.uid] = (slim(body), find, logger)
+        if marker.uid not in self._written:
+            try:
+                status = EcrPrivacyExceptionStatus.model_validate(dict(body.get("status") or {}))
+            except pydantic.ValidationError:
+                status = EcrPrivacyExceptionStatus()
+            self._written[marker.uid] = status
+        policy = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
+        group = (marker.namespace, policy if isinstance(policy, str) else "")
+        old = self._group_of.get(marker.uid)
+        if old is not None and old != group and old in self._groups:
+            self._groups[old].uids.discard(marker.uid)
+        self._group_of[marker.uid] = group
+        self._groups.setdefault(group, _Checks()).uids.add(marker.uid)
+        self._ask(group)
 
     def poke(self, namespace: str, policy: str) -> None:
         """The activity feed showed an Approved control change under the policy (an exception setting edited
         or deleted in the console turns its repository back to alarm): check its exceptions now."""
-        for uid in sorted(self._by_policy.get((namespace, policy), set())):
-            if uid in self._poked:  # a pass is on its way: it runs once more when done
-                self._again.add(uid)
-            elif uid in self._known:
-                self._poked.add(uid)
-                asyncio.get_running_loop().create_task(self._poked_pass(uid))
+        if (namespace, policy) in self._groups:
+            self._ask((namespace, policy))
 
-    async def _poked_pass(self, uid: str) -> None:
-        try:
-            while uid in self._known:
-                self._again.discard(uid)
-                body, find, logger = self._known[uid]
-                try:
-                    await self.sync(body, find, logger)
-                except Exception:  # a bug: logged; the timer's pass follows anyway
-                    logger.exception("exception pass after a feed activity failed")
-                if uid not in self._again:
-                    break
-        finally:
-            self._poked.discard(uid)
+    async def _run(self, key: str) -> None:
+        """The schedule's start: the check of all of the policy's exceptions (asked for, due, or an expiry)."""
+        namespace, _, policy = key.partition("\x00")
+        group = (namespace, policy)
+        checks = self._groups.get(group)
+        if checks is None:
+            return
+        async with checks.lock:
+            uids = sorted(u for u in checks.uids if u in self._known)
+            if not uids:
+                self._groups.pop(group, None)
+                return
+            try:
+                checks.asked = False
+                failed = await self._check(group, uids)
+                checks.failures = checks.failures + 1 if failed else 0
+                delay = (
+                    backoff.retry_after_failure(checks.failures, MAX_BACKOFF, self.resync)
+                    if failed
+                    else backoff.next_resync(self.resync)
+                )
+                checks.due = time.monotonic() + delay
+            except Exception:  # a bug, not a bad object: logged, checked again later
+                self._known[uids[0]][2].exception("exception check failed")
+                checks.due = time.monotonic() + MAX_BACKOFF
+            self._plan(group, checks)
 
-    async def sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
-        """One pass (one at a time per object)."""
-        uid = self._marker(body).uid
-        self._known[uid] = (body, find, logger)
-        async with self._locks.setdefault(uid, asyncio.Lock()):
-            await self._sync(body, find, logger)
-
-    async def _sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
-        marker = self._marker(body)
-        generation = int((body.get("metadata") or {}).get("generation") or 0)
-        previous = self._written.get(marker.uid) or EcrPrivacyExceptionStatus.model_validate(
-            dict(body.get("status") or {})
-        )
+    def _plan(self, group: Group, checks: _Checks) -> None:
+        """The next wake-up: now if asked meanwhile, else the next full check or, if sooner, just after the
+        next ``expires`` of one of its exceptions."""
+        delay = checks.due - time.monotonic()
         now = dt.datetime.now(dt.UTC)
-        result: sync_exceptions.ExceptionOutcome | None = None
-        spec: EcrPrivacyExceptionSpec | None = None
-        try:
-            spec = parse_exception_spec(body.get("spec") or {})
-            self._by_policy.setdefault((marker.namespace, spec.policy_ref.name), set()).add(marker.uid)
-            self.metrics.exception_expiry.labels(marker.namespace, marker.name).set(spec.expires.timestamp())
-            policy = self._policy(find, marker.namespace, spec)
-            self._last_workspace[marker.uid] = policy.workspace_ref
-            resolved = await self.workspaces.resolve(policy.workspace_ref, marker.namespace, marker.uid)
+        for uid in checks.uids:
+            known = self._known.get(uid)
+            expires = _expires(known[0]) if known else None
+            left = (expires - now).total_seconds() + 1.0 if expires else 0.0
+            if left > 0:
+                delay = min(delay, left)
+        self.schedule.at(_key(group), 0.0 if checks.asked else max(delay, 0.0))
+
+    # -- checks ----------------------------------------------------------------------------------------
+    async def _check(self, group: Group, uids: list[str]) -> bool:
+        """Check the policy's exceptions and publish each; True when one failed for a reason worth a retry."""
+        namespace = group[0]
+        now = dt.datetime.now(dt.UTC)
+        members: list[tuple[str, sync_exceptions.Member]] = []
+        outcomes: dict[str, tuple[Outcome, sync_exceptions.ExceptionOutcome | None]] = {}
+        results: list[sync_exceptions.ExceptionOutcome]
+        specs: dict[str, EcrPrivacyExceptionSpec] = {}
+        for uid in uids:
+            raw = self._known[uid][0]
+            marker = self._marker(raw)
+            try:
+                spec = parse_exception_spec(raw.get("spec") or {})
+            except pydantic.ValidationError as exc:
+                outcomes[uid] = (outcome_of(exc, PASS_DEADLINE) or Outcome(kind=OutcomeKind.FAILED), None)
+                continue
+            specs[uid] = spec
+            self.metrics.exception_expiry.labels(namespace, marker.name).set(spec.expires.timestamp())
+            members.append((uid, sync_exceptions.Member(spec, marker)))
+        if members:
+            try:
+                results = await self._read_and_write(group, [m for _, m in members], now)
+            except PolicyMissingError as exc:
+                missing = Outcome(kind=OutcomeKind.FAILED, reason=Reason.POLICY_NOT_FOUND, message=str(exc))
+                outcomes.update((uid, (missing, None)) for uid, _ in members)
+            except Exception as exc:  # what outcome_of knows becomes a condition; anything else is a bug
+                known = outcome_of(exc, PASS_DEADLINE)
+                if known is None:
+                    raise
+                outcomes.update((uid, (known, None)) for uid, _ in members)
+            else:
+                for (uid, _), one in zip(members, results, strict=True):
+                    failure = outcome_of(one.error, PASS_DEADLINE) if one.error else None
+                    outcomes[uid] = (failure or self._outcome(one), one)
+        for uid in uids:
+            outcome, result = outcomes[uid]
+            raw, _, logger = self._known[uid]
+            await self._publish(raw, outcome, result, specs.get(uid), now, logger)
+        return any(o.kind is OutcomeKind.FAILED and o.retryable for o, _ in outcomes.values())
+
+    async def _read_and_write(
+        self, group: Group, members: list[sync_exceptions.Member], now: dt.datetime
+    ) -> list[sync_exceptions.ExceptionOutcome]:
+        """Find the policy, resolve its workspace and run the check, under the runtime's concurrency limit
+        (its one use here) and the pass deadline."""
+        namespace, policy_name = group
+        find = self._known[members[0].marker.uid][1]
+        policy = self._policy(find, namespace, policy_name)
+        for member in members:
+            self._last_workspace[member.marker.uid] = policy.workspace_ref
+        async with self.limit, asyncio.timeout(PASS_DEADLINE):
+            user = f"exceptions/{namespace}/{policy_name}"  # the client pool's user: the whole group
+            resolved = await self.workspaces.resolve(policy.workspace_ref, namespace, user)
             scope = (resolved.workspace.name, resolved.scope)
-            result = await sync_exceptions.sync(
-                resolved.client, spec, marker, spec.policy_ref.name, policy, scope, now
-            )
-        except PolicyMissingError as exc:
-            outcome = Outcome(kind=OutcomeKind.FAILED, reason=Reason.POLICY_NOT_FOUND, message=str(exc))
-        except Exception as exc:  # what outcome_of knows becomes a condition; anything else is a bug
-            known = outcome_of(exc, PASS_DEADLINE)
-            if known is None:
-                raise
-            outcome = known
-        else:
-            outcome = self._outcome(result)
-        await self._publish(body, marker, generation, previous, outcome, result, spec, now, logger)
+            return await sync_exceptions.check(resolved.client, members, policy, scope, now)
 
     @staticmethod
     def _outcome(result: sync_exceptions.ExceptionOutcome) -> Outcome:
@@ -179,16 +304,17 @@ class ExceptionRuntime:
 
     async def _publish(
         self,
-        body: kopf.Body,
-        marker: ExceptionMarker,
-        generation: int,
-        previous: EcrPrivacyExceptionStatus,
+        raw: dict[str, Any],
         outcome: Outcome,
         result: sync_exceptions.ExceptionOutcome | None,
         spec: EcrPrivacyExceptionSpec | None,
         now: dt.datetime,
         logger: kopf.Logger,
     ) -> None:
+        body = kopf.Body(cast(kopf.RawBody, raw))
+        marker = self._marker(raw)
+        generation = int((raw.get("metadata") or {}).get("generation") or 0)
+        previous = self._written.get(marker.uid) or EcrPrivacyExceptionStatus()
         conditions = derive_conditions(
             parse_conditions([c.to_wire() for c in previous.conditions]),
             outcome,
@@ -265,12 +391,22 @@ class ExceptionRuntime:
     async def finalize(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
         """Deletion: remove the settings this exception made (``Delete``), or leave them (``Orphan``)."""
         marker = self._marker(body)
+        group = self._group_of.pop(marker.uid, None)
+        checks = self._groups.get(group) if group else None
+        if checks is None:
+            await self._finalize(body, find, logger, marker)
+            return
+        async with checks.lock:  # not while a check of its policy may still write its settings
+            checks.uids.discard(marker.uid)
+            await self._finalize(body, find, logger, marker)
+
+    async def _finalize(
+        self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger, marker: ExceptionMarker
+    ) -> None:
         with contextlib.suppress(KeyError):
             self.metrics.exception_expiry.remove(marker.namespace, marker.name)
         self._known.pop(marker.uid, None)
         self._written.pop(marker.uid, None)
-        for uids in self._by_policy.values():
-            uids.discard(marker.uid)
         try:
             spec = parse_exception_spec(body.get("spec") or {})
         except pydantic.ValidationError:
