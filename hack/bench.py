@@ -28,6 +28,8 @@ These scenarios run with the activity feed off (they measure resyncs). The feed 
 (``hack/feed_scenario.py``: N objects at resyncInterval 1h, steady-state requests, 20 console edits, a control
 change) runs for ``BENCH_FEED_SIZES`` (default 1000) at each of ``BENCH_FEED_LATENCIES`` (ms, default 0,100),
 polling every ``BENCH_FEED_INTERVAL`` seconds (5). ``BENCH_ONLY=feed`` (or ``resync``) runs only those.
+``BENCH_ONLY=exceptions`` runs only the exceptions scenario (``hack/exceptions_scenario.py``: 1000 policies,
+10 exceptions on each of 100 of them; first sync, steady requests, peak RSS with and without the exceptions).
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def kube_writes(cluster: ControlPlane) -> Counter[str]:
             labels = sample.labels
             if sample.name != "apiserver_request_total" or labels.get("verb") not in WRITE_VERBS:
                 continue
-            if labels.get("resource") not in ("ecrprivacypolicies", "events"):
+            if labels.get("resource") not in ("ecrprivacypolicies", "ecrprivacyexceptions", "events"):
                 continue
             key = labels["resource"] + (f"/{labels['subresource']}" if labels.get("subresource") else "")
             counts[key] += int(sample.value)
@@ -162,6 +164,7 @@ class Watcher:
     """Records, per object, when each generation first became Ready and when drift first showed."""
 
     api: k8s.ApiClient
+    plural: str = PLURAL  # the kind watched (the exceptions scenario watches exceptions too)
     ready: dict[tuple[str, int], float] = field(default_factory=dict)
     drift: dict[str, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -186,12 +189,12 @@ class Watcher:
         while not self.stop.is_set():
             try:
                 if not version:
-                    listing = objects.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+                    listing = objects.list_cluster_custom_object(GROUP, VERSION, self.plural)
                     for item in listing["items"]:
                         self._see(item)
                     version = listing["metadata"]["resourceVersion"]
                 stream = k8s_watch.Watch().stream(
-                    objects.list_cluster_custom_object, GROUP, VERSION, PLURAL,
+                    objects.list_cluster_custom_object, GROUP, VERSION, self.plural,
                     resource_version=version, timeout_seconds=5, allow_watch_bookmarks=True,
                 )  # fmt: skip
                 for event in stream:
@@ -270,7 +273,7 @@ class Run:
     # -- set-up -------------------------------------------------------------------------------------------------
     def start(self) -> None:
         (self.workdir / "emulator").mkdir(parents=True)
-        (self.workdir / "fixture.json").write_text(json.dumps(emulator_fixture(self.s.targets)))
+        (self.workdir / "fixture.json").write_text(json.dumps(self.fixture()))
         self.cluster.start()
         for crd in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
             self.cluster.kubectl("apply", "--server-side", "-f", str(crd))
@@ -314,6 +317,10 @@ class Run:
         self.operator.start()
         self.watcher = Watcher(self.api)
         threading.Thread(target=self.watcher.run, daemon=True).start()
+
+    def fixture(self) -> dict[str, Any]:
+        """The emulator's fixture (the exceptions scenario adds the repositories its exceptions name)."""
+        return emulator_fixture(self.s.targets)
 
     def operator_env(self) -> dict[str, str]:
         """Settings of this run's operator on top of the bench's (the feed scenario adds its own)."""
@@ -651,15 +658,20 @@ def main() -> int:
         Scenario(n, latency_ms=latency, targets=targets) for n in sizes("BENCH_LATENCY_SIZES", "1,10,100")
     ]
     scenarios += [Scenario(n, targets=1) for n in sizes("BENCH_SHARED_SIZES", "100,1000")]
-    if only == "feed":
+    if only in ("feed", "exceptions"):
         scenarios = []
     feed_scenarios = [
         Scenario(n, latency_ms=ms, targets=targets)
         for n in sizes("BENCH_FEED_SIZES", "1000")
         for ms in sizes("BENCH_FEED_LATENCIES", "0,100")
     ]
-    if only == "resync":
+    if only in ("resync", "exceptions"):
         feed_scenarios = []
+    exception_scenarios = (
+        [Scenario(n, targets=targets) for n in sizes("BENCH_EXC_POLICIES", "1000")]
+        if only == "exceptions"
+        else []
+    )
     if profile and scenarios:
         max(scenarios[: len(main_sizes)] or scenarios, key=lambda s: s.n).profile = True
     build.ensure_built()
@@ -691,6 +703,25 @@ def main() -> int:
             feed_results.append(run.run())
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+    from hack import exceptions_scenario
+
+    exception_results: list[dict[str, Any]] = []
+    for scenario in exception_scenarios:
+        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
+        try:
+            exception_results.append(
+                exceptions_scenario.ExceptionsRun(
+                    scenario,
+                    workdir,
+                    with_exceptions=int(os.environ.get("BENCH_EXC_WITH", "100")),
+                    per_policy=int(os.environ.get("BENCH_EXC_PER_POLICY", "10")),
+                    exception_resync=float(os.environ.get("BENCH_EXC_RESYNC", "60")),
+                    steady=float(os.environ.get("BENCH_EXC_STEADY", "180")),
+                    interval=float(os.environ.get("BENCH_FEED_INTERVAL", "5")),
+                ).run()
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     end_load = os.getloadavg()
     command = "make bench" + "".join(
         f" {k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("BENCH_")
@@ -716,8 +747,13 @@ def main() -> int:
         print(f"activity feed scenario: resyncInterval 1h, the feed read every {interval} s, 10 targets")
         print()
         print(feed_scenario.table(feed_results))
+    if exception_results:
+        print()
+        print("exceptions scenario: policies at resyncInterval 1h, the feed on, 10 targets")
+        print()
+        print(exceptions_scenario.table(exception_results))
     if args.json:
-        raw = [r for _, r in results] + feed_results
+        raw = [r for _, r in results] + feed_results + exception_results
         args.json.write_text(json.dumps({"date": date, "machine": machine(), "results": raw}, indent=2))
     with contextlib.suppress(OSError):
         profile_dir.rmdir()  # only when empty

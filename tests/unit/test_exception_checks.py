@@ -111,3 +111,27 @@ async def test_the_next_check_is_right_after_the_soonest_expiry() -> None:
         assert 55 < due < 62
     finally:
         await found.stop()
+
+
+async def test_every_exception_handler_shares_one_runtime() -> None:
+    """Kopf gives each object its own shallow copy of the operator's memo: the exception runtime must not live
+    in that copy, or every exception gets a runtime (and a schedule, and a feed listener) of its own."""
+    import copy
+    from types import SimpleNamespace
+
+    from ecr_privacy_operator.handlers import exceptions as handlers
+
+    policy_runtime = SimpleNamespace(
+        workspaces=None, kube=None, metrics=None, directory=None, limit=asyncio.Semaphore(2),
+        compliance_listeners=[], recheck=lambda uids, trigger: None,
+    )  # fmt: skip
+    operator_memo = kopf.Memo()
+    operator_memo.runtime = policy_runtime
+    kwargs = {"policies_by_name": {}}
+    first = handlers._runtime(copy.copy(operator_memo), kwargs)
+    try:
+        second = handlers._runtime(copy.copy(operator_memo), kwargs)
+        assert second is first
+        assert len(policy_runtime.compliance_listeners) == 1
+    finally:
+        await handlers.stop_exception_checks(memo=operator_memo)

@@ -1,6 +1,6 @@
 """Kopf handlers for EcrPrivacyException: create/update/resume, deletion, and the index of policies by name
 that exceptions look their policy up in. The work is done by ``runtime.exceptions.ExceptionRuntime`` (in
-``memo``), built from the policy runtime's shared parts; its one schedule runs the periodic checks (resync and
+one per process), built from the policy runtime's shared parts; its one schedule runs the periodic checks (resync and
 expiry) per policy, so there is no daemon per exception."""
 
 from __future__ import annotations
@@ -46,10 +46,15 @@ def pending_approvals(
     return {(namespace or "", policy): (uid, pairs)}
 
 
+# One ExceptionRuntime per policy runtime (by its id). Not in ``memo``: Kopf gives each object a shallow copy of
+# the operator's memo, so what a handler sets there only that object sees.
+_RUNTIMES: dict[int, ExceptionRuntime] = {}
+
+
 def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
-    found: ExceptionRuntime | None = getattr(memo, "exceptions", None)
+    runtime = memo.runtime
+    found = _RUNTIMES.get(id(runtime))
     if found is None:
-        runtime = memo.runtime
         index: kopf.Index[tuple[str, str], PolicyEntry] = kwargs["policies_by_name"]
 
         def recheck_policy(namespace: str, name: str) -> None:
@@ -65,7 +70,7 @@ def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
             recheck_policy=recheck_policy,
         )
         runtime.compliance_listeners.append(found.poke)
-        memo.exceptions = found
+        _RUNTIMES[id(runtime)] = found
     found.start()  # from a handler: the checks it starts can post Events
     return found
 
@@ -92,7 +97,7 @@ async def sync_exception(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, 
 
 @kopf.on.cleanup()
 async def stop_exception_checks(memo: kopf.Memo, **_: Any) -> None:
-    found: ExceptionRuntime | None = getattr(memo, "exceptions", None)
+    found = _RUNTIMES.pop(id(getattr(memo, "runtime", None)), None)
     if found is not None:
         await found.stop()
 

@@ -25,22 +25,17 @@ import datetime as dt
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import kopf
 import pydantic
 
 from ecr_privacy_operator.crd.conditions import (
-    ConditionType,
     Outcome,
     OutcomeKind,
     Reason,
-    derive_conditions,
-    parse_conditions,
-    set_condition,
 )
 from ecr_privacy_operator.crd.exception import (
-    EXCEPTION_PLURAL,
     EcrPrivacyExceptionSpec,
     EcrPrivacyExceptionStatus,
     parse_exception_spec,
@@ -53,6 +48,7 @@ from ecr_privacy_operator.reconcile.exception_rules import ExceptionMarker
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceRefusedError, WorkspaceResolver
 from ecr_privacy_operator.runtime import backoff
 from ecr_privacy_operator.runtime.directory import Directory
+from ecr_privacy_operator.runtime.exception_status import ExceptionPublisher, marker_of_body
 from ecr_privacy_operator.runtime.failures import outcome_of
 from ecr_privacy_operator.runtime.objects import slim
 from ecr_privacy_operator.runtime.schedule import ResyncSchedule
@@ -111,16 +107,13 @@ class ExceptionRuntime:
     # per exception UID: its slim copy, policy finder and logger, its group, the status last written
     _known: dict[str, tuple[dict[str, Any], FindPolicy, kopf.Logger]] = field(default_factory=dict)
     _group_of: dict[str, Group] = field(default_factory=dict)
-    _written: dict[str, EcrPrivacyExceptionStatus] = field(default_factory=dict)
     _groups: dict[Group, _Checks] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
 
-    @staticmethod
-    def _marker(body: Mapping[str, Any]) -> ExceptionMarker:
-        meta = body.get("metadata") or {}
-        return ExceptionMarker(
-            str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("uid", ""))
-        )
+    def __post_init__(self) -> None:
+        self.publisher = ExceptionPublisher(self.kube, self.directory, self.recheck_policy)
+
+    _marker = staticmethod(marker_of_body)
 
     @staticmethod
     def _policy(find: FindPolicy, namespace: str, name: str) -> EcrPrivacyPolicySpec:
@@ -158,12 +151,12 @@ class ExceptionRuntime:
         exceptions soon; returns at once (several requests make one check, on the latest specs)."""
         marker = self._marker(body)
         self._known[marker.uid] = (slim(body), find, logger)
-        if marker.uid not in self._written:
+        if marker.uid not in self.publisher.written:
             try:
                 status = EcrPrivacyExceptionStatus.model_validate(dict(body.get("status") or {}))
             except pydantic.ValidationError:
                 status = EcrPrivacyExceptionStatus()
-            self._written[marker.uid] = status
+            self.publisher.written[marker.uid] = status
         policy = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
         group = (marker.namespace, policy if isinstance(policy, str) else "")
         old = self._group_of.get(marker.uid)
@@ -253,11 +246,11 @@ class ExceptionRuntime:
             else:
                 for (uid, _), one in zip(members, results, strict=True):
                     failure = outcome_of(one.error, PASS_DEADLINE) if one.error else None
-                    outcomes[uid] = (failure or self._outcome(one), one)
+                    outcomes[uid] = (failure or self.publisher.outcome(one), one)
         for uid in uids:
             outcome, result = outcomes[uid]
             raw, _, logger = self._known[uid]
-            await self._publish(raw, outcome, result, specs.get(uid), now, logger)
+            await self.publisher.publish(raw, outcome, result, specs.get(uid), now, logger)
         return any(o.kind is OutcomeKind.FAILED and o.retryable for o, _ in outcomes.values())
 
     async def _read_and_write(
@@ -275,118 +268,6 @@ class ExceptionRuntime:
             resolved = await self.workspaces.resolve(policy.workspace_ref, namespace, user)
             scope = (resolved.workspace.name, resolved.scope)
             return await sync_exceptions.check(resolved.client, members, policy, scope, now)
-
-    @staticmethod
-    def _outcome(result: sync_exceptions.ExceptionOutcome) -> Outcome:
-        if result.refusal is not None:
-            return result.refusal.outcome()
-        if result.pending:
-            return Outcome(
-                kind=OutcomeKind.PROGRESSING,
-                reason=Reason.REPOSITORY_PENDING,
-                message=(
-                    f"{', '.join(result.pending)} not in Guardrails yet: approved by the policy's calculated "
-                    "Usage setting when created; the exception setting follows once it exists"
-                ),
-            )
-        drift_found = len(result.corrected) + len(result.reported)
-        return Outcome(
-            kind=OutcomeKind.SUCCEEDED,
-            reason=Reason.DRIFT_DETECTED if result.reported else Reason.RECONCILE_SUCCEEDED,
-            message=(
-                f"{len(result.reported)} exception setting field(s) differ from the spec (reported)"
-                if result.reported
-                else "every repository carries its exception setting"
-            ),
-            drift_found=drift_found,
-            drift_remaining=len(result.reported),
-        )
-
-    async def _publish(
-        self,
-        raw: dict[str, Any],
-        outcome: Outcome,
-        result: sync_exceptions.ExceptionOutcome | None,
-        spec: EcrPrivacyExceptionSpec | None,
-        now: dt.datetime,
-        logger: kopf.Logger,
-    ) -> None:
-        body = kopf.Body(cast(kopf.RawBody, raw))
-        marker = self._marker(raw)
-        generation = int((raw.get("metadata") or {}).get("generation") or 0)
-        previous = self._written.get(marker.uid) or EcrPrivacyExceptionStatus()
-        conditions = derive_conditions(
-            parse_conditions([c.to_wire() for c in previous.conditions]),
-            outcome,
-            observed_generation=generation,
-            now=now,
-        )
-        expired = bool(spec is not None and spec.expires <= now) or bool(result and result.expired)
-        not_in_force = bool(result and result.repositories and not result.refusal) and not all(
-            r.in_force for r in (result.repositories if result else [])
-        )
-        expired_message = f"the exception expired at {spec.expires_iso}" if spec else "invalid spec"
-        conditions = set_condition(
-            conditions,
-            type=ConditionType.EXPIRED,
-            status="True" if expired else "False",
-            reason=Reason.EXPIRED if expired else Reason.NOT_EXPIRED,
-            message=expired_message if expired else f"counts until {spec.expires_iso if spec else '?'}",
-            observed_generation=generation,
-            now=now,
-        )
-        was_expired = any(c.type == ConditionType.EXPIRED and c.status == "True" for c in previous.conditions)
-        if expired and not was_expired:
-            kopf.event(body, type="Warning", reason=Reason.EXPIRED, message=expired_message)
-        if result is not None:
-            for ref in result.created:
-                kopf.event(
-                    body,
-                    type="Normal",
-                    reason="ExceptionCreated",
-                    message=f"exception setting placed on {ref}",
-                )
-                logger.info("exception setting placed on %s", ref)
-            drifts = [
-                (d, Reason.DRIFT_CORRECTED, "was changed in Guardrails; put back") for d in result.corrected
-            ]
-            drifts += [
-                (d, Reason.DRIFT_DETECTED, "differs from the spec (driftPolicy Report)")
-                for d in result.reported
-            ]
-            for drift, reason, what in drifts:
-                kopf.event(
-                    body, type="Warning", reason=reason, message=f"{drift.repository}: {drift.field} {what}"
-                )
-        if outcome.kind is OutcomeKind.FAILED:
-            old_ready = next((c for c in previous.conditions if c.type == ConditionType.READY), None)
-            if (old_ready is None or old_ready.reason != outcome.reason) and outcome.reason != Reason.EXPIRED:
-                kopf.event(body, type="Warning", reason=outcome.reason, message=outcome.message[:1000])
-        elif not_in_force and not expired:
-            logger.info("some repositories' exception settings are not in force yet")
-        status = EcrPrivacyExceptionStatus(
-            observed_generation=generation,
-            conditions=tuple(conditions),
-            repository_count=len(spec.repositories) if spec else 0,
-            repositories=result.statuses if result and result.repositories else previous.repositories,
-            pending_repositories=result.pending if result and not result.refusal else (),
-            last_sync_time=now.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if result and not result.refusal
-            else previous.last_sync_time,
-        )
-        if spec is not None:
-            pairs = tuple((arn, spec.expires_iso) for arn in status.pending_repositories)
-            self.directory.set_approvals(marker.namespace, spec.policy_ref.name, marker.uid, pairs)
-            if status.pending_repositories != previous.pending_repositories:
-                self.recheck_policy(marker.namespace, spec.policy_ref.name)
-        if status != previous:
-            await self.kube.patch_status(
-                marker.namespace,
-                marker.name,
-                status.model_dump(by_alias=True, exclude_none=True, mode="json"),
-                plural=EXCEPTION_PLURAL,
-            )
-            self._written[marker.uid] = status
 
     async def finalize(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
         """Deletion: remove the settings this exception made (``Delete``), or leave them (``Orphan``)."""
@@ -406,7 +287,7 @@ class ExceptionRuntime:
         with contextlib.suppress(KeyError):
             self.metrics.exception_expiry.remove(marker.namespace, marker.name)
         self._known.pop(marker.uid, None)
-        self._written.pop(marker.uid, None)
+        self.publisher.written.pop(marker.uid, None)
         try:
             spec = parse_exception_spec(body.get("spec") or {})
         except pydantic.ValidationError:
