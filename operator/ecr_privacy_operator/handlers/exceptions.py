@@ -1,6 +1,6 @@
 """Kopf handlers for EcrPrivacyException: create/update/resume, deletion, and the index of policies by name
-that exceptions look their policy up in. The work is done by ``runtime.exceptions.ExceptionRuntime`` (in
-one per process), built from the policy runtime's shared parts; its one schedule runs the periodic checks (resync and
+that exceptions look their policy up in. The work is done by ``runtime.exceptions.ExceptionRuntime`` (one per
+process), built from the policy runtime's shared parts; its one schedule runs the periodic checks (resync and
 expiry) per policy, so there is no daemon per exception."""
 
 from __future__ import annotations
