@@ -96,8 +96,10 @@ def account(i: int) -> str:
     return f"{100000000000 + i}"
 
 
-def emulator_fixture(targets: int) -> dict[str, Any]:
-    """``targets`` AWS accounts, each with a region holding one (old) public repository."""
+def emulator_fixture(targets: int, repositories: dict[int, list[str]] | None = None) -> dict[str, Any]:
+    """``targets`` AWS accounts, each with a region holding one (old) public repository ``r``, and in account
+    ``i`` also the (old) ``repositories[i]`` (the exceptions scenario names them)."""
+    more = repositories or {}
     return {
         "resources": [
             {
@@ -112,7 +114,10 @@ def emulator_fixture(targets: int) -> dict[str, Any]:
                             {
                                 "type": "region",
                                 "name": "us-east-1",
-                                "children": [{"type": "publicRepository", "name": "r", "createdAt": "-2d"}],
+                                "children": [
+                                    {"type": "publicRepository", "name": name, "createdAt": "-2d"}
+                                    for name in ["r", *more.get(i, [])]
+                                ],
                             }
                         ],
                     }

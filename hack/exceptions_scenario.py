@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hack import feed_scenario
-from hack.bench import GROUP, VERSION, Run, Scenario, Watcher, account, proc_stats, say
+from hack.bench import GROUP, VERSION, Run, Scenario, Watcher, account, emulator_fixture, proc_stats, say
 from kubernetes import client as k8s
 
 EXCEPTIONS = "ecrprivacyexceptions"
@@ -37,37 +37,11 @@ def repository(policy: int, j: int) -> str:
 
 
 def fixture(targets: int, policies: int, per_policy: int) -> dict[str, Any]:
-    """``targets`` accounts, each with one old repository ``r`` and the repositories the exceptions of the
-    policies attached to it name."""
-    repos: dict[int, list[str]] = {t: ["r"] for t in range(targets)}
+    """The bench's accounts, each also holding the repositories the exceptions of its policies name."""
+    repos: dict[int, list[str]] = {t: [] for t in range(targets)}
     for p in range(policies):
         repos[p % targets] += [repository(p, j) for j in range(per_policy)]
-    return {
-        "resources": [
-            {
-                "type": "folder",
-                "title": "Bench",
-                "akas": ["bench"],
-                "children": [
-                    {
-                        "type": "account",
-                        "accountId": account(t),
-                        "children": [
-                            {
-                                "type": "region",
-                                "name": "us-east-1",
-                                "children": [
-                                    {"type": "publicRepository", "name": name, "createdAt": "-2d"}
-                                    for name in repos[t]
-                                ],
-                            }
-                        ],
-                    }
-                    for t in range(targets)
-                ],
-            }
-        ]
-    }
+    return emulator_fixture(targets, repos)
 
 
 class ExceptionsRun(Run):
