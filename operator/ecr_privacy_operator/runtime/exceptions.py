@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,7 @@ class _Checks:
     asked: bool = False  # a full check is asked for (a handler, the feed)
     due: float = 0.0  # monotonic time of the next periodic full check
     failures: int = 0
+    checked: dt.datetime | None = None  # when the last check started (an expiry since then needs one)
 
 
 def _key(group: Group) -> str:
@@ -184,8 +185,15 @@ class ExceptionRuntime:
             if not uids:
                 self._groups.pop(group, None)
                 return
+            now = dt.datetime.now(dt.UTC)
+            expired = checks.checked is not None and any(
+                checks.checked < e <= now for e in self._expiries(uids) if e is not None
+            )
+            if not (checks.asked or expired or time.monotonic() >= checks.due):
+                self._plan(group, checks)  # a wake-up another run already served
+                return
             try:
-                checks.asked = False
+                checks.asked, checks.checked = False, now
                 failed = await self._check(group, uids)
                 checks.failures = checks.failures + 1 if failed else 0
                 delay = (
@@ -204,13 +212,14 @@ class ExceptionRuntime:
         next ``expires`` of one of its exceptions."""
         delay = checks.due - time.monotonic()
         now = dt.datetime.now(dt.UTC)
-        for uid in checks.uids:
-            known = self._known.get(uid)
-            expires = _expires(known[0]) if known else None
+        for expires in self._expiries(checks.uids):
             left = (expires - now).total_seconds() + 1.0 if expires else 0.0
             if left > 0:
                 delay = min(delay, left)
         self.schedule.at(_key(group), 0.0 if checks.asked else max(delay, 0.0))
+
+    def _expiries(self, uids: Iterable[str]) -> list[dt.datetime | None]:
+        return [_expires(self._known[uid][0]) if uid in self._known else None for uid in uids]
 
     # -- checks ----------------------------------------------------------------------------------------
     async def _check(self, group: Group, uids: list[str]) -> bool:
