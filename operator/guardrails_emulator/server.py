@@ -79,10 +79,15 @@ class Emulator:
             self.reset(self.fixture)
 
     def reset(self, fixture: dict[str, Any] | None) -> None:
-        """A fresh workspace from ``fixture`` (None = startup fixture); clock, faults reset."""
+        """A fresh workspace from ``fixture`` (None = startup fixture); clock, faults reset. Ids made after the
+        reset continue the old sequence: Guardrails never reuses an id, and a client polling across a reset
+        (the test bed's shared operator) must not take a new activity or pack for one it already handled."""
+        previous = getattr(self, "ws", None)
         self.ws = build_workspace(
             fixture if fixture is not None else self.fixture, Clock(), self.workspace_version
         )
+        if previous is not None:
+            self.ws.counter = max(self.ws.counter, previous.counter)
         self.ws.calculator = self.calculator
         self.faults.reset()
         self.permissions = Permissions()
