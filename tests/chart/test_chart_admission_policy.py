@@ -90,7 +90,11 @@ def test_the_operator_may_change_only_its_own_finalizers_on_secrets(
         what="the admission policy in force",
     )
     assert "only its own finalizers" in message
-    admin.patch_namespaced_secret("keys", team, {"metadata": {"finalizers": ["example.com/someone-elses"]}})
+    # a JSON patch: a strategic merge patch merges finalizer lists, so it kept the probes that went through
+    # before the policy was in force (and the operator's replace below then removed them: denied)
+    only_theirs = [{"op": "replace", "path": "/metadata/finalizers", "value": ["example.com/someone-elses"]}]
+    admin.patch_namespaced_secret("keys", team, only_theirs)
+    assert finalizers() == ["example.com/someone-elses"]
 
     # its own finalizer: added and removed
     assert denied(set_finalizers(["example.com/someone-elses", OWN])) is None
