@@ -89,7 +89,8 @@ def resource_page(ctx: Context, items: list[Resource], args: Args) -> Any:
 
 
 def resources(ctx: Context, args: Args) -> Any:
-    return resource_page(ctx, list(ctx.ws.resources.values()), args)
+    named = _named_self(ctx.ws, flt.parse(args.get("filter"), RES_KEYS))
+    return resource_page(ctx, list(ctx.ws.resources.values()) if named is None else named, args)
 
 
 def policy_settings(ctx: Context, args: Args, scope: Resource | None = None) -> Any:
@@ -110,14 +111,23 @@ def policy_settings(ctx: Context, args: Args, scope: Resource | None = None) -> 
     return envelope([views.SettingView(ctx, s) for s in page], token, len(chosen))
 
 
+def _named_self(ws: Workspace, parsed: flt.Filter) -> list[Resource] | None:
+    """The only resources a filter with a ``resource:... level:self`` term can match (the live ones it names),
+    or None when it has no such term. Reads by id or AKA then cost what they name, not a scan of every resource
+    or setting (with 10,000 packs those scans made the emulator the bench's bottleneck)."""
+    if parsed.levels("level", DEFAULT_LEVELS) != {"self"}:
+        return None
+    for term in parsed.get(*_RES_TERMS):
+        if not term.negate:
+            found = (ws.lookup(v) for v in term.values)
+            return list({r.id: r for r in found if r is not None}.values())
+    return None
+
+
 def _setting_candidates(ws: Workspace, parsed: flt.Filter) -> Iterable[Setting]:
-    """The settings a filter can match: with a ``resource:... level:self`` term, only those on its resources
-    (read from an index; 10,000 packs made a scan of every setting per read the bench's bottleneck), else all."""
-    if parsed.levels("level", DEFAULT_LEVELS) == {"self"}:
-        for term in parsed.get(*_RES_TERMS):
-            if not term.negate:
-                return ws.settings_on(r.id for r in (ws.lookup(v) for v in term.values) if r is not None)
-    return ws.settings.values()
+    """The settings a filter can match: those on the resources a ``level:self`` term names (an index), else all."""
+    named = _named_self(ws, parsed)
+    return ws.settings.values() if named is None else ws.settings_on(r.id for r in named)
 
 
 def policy_types(ctx: Context, args: Args) -> Any:

@@ -1,11 +1,15 @@
-"""The emulator's settings by resource (an index, so that a read of one pack's settings does not scan every
-setting: at 10,000 packs that scan made the emulator the bench's bottleneck): the same answer as a scan,
-through writes and deletions."""
+"""The emulator's reads by id or AKA (``level:self``) cost what they name: one pack's settings come from an
+index by resource, and a pack read by its AKA scans no other resource (at 10,000 packs those scans made the
+emulator the bench's bottleneck); the answers are those of a scan, through writes and deletions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from guardrails_emulator import filters as flt
 from guardrails_emulator import listings
+from guardrails_emulator.context import Context
+from guardrails_emulator.faults import Faults
 from guardrails_emulator.model import Resource, Setting
 from guardrails_emulator.workspace import Workspace
 
@@ -59,3 +63,19 @@ def test_the_index_follows_writes_and_deletions() -> None:
         assert _candidates(ws, f"resource:'{rid}' level:self") == _scan(ws, {rid})
     assert _candidates(ws, "resource:'1007' level:self") == ["100070", "100072", "999"]
     assert "1008" not in ws.settings_at
+
+
+class _NoScan(dict[str, Resource]):
+    def values(self) -> Any:
+        raise AssertionError("a read by id or AKA scanned every resource")
+
+
+def test_a_pack_read_by_its_aka_or_id_scans_no_other_resource() -> None:
+    ws = _workspace(50)
+    ctx = Context(ws=ws, faults=Faults())
+    expected = listings.resources(ctx, {"filter": ["resource:'pack:7','1009' level:self"]})
+    ws.resources = _NoScan(ws.resources)
+    found = listings.resources(ctx, {"filter": ["resource:'pack:7','1009' level:self"]})
+    assert [v.res.id for v in found["items"]] == ["1007", "1009"]
+    assert [v.res.id for v in found["items"]] == [v.res.id for v in expected["items"]]
+    assert found["metadata"]["stats"]["total"] == 2
