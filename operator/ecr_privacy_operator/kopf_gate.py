@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -45,20 +46,20 @@ def quiet_toggle_set(toggles: ModuleType) -> type:
     class QuietToggleSet(base):  # type: ignore[misc]
         async def make_toggle(self, __val: bool = False, *, name: str | None = None) -> Any:
             toggle = toggles.Toggle(__val, name=name, condition=self._condition)
-            async with self._condition:
-                was = self.is_on()
-                self._toggles.add(toggle)
-                if self.is_on() != was:
-                    self._condition.notify_all()
+            await self._change(lambda: self._toggles.add(toggle))
             return toggle
 
         async def drop_toggle(self, toggle: Any) -> None:
             await self.drop_toggles([toggle])
 
         async def drop_toggles(self, dropped: Any) -> None:
+            await self._change(lambda: self._toggles.difference_update(dropped))
+
+        async def _change(self, edit: Callable[[], None]) -> None:
+            """Edit the set of toggles; wake the waiters only if the set's state changed."""
             async with self._condition:
                 was = self.is_on()
-                self._toggles.difference_update(dropped)
+                edit()
                 if self.is_on() != was:
                     self._condition.notify_all()
 
