@@ -1,4 +1,4 @@
-"""The exceptions scenario of ``make bench`` (``BENCH_ONLY=exceptions``; ``hack/bench.py`` runs it).
+"""The exceptions scenario of ``make bench`` (``hack/bench.py`` runs it last; ``BENCH_ONLY=exceptions`` alone).
 
 N policies (``BENCH_EXC_POLICIES``, default 1000) in 10 namespaces attached to 10 accounts, the activity feed on
 (``BENCH_FEED_INTERVAL``, 5 s), policies at ``resyncInterval: 1h``; once they are all Ready:
