@@ -46,8 +46,10 @@ class Recorder:
         return False
 
 
-def runtime(resync: float = 1800.0) -> tuple[ExceptionRuntime, Recorder]:
-    found = ExceptionRuntime(workspaces=None, kube=None, metrics=None, directory=None, resync=resync)  # type: ignore[arg-type]
+def runtime(resync: float = 1800.0, fallback: float = 300.0) -> tuple[ExceptionRuntime, Recorder]:
+    found = ExceptionRuntime(
+        workspaces=None, kube=None, metrics=None, directory=None, resync=resync, fallback_resync=fallback
+    )  # type: ignore[arg-type]
     recorder = Recorder()
     found._check = recorder  # type: ignore[method-assign]
     return found, recorder
@@ -133,10 +135,29 @@ async def test_the_feed_asks_by_exception_and_sees_its_policy_checked() -> None:
         found.recheck(["uid-1", "uid-0", "uid-unknown"])
         await until(lambda: len(recorder.calls) == 2, within=5)
         assert recorder.calls[1] == (("team-a", "ecr-private"), ["uid-0", "uid-1"])
-        assert found.busy("uid-0") and found.busy("uid-1")
+        assert found.busy("uid-0")
+        assert found.busy("uid-1")
         recorder.release.set()
         await until(lambda: not found.busy("uid-1"), within=5)
         await asyncio.sleep(0.8)
         assert len(recorder.calls) == 2
+    finally:
+        await found.stop()
+
+
+async def test_a_lost_feed_makes_the_policy_s_exceptions_check_as_often_as_its_passes() -> None:
+    """No feed sees an edit of their settings: the exceptions of a policy whose feed is lost are checked every
+    fallback interval (here 1 s), not every exception resync (here 30 minutes)."""
+    found, recorder = runtime(fallback=1.0)
+    found.request(body(0), find, LOGGER)
+    found.request(body(1, policy="other"), find, LOGGER)
+    found.start()
+    try:
+        await until(lambda: len(recorder.calls) == 2, within=5)
+        found.fall_back("team-a", "ecr-private")
+        found.fall_back("team-a", "unknown")  # a policy without exceptions: nothing to do
+        await until(lambda: len(recorder.calls) >= 5, within=6)
+        assert {group for group, _ in recorder.calls[2:]} == {("team-a", "ecr-private")}
+        assert (found.schedule.due_in("team-a\x00other") or 0) > 1000
     finally:
         await found.stop()

@@ -65,6 +65,7 @@ def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
             directory=runtime.directory,
             slots=runtime.slots,
             resync=RESYNC,
+            fallback_resync=runtime.config.feed_fallback_resync,
             recheck_policy=recheck_policy,
             feeds=runtime.feeds,
         )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class _Checks:
     due: float = 0.0  # monotonic time of the next periodic full check
     failures: int = 0
     checked: dt.datetime | None = None  # when the last check started (an expiry since then needs one)
+    followed: bool = True  # the workspace's activity feed was followed at the last check
 
 
 def _key(group: Group) -> str:
@@ -108,6 +110,7 @@ class ExceptionRuntime:
     # the policy runtime's fair slots: a check holds one while it reads and writes (``_dispatch``)
     slots: FairSlots = field(default_factory=lambda: FairSlots(20))
     resync: float = 1800.0
+    fallback_resync: float = 300.0  # the longest wait while the policy's feed is not followed
     # (namespace, policy name): run the policy's pass now (its calculated Usage follows pending repositories)
     recheck_policy: Callable[[str, str], None] = lambda namespace, name: None
     feeds: FeedFollower | None = None  # the activity feeds: a check's writes are recorded (their echoes)
@@ -196,6 +199,16 @@ class ExceptionRuntime:
         checks = self._groups.get(group) if group is not None else None
         return checks is not None and checks.lock.locked()
 
+    def fall_back(self, namespace: str, policy: str) -> None:
+        """The policy's activity feed is not followed any more (lost): its exceptions are checked at least every
+        ``fallback_resync`` until a check finds the feed followed again, as its passes are."""
+        checks = self._groups.get((namespace, policy))
+        if checks is None:
+            return
+        checks.followed = False
+        checks.due = min(checks.due, time.monotonic() + random.uniform(0.1, 1.0) * self.fallback_resync)
+        self._plan((namespace, policy), checks)
+
     def _dispatch(self, key: str) -> None:
         """A check is due: queue it for a slot under its policy's (namespace, workspace), once."""
         namespace, _, policy = key.partition("\x00")
@@ -236,7 +249,7 @@ class ExceptionRuntime:
                 delay = (
                     backoff.retry_after_failure(checks.failures, MAX_BACKOFF)
                     if failed
-                    else backoff.next_resync(self.resync)
+                    else backoff.next_resync(self.resync if checks.followed else self.fallback_resync)
                 )
                 checks.due = time.monotonic() + delay
             except Exception:  # a bug, not a bad object: logged, checked again later
@@ -317,6 +330,9 @@ class ExceptionRuntime:
             results = await sync_exceptions.check(resolved.client, members, policy, scope, now)
         if self.feeds is not None:  # their echoes in the feed cause nothing
             self.feeds.record(resolved.client, [c for one in results for c in one.changes])
+        checks = self._groups.get(group)
+        if checks is not None:  # no feed sees their settings: checked as often as the policy's passes
+            checks.followed = self.feeds is not None and self.feeds.followed(resolved.client)
         return results
 
     async def finalize(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
