@@ -56,6 +56,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -656,6 +657,16 @@ def sizes(name: str, default: str) -> list[int]:
     return [int(x) for x in os.environ.get(name, default).replace(" ", "").split(",") if x]
 
 
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A scenario's working directory, removed when it ends."""
+    workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="hack/bench.py", description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the raw results here")
@@ -696,18 +707,14 @@ def main() -> int:
     profile_dir = ROOT / ".bench"
     profile_dir.mkdir(exist_ok=True)
     for scenario in scenarios:
-        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
-        try:
+        with scratch_dir() as workdir:
             results.append((scenario, Run(scenario, workdir, resync, profile_dir).run()))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     from hack import feed_scenario  # it builds on this module's Run
 
     feed_results: list[dict[str, Any]] = []
     faults = feed_scenario.fault_configs(os.environ.get("BENCH_FEED_FAULTS", ""))
     for scenario, fault in [(s, f) for s in feed_scenarios for f in faults]:
-        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
-        try:
+        with scratch_dir() as workdir:
             run = feed_scenario.FeedRun(
                 scenario,
                 workdir,
@@ -717,28 +724,22 @@ def main() -> int:
                 faults=fault,
             )
             feed_results.append(run.run())
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     fairness_result: dict[str, Any] | None = None
     if fairness:
         from hack import fairness_scenario
 
-        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
-        try:
+        with scratch_dir() as workdir:
             fairness_result = fairness_scenario.FairnessRun(
                 workdir,
                 a=int(os.environ.get("BENCH_FAIR_A", "200")),
                 b=int(os.environ.get("BENCH_FAIR_B", "20")),
                 soak=float(os.environ.get("BENCH_FAIR_SOAK", "20")),
             ).run()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     from hack import exceptions_scenario
 
     exception_results: list[dict[str, Any]] = []
     for scenario in exception_scenarios:
-        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
-        try:
+        with scratch_dir() as workdir:
             exception_results.append(
                 exceptions_scenario.ExceptionsRun(
                     scenario,
@@ -750,8 +751,6 @@ def main() -> int:
                     interval=float(os.environ.get("BENCH_FEED_INTERVAL", "5")),
                 ).run()
             )
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     end_load = os.getloadavg()
     command = "make bench" + "".join(
         f" {k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("BENCH_")
