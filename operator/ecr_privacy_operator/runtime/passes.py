@@ -226,12 +226,17 @@ class Runtime:
         return self.exception_checks is not None and self.exception_checks.busy(uid)
 
     def fall_back(self, uids: Iterable[str]) -> None:
-        """These objects' feed is not followed any more: none waits longer than the fallback interval."""
+        """These objects' feed is not followed any more: none waits longer than the fallback interval, nor do
+        the checks of their exceptions."""
         longest = self.config.feed_fallback_resync
         for uid in uids:
             due = self.schedule.due_in(uid)
             if due is not None and due > longest:
                 self.schedule.at(uid, random.uniform(0.1, 1.0) * longest)
+            state = self.states.get(uid)
+            if self.exception_checks is not None and state is not None and state.body is not None:
+                meta = state.body["metadata"]
+                self.exception_checks.fall_back(str(meta["namespace"]), str(meta["name"]))
 
     async def refresh_compliance(self, uid: str, counts: dict[str, ComplianceCounts]) -> None:
         """New compliance counts read for the object apart from a pass: write them if they changed."""
