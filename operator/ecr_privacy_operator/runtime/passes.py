@@ -65,6 +65,7 @@ from ecr_privacy_operator.runtime.workspace_keeper import WorkspaceKeeper
 __all__ = ["DEFAULT_RESYNC", "ObjectState", "Runtime"]
 
 FEED_RETRY_SECONDS = 60.0  # a feed in fallback is tried again this often
+HANDLER_TRIGGERS = frozenset({"create", "update", "resume"})  # a pass Kopf's handlers asked for (a new spec)
 
 
 @dataclass
@@ -280,6 +281,19 @@ class Runtime:
             resync = max(resync, self.config.cluster_min_resync)
         return resync
 
+    @staticmethod
+    def _say_resync_raised(body: kopf.Body, spec: EcrPrivacyPolicySpec, resync: float) -> None:
+        """The admin's floor raised the object's resync interval: an Event says so (at each spec change and
+        start-up, not each pass), so that a team does not believe in a resync that does not happen."""
+        kopf.event(
+            body,
+            type="Normal",
+            reason=Reason.RESYNC_INTERVAL_RAISED,
+            message=f"resyncInterval {spec.resync_interval} is below the floor of policies on a "
+            f"ClusterGuardrailsWorkspace ({resync:g}s, ECR_PRIVACY_CLUSTER_MIN_RESYNC): Guardrails is re-read "
+            f"every {resync:g}s",
+        )
+
     # -- credentials ------------------------------------------------------------------------------------
     def _keys_unchanged(
         self, spec: EcrPrivacyPolicySpec, ns: str, uid: str, client: GuardrailsClient
@@ -328,6 +342,8 @@ class Runtime:
             try:
                 spec = parse_spec(body.get("spec") or {})
                 resync = self._resync_of(spec)
+                if trigger in HANDLER_TRIGGERS and resync > spec.resync_seconds:
+                    self._say_resync_raised(body, spec, resync)
                 if spec.suspend:
                     result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
                 else:
