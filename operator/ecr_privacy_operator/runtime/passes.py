@@ -34,17 +34,17 @@ from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
 from ecr_privacy_operator.health import Readiness, Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import engine, pass_result
 from ecr_privacy_operator.reconcile.clients import (
     ClientPool,
     CredentialsRotatedError,
     GuardrailsClient,
     writes_checked,
 )
-from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts
 from ecr_privacy_operator.reconcile.ownership import Claim, Ownership
+from ecr_privacy_operator.reconcile.pass_result import PassResult
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from ecr_privacy_operator.reconcile.workspaces import (
     FindWorkspace,
@@ -248,7 +248,7 @@ class Runtime:
             listener(*identity(kopf.Body(cast(kopf.RawBody, state.body)))[1:3])
         async with state.lock:
             status = state.status
-            new = None if status is None else engine.with_compliance(status, counts, datetime.now(UTC))
+            new = None if status is None else pass_result.with_compliance(status, counts, datetime.now(UTC))
             if new is None or state.deleting or state.gone:
                 return
             body = kopf.Body(cast(kopf.RawBody, state.body))
@@ -345,7 +345,9 @@ class Runtime:
                 if trigger in HANDLER_TRIGGERS and resync > spec.resync_seconds:
                     self._say_resync_raised(body, spec, resync)
                 if spec.suspend:
-                    result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
+                    result = pass_result.error_pass(
+                        Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now
+                    )
                 else:
                     slot = (
                         contextlib.nullcontext() if self.slots.holding() else self.slots.slot(slot_key(body))
@@ -360,7 +362,7 @@ class Runtime:
                 outcome = outcome_of(exc, self.config.pass_deadline)
                 if outcome is None:
                     raise
-                result = engine.error_pass(outcome, status, generation, now)
+                result = pass_result.error_pass(outcome, status, generation, now)
             if result.outcome.kind is OutcomeKind.FAILED:
                 self._forget_credentials(ns, spec)
             with self.watchdog.track(f"{ns}/{name}"):
@@ -441,15 +443,15 @@ class Runtime:
                     client, self.locks, spec, claim, generation, status, now, refusal
                 )
             if refusal is not None:
-                return engine.error_pass(refusal.outcome(), status, generation, now)
+                return pass_result.error_pass(refusal.outcome(), status, generation, now)
             check = None if workspace.scope is None else partial(self.workspaces.adoption_refusal, workspace)
             return await engine.sync(
                 client, self.locks, spec, claim, generation, status, now, check, approvals
             )
         except Exception as exc:
-            if not engine.guardrails_error(exc):
+            if not pass_result.guardrails_error(exc):
                 raise
-            return engine.error_pass(exc, status, generation, now)
+            return pass_result.error_pass(exc, status, generation, now)
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
         """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot. A
@@ -499,7 +501,7 @@ class Runtime:
                     raise
                 # the condition says what the deletion waits for, not only what went wrong
                 waiting = f"waiting to delete the policy pack: {outcome.message}"
-                result = engine.error_pass(
+                result = pass_result.error_pass(
                     outcome.model_copy(update={"message": waiting}), status, generation, now
                 )
                 result.finished = False
