@@ -33,7 +33,9 @@ change) runs for ``BENCH_FEED_SIZES`` (default 1000) at each of ``BENCH_FEED_LAT
 polling every ``BENCH_FEED_INTERVAL`` seconds (5), once per emulator fault configuration of ``BENCH_FEED_FAULTS``
 (default none). The fairness scenario (``hack/fairness_scenario.py``: tenant B's 20 new policies and a console
 edit, alone and beside tenant A's 200 failing ones; ``BENCH_FAIR_A``, ``BENCH_FAIR_B``, ``BENCH_FAIR_SOAK``)
-runs last. ``BENCH_ONLY=feed`` (``resync``, ``fairness``) runs only those.
+runs next, and the exceptions scenario last. ``BENCH_ONLY=feed`` (``resync``, ``fairness``, ``exceptions``)
+runs only those. The exceptions scenario (``hack/exceptions_scenario.py``: ``BENCH_EXC_POLICIES`` policies
+(1000), 10 exceptions on each of 100 of them; first sync, steady requests, peak RSS with and without them).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +118,10 @@ def policy_body(ns: str, name: str, target: str, resync: str) -> dict[str, Any]:
     }
 
 
-def emulator_fixture(targets: int) -> dict[str, Any]:
-    """``targets`` AWS accounts, each with a region holding one (old) public repository."""
+def emulator_fixture(targets: int, repositories: dict[int, list[str]] | None = None) -> dict[str, Any]:
+    """``targets`` AWS accounts, each with a region holding one (old) public repository ``r``, and in account
+    ``i`` also the (old) ``repositories[i]`` (the exceptions scenario names them)."""
+    more = repositories or {}
     return {
         "resources": [
             {
@@ -131,7 +136,10 @@ def emulator_fixture(targets: int) -> dict[str, Any]:
                             {
                                 "type": "region",
                                 "name": "us-east-1",
-                                "children": [{"type": "publicRepository", "name": "r", "createdAt": "-2d"}],
+                                "children": [
+                                    {"type": "publicRepository", "name": name, "createdAt": "-2d"}
+                                    for name in ["r", *more.get(i, [])]
+                                ],
                             }
                         ],
                     }
@@ -170,7 +178,7 @@ def kube_writes(cluster: ControlPlane) -> Counter[str]:
             labels = sample.labels
             if sample.name != "apiserver_request_total" or labels.get("verb") not in WRITE_VERBS:
                 continue
-            if labels.get("resource") not in ("ecrprivacypolicies", "events"):
+            if labels.get("resource") not in ("ecrprivacypolicies", "ecrprivacyexceptions", "events"):
                 continue
             key = labels["resource"] + (f"/{labels['subresource']}" if labels.get("subresource") else "")
             counts[key] += int(sample.value)
@@ -183,6 +191,7 @@ class Watcher:
     """Records, per object, when each generation first became Ready and when drift first showed."""
 
     api: k8s.ApiClient
+    plural: str = PLURAL  # the kind watched (the exceptions scenario watches exceptions too)
     ready: dict[tuple[str, int], float] = field(default_factory=dict)
     drift: dict[str, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -207,12 +216,12 @@ class Watcher:
         while not self.stop.is_set():
             try:
                 if not version:
-                    listing = objects.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+                    listing = objects.list_cluster_custom_object(GROUP, VERSION, self.plural)
                     for item in listing["items"]:
                         self._see(item)
                     version = listing["metadata"]["resourceVersion"]
                 stream = k8s_watch.Watch().stream(
-                    objects.list_cluster_custom_object, GROUP, VERSION, PLURAL,
+                    objects.list_cluster_custom_object, GROUP, VERSION, self.plural,
                     resource_version=version, timeout_seconds=5, allow_watch_bookmarks=True,
                 )  # fmt: skip
                 for event in stream:
@@ -291,7 +300,7 @@ class Run:
     # -- set-up -------------------------------------------------------------------------------------------------
     def start(self) -> None:
         (self.workdir / "emulator").mkdir(parents=True)
-        (self.workdir / "fixture.json").write_text(json.dumps(emulator_fixture(self.s.targets)))
+        (self.workdir / "fixture.json").write_text(json.dumps(self.fixture()))
         self.cluster.start()
         for crd in sorted((ROOT / "deploy" / "crds").glob("*.yaml")):
             self.cluster.kubectl("apply", "--server-side", "-f", str(crd))
@@ -335,6 +344,10 @@ class Run:
         self.operator.start()
         self.watcher = Watcher(self.api)
         threading.Thread(target=self.watcher.run, daemon=True).start()
+
+    def fixture(self) -> dict[str, Any]:
+        """The emulator's fixture (the exceptions scenario adds the repositories its exceptions name)."""
+        return emulator_fixture(self.s.targets)
 
     def operator_env(self) -> dict[str, str]:
         """Settings of this run's operator on top of the bench's (the feed scenario adds its own)."""
@@ -656,6 +669,16 @@ def spread(n: int, targets: int, per_target: int) -> int:
     return max(targets, -(-n // per_target)) if per_target > 0 else targets
 
 
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A scenario's working directory, removed when it ends."""
+    workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="hack/bench.py", description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the raw results here")
@@ -673,16 +696,21 @@ def main() -> int:
         for n in sizes("BENCH_LATENCY_SIZES", "1,10,100")
     ]
     scenarios += [Scenario(n, targets=1) for n in sizes("BENCH_SHARED_SIZES", "100,1000")]
-    if only in ("feed", "fairness"):
+    if only in ("feed", "fairness", "exceptions"):
         scenarios = []
     feed_scenarios = [
         Scenario(n, latency_ms=ms, targets=spread(n, targets, per_target))
         for n in sizes("BENCH_FEED_SIZES", "1000")
         for ms in sizes("BENCH_FEED_LATENCIES", "0,100")
     ]
-    if only in ("resync", "fairness"):
+    if only in ("resync", "fairness", "exceptions"):
         feed_scenarios = []
     fairness = only in ("", "fairness")
+    exception_scenarios = (
+        [Scenario(n, targets=targets) for n in sizes("BENCH_EXC_POLICIES", "1000")]
+        if only in ("", "exceptions")
+        else []
+    )
     if profile and scenarios:
         max(scenarios[: len(main_sizes)] or scenarios, key=lambda s: s.n).profile = True
     build.ensure_built()
@@ -693,18 +721,14 @@ def main() -> int:
     profile_dir = ROOT / ".bench"
     profile_dir.mkdir(exist_ok=True)
     for scenario in scenarios:
-        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
-        try:
+        with scratch_dir() as workdir:
             results.append((scenario, Run(scenario, workdir, resync, profile_dir).run()))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     from hack import feed_scenario  # it builds on this module's Run
 
     feed_results: list[dict[str, Any]] = []
     faults = feed_scenario.fault_configs(os.environ.get("BENCH_FEED_FAULTS", ""))
     for scenario, fault in [(s, f) for s in feed_scenarios for f in faults]:
-        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
-        try:
+        with scratch_dir() as workdir:
             run = feed_scenario.FeedRun(
                 scenario,
                 workdir,
@@ -714,22 +738,33 @@ def main() -> int:
                 faults=fault,
             )
             feed_results.append(run.run())
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     fairness_result: dict[str, Any] | None = None
     if fairness:
         from hack import fairness_scenario
 
-        workdir = Path(tempfile.mkdtemp(prefix="ecr-privacy-bench-"))
-        try:
+        with scratch_dir() as workdir:
             fairness_result = fairness_scenario.FairnessRun(
                 workdir,
                 a=int(os.environ.get("BENCH_FAIR_A", "200")),
                 b=int(os.environ.get("BENCH_FAIR_B", "20")),
                 soak=float(os.environ.get("BENCH_FAIR_SOAK", "20")),
             ).run()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    from hack import exceptions_scenario
+
+    exception_results: list[dict[str, Any]] = []
+    for scenario in exception_scenarios:
+        with scratch_dir() as workdir:
+            exception_results.append(
+                exceptions_scenario.ExceptionsRun(
+                    scenario,
+                    workdir,
+                    with_exceptions=int(os.environ.get("BENCH_EXC_WITH", "100")),
+                    per_policy=int(os.environ.get("BENCH_EXC_PER_POLICY", "10")),
+                    exception_resync=float(os.environ.get("BENCH_EXC_RESYNC", "60")),
+                    steady=float(os.environ.get("BENCH_EXC_STEADY", "180")),
+                    interval=float(os.environ.get("BENCH_FEED_INTERVAL", "5")),
+                ).run()
+            )
     end_load = os.getloadavg()
     command = "make bench" + "".join(
         f" {k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("BENCH_")
@@ -766,8 +801,18 @@ def main() -> int:
         )
         print()
         print(fairness_scenario.table(fairness_result))
+    if exception_results:
+        print()
+        print("exceptions scenario: policies at resyncInterval 1h, the feed on, 10 targets")
+        print()
+        print(exceptions_scenario.table(exception_results))
     if args.json:
-        raw = [r for _, r in results] + feed_results + ([fairness_result] if fairness_result else [])
+        raw = (
+            [r for _, r in results]
+            + feed_results
+            + exception_results
+            + ([fairness_result] if fairness_result else [])
+        )
         args.json.write_text(json.dumps({"date": date, "machine": machine(), "results": raw}, indent=2))
     with contextlib.suppress(OSError):
         profile_dir.rmdir()  # only when empty

@@ -25,6 +25,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hack.bench import GROUP, P_APPROVED, PLURAL, VERSION, Run, Scenario, account, pct, say
@@ -230,8 +231,9 @@ def rows(result: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def table(results: list[dict[str, Any]]) -> str:
-    columns = [(r["scenario"], rows(r)) for r in results]
+def table(results: list[dict[str, Any]], rows_of: Callable[[dict[str, Any]], dict[str, str]] = rows) -> str:
+    """One column per result (``rows_of``: its metric rows; the exceptions scenario has its own)."""
+    columns = [(r["scenario"], rows_of(r)) for r in results]
     header = ["metric", *[label for label, _ in columns]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in columns[0][1]:

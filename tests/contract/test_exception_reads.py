@@ -90,17 +90,18 @@ async def test_a_setting_the_exception_made_stays_its_own_when_a_console_edit_dr
     )
     marker = ExceptionMarker("ns", "base-images", "uid-1")
     now = dt.datetime.now(dt.UTC)
-    first = await exceptions.sync(gclient, spec, marker, "ecr-private", policy, ("ws", None), now)
+    (first,) = await exceptions.check(gclient, [exceptions.Member(spec, marker)], policy, ("ws", None), now)
     (made,) = first.owned
     assert [(c.reason, c.guardrails_id, bool(c.version_id)) for c in first.changes] == [
         ("SettingCreated", made, True)
     ]
     edited = exceptions.desired_setting(spec, marker).model_copy(update={"note": "edited in the console"})
     await gclient.update_setting(made, edited)
-    foreign = await exceptions.sync(gclient, spec, marker, "ecr-private", policy, ("ws", None), now)
+    (foreign,) = await exceptions.check(gclient, [exceptions.Member(spec, marker)], policy, ("ws", None), now)
     assert foreign.refusal is not None
     assert foreign.refusal.reason == Reason.REPOSITORY_CONFLICT
-    kept = await exceptions.sync(gclient, spec, marker, "ecr-private", policy, ("ws", None), now, first.owned)
+    own = exceptions.Member(spec, marker, frozenset(first.owned))
+    (kept,) = await exceptions.check(gclient, [own], policy, ("ws", None), now)
     assert (kept.refusal, [d.field for d in kept.corrected], kept.owned) == (None, ["note"], [made])
     assert [c.reason for c in kept.changes] == ["SettingUpdated"]
     assert await exceptions.remove(gclient, [repo("legacy")], marker, kept.owned) == 1

@@ -11,7 +11,7 @@ import pytest
 from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, PolicyPackStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import engine, pass_result
 from ecr_privacy_operator.reconcile.ownership import Claim, Ownership
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA
@@ -27,7 +27,7 @@ FIRST, SECOND = "11111111-first", "22222222-second"
 
 async def sync(
     gclient: GuardrailsClient, who: Claim, status: EcrPrivacyPolicyStatus | None = None, **spec: object
-) -> engine.PassResult:
+) -> pass_result.PassResult:
     body = {"policyPack": {"akas": [AKA]}, "attachments": [{"resource": ACCOUNT_AKA}], **spec}
     return await engine.sync(
         gclient,

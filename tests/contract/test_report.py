@@ -11,7 +11,7 @@ import pytest
 from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient, SettingInput
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import engine, pass_result
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.ownership import claim
@@ -33,7 +33,7 @@ async def test_report_writes_only_what_the_spec_changed(
 ) -> None:
     locks, me = TargetLocks(), claim("7a7a7a7a-report")
 
-    async def sync(status: EcrPrivacyPolicyStatus, generation: int, **spec: object) -> engine.PassResult:
+    async def sync(status: EcrPrivacyPolicyStatus, generation: int, **spec: object) -> pass_result.PassResult:
         body = parse_spec({**BODY, **spec})
         return await engine.sync(gclient, locks, body, me, generation, status, datetime.now(UTC))
 

@@ -15,7 +15,7 @@ import pytest
 from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, PolicyPackStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient, PackInput, SettingInput, SettingWrite
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import engine, pass_result
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.ownership import claim
@@ -115,7 +115,7 @@ async def test_a_reconcile_pass_costs_what_the_budget_says(
 
     async def sync(
         spec: dict[str, object], status: EcrPrivacyPolicyStatus, generation: int
-    ) -> engine.PassResult:
+    ) -> pass_result.PassResult:
         return await engine.sync(
             gclient, locks, parse_spec(spec), CLAIM, generation, status, datetime.now(UTC)
         )
@@ -163,7 +163,7 @@ async def test_adopting_a_pack_found_by_user_aka_reads_it_once_more(
     assert "ReadPolicyPackIdentity" not in counts
 
 
-async def sync_new(gclient: GuardrailsClient, body: dict[str, object]) -> engine.PassResult:
+async def sync_new(gclient: GuardrailsClient, body: dict[str, object]) -> pass_result.PassResult:
     """A first pass of a new object (empty status)."""
     spec = parse_spec(body)
     return await engine.sync(

@@ -15,7 +15,7 @@ from ecr_privacy_operator.crd.spec import parse_spec
 from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus
 from ecr_privacy_operator.guardrails import GuardrailsClient
 from ecr_privacy_operator.guardrails.errors import GuardrailsError
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import engine, pass_result
 from ecr_privacy_operator.reconcile.targets import TargetLocks, Write
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.ownership import claim
@@ -44,7 +44,7 @@ async def test_first_syncs_to_one_target_share_one_attach_and_one_read_back(
 ) -> None:
     locks = TargetLocks()
 
-    def first_sync(n: int) -> Callable[[], Awaitable[engine.PassResult]]:
+    def first_sync(n: int) -> Callable[[], Awaitable[pass_result.PassResult]]:
         spec = parse_spec(
             {"policyPack": {"akas": [f"shared-{n}:ecr-private"]}, "attachments": [{"resource": ACCOUNT_AKA}]}
         )
@@ -61,7 +61,7 @@ async def test_first_syncs_to_one_target_share_one_attach_and_one_read_back(
     assert account is not None
     attached = {p.id for p in await gclient.list_attached_packs(ACCOUNT_AKA) or []}
     for result in results:
-        assert isinstance(result, engine.PassResult)
+        assert isinstance(result, pass_result.PassResult)
         assert result.outcome.kind.value == "Succeeded", result.outcome
         assert result.status is not None
         assert result.status.policy_pack is not None

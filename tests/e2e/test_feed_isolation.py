@@ -10,8 +10,6 @@ import base64
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 
@@ -117,15 +115,6 @@ def test_a_non_ascii_ca_bundle_is_refused_at_admission_and_the_others_feed_goes_
     assert operator.metric(LOOP_RESTARTS) == 0
 
 
-def readyz(operator: OperatorProcess) -> tuple[int, str]:
-    url = operator.metrics_url.replace("/metrics", "/readyz")
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def test_a_feed_loop_that_dies_restarts_and_readyz_says_so_meanwhile(
     operator_factory: Callable[..., OperatorProcess],
     operator_identity: OperatorIdentity,
@@ -137,17 +126,17 @@ def test_a_feed_loop_that_dies_restarts_and_readyz_says_so_meanwhile(
     operator = two_tenants(operator_factory, operator_identity, emulator, solo_ns, tenant_b)
     hourly_policy(policies, solo_ns, "a")
     wait_for(lambda: operator.metric(LOOP_UP) == 1, timeout=15, what="the feed loop running")
-    assert readyz(operator)[0] == 200
+    assert operator.readyz()[0] == 200
     assert operator.pid is not None
     os.kill(operator.pid, signal.SIGUSR2)  # the feed loop stops as a crash would
     _, reason = wait_for(
-        lambda: (r := readyz(operator))[0] == 503 and r,
+        lambda: (r := operator.readyz())[0] == 503 and r,
         timeout=5,
         what="/readyz reporting the feed loop down",
     )
     assert "activity feed loop is down" in reason
     assert operator.metric(LOOP_UP) == 0
-    wait_for(lambda: readyz(operator)[0] == 200, timeout=15, what="the feed loop restarted")
+    wait_for(lambda: operator.readyz()[0] == 200, timeout=15, what="the feed loop restarted")
     assert operator.metric(LOOP_UP) == 1
     assert operator.metric(LOOP_RESTARTS) == 1
     time.sleep(1)

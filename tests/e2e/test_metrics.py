@@ -7,8 +7,6 @@ is wedged."""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -32,18 +30,6 @@ UPDATE_SETTING = (
 )
 OLDEST_PASS = "ecrprivacy_oldest_pass_seconds"
 RESYNC = 10  # seconds, the shortest the CRD allows
-
-
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
-def readyz(operator: OperatorProcess) -> int:
-    return http_status(operator.metrics_url.replace("/metrics", "/readyz"))
 
 
 def sample_sum(operator: OperatorProcess, metric: str, /, **labels: str) -> float:
@@ -72,7 +58,7 @@ def test_metrics_move_while_objects_sync(
     operator_identity.emulator_credentials(ns, emulator)
     operator = operator_factory(ns)
     assert operator.metric("ecrprivacy_build_info") == 1
-    assert readyz(operator) == 200  # started, nothing asked of Guardrails yet
+    assert operator.readyz()[0] == 200  # started, nothing asked of Guardrails yet
 
     # several objects sync for real
     names = ("steady", "reported", "doomed")
@@ -103,7 +89,7 @@ def test_metrics_move_while_objects_sync(
         compliance = obj["status"]["compliance"]
         for state in ("ok", "alarm", "error", "invalid", "skipped", "tbd"):
             assert m(COMPLIANCE, namespace=ns, name=name, state=state) == compliance[state], (name, state)
-    assert readyz(operator) == 200
+    assert operator.readyz()[0] == 200
 
     # a console edit under driftPolicy Report shows in the drift gauge at the next resync
     gr = Guardrails.of(emulator)
@@ -145,7 +131,7 @@ def test_metrics_move_while_objects_sync(
     assert m(RETRIES, operation="ObservePolicy") >= before["retries"] + 4
     assert m(REQUESTS, operation="ObservePolicy", outcome="transient") >= before["transient"] + 5
     assert m(RECONCILES, result="Failed", reason="GuardrailsUnavailable") >= before["failed"] + 1
-    assert readyz(operator) == 200  # a working client was seen: an outage does not unready the pod
+    assert operator.readyz()[0] == 200  # a working client was seen: an outage does not unready the pod
 
     # and it recovers on the backoff retry
     policies.wait_ready(ns, "steady", timeout=20)
@@ -171,14 +157,14 @@ def test_readiness_waits_for_a_working_client_and_a_slow_pass_ends_at_its_deadli
     )
     env = {"ECR_PRIVACY_WEDGED_AFTER": "3", "ECR_PRIVACY_PASS_DEADLINE": "1"}
     operator = operator_factory(ns, env=env)
-    assert readyz(operator) == 200
+    assert operator.readyz()[0] == 200
     policies.create(ns, "probe", resyncInterval=f"{RESYNC}s")
     policies.wait_condition(ns, "probe", "Ready", "False", reason="Unauthorized")
-    assert readyz(operator) == 503  # every Guardrails request so far was refused
+    assert operator.readyz()[0] == 503  # every Guardrails request so far was refused
 
     operator_identity.emulator_credentials(ns, emulator)  # fix the keys: the backoff retry reads them afresh
     policies.wait_ready(ns, "probe", timeout=20)
-    assert readyz(operator) == 200
+    assert operator.readyz()[0] == 200
 
     # Guardrails hangs (5 s a request): the pass ends at its 1 s deadline as a condition, long before the
     # liveness limit (3 s), so the operator is never reported wedged and nothing restarts it
@@ -186,7 +172,7 @@ def test_readiness_waits_for_a_working_client_and_a_slow_pass_ends_at_its_deadli
     policies.patch_spec(ns, "probe", {"resyncInterval": "11s"})
     policies.wait_condition(ns, "probe", "Ready", "False", reason="PassDeadlineExceeded", timeout=15)
     assert sample_sum(operator, OLDEST_PASS) < 3
-    assert http_status(operator.liveness_url) == 200
+    assert operator.get(operator.liveness_url)[0] == 200
     emulator.clear_faults()
     policies.wait_ready(ns, "probe", timeout=30)
     assert operator.alive

@@ -357,3 +357,29 @@ def test_a_workspace_reports_bad_keys_and_a_missing_secret_as_stalled(
         assert (condition(found, "Ready") or {}).get("status") == "False"
         assert (condition(found, "Stalled") or {}).get("status") == "True"
         assert found["status"]["observedGeneration"] == found["metadata"]["generation"]
+
+
+def test_a_resync_raised_to_the_cluster_workspaces_floor_is_said_in_an_event(
+    solo_ns: str,
+    emulator: EmulatorProcess,
+    policies: Policies,
+    cluster_workspaces: ClusterWorkspaces,
+    operator_factory: Callable[..., OperatorProcess],
+) -> None:
+    """The admin's floor (``ECR_PRIVACY_CLUSTER_MIN_RESYNC``) overrides a team's shorter ``resyncInterval``: the
+    team is told, not left to believe in a resync that does not happen; a longer interval is left alone."""
+    operator_factory(solo_ns, env={"ECR_PRIVACY_CLUSTER_MIN_RESYNC": "120"})
+    ref = cluster_ref(cluster_workspaces.create(emulator, allow=solo_ns))
+    policies.create(solo_ns, "often", workspaceRef=ref, resyncInterval="10s")
+    policies.create(solo_ns, "rarely", workspaceRef=ref, resyncInterval="5m")
+    policies.wait_ready(solo_ns, "often")
+    policies.wait_ready(solo_ns, "rarely")
+    wait_for(
+        lambda: "ResyncIntervalRaised" in policies.event_reasons(solo_ns, "often"),
+        timeout=10,
+        what="the ResyncIntervalRaised Event",
+    )
+    (raised,) = [e for e in policies.events(solo_ns, "often") if e.reason == "ResyncIntervalRaised"]
+    assert "10s" in raised.message
+    assert "120s" in raised.message
+    assert "ResyncIntervalRaised" not in policies.event_reasons(solo_ns, "rarely")

@@ -14,7 +14,7 @@ from ecr_privacy_operator.guardrails.errors import (
     UnauthorizedError,
 )
 from ecr_privacy_operator.reconcile.actions import DriftItem, Plan, Problem
-from ecr_privacy_operator.reconcile.engine import blocked_outcome, failure_outcome
+from ecr_privacy_operator.reconcile.pass_result import blocked_outcome, failure_outcome
 
 pytestmark = pytest.mark.unit
 

@@ -22,4 +22,5 @@ async def test_every_exception_object_gets_the_same_runtime() -> None:
     assert _runtime(second, {"policies_by_name": {}}) is found
     assert memo.runtime.exception_checks is found  # where the feed routes the exceptions' edits
     assert len(memo.runtime.compliance_listeners) == 1
+    await found.stop()
     await memo.runtime.pool.aclose()

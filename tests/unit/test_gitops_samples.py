@@ -29,6 +29,7 @@ NOT_READY_REASONS = {
     Reason.FEED_UNAVAILABLE,
     Reason.FEED_BLIND,
     Reason.NOT_EXPIRED,
+    Reason.RESYNC_INTERVAL_RAISED,  # an Event only
 }
 VALID = {
     "argocd": {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"},

@@ -87,6 +87,7 @@ class Reason(StrEnum):
     REPOSITORY_CONFLICT = "RepositoryConflict"
     REPOSITORY_PENDING = "RepositoryPending"
     FEED_BLIND = "FeedBlind"  # the feed is read, but the operator's own writes do not show up in it
+    RESYNC_INTERVAL_RAISED = "ResyncIntervalRaised"  # an Event: the cluster workspace's floor applies
 
 
 class Condition(BaseModel):

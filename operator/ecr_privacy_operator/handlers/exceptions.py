@@ -1,10 +1,10 @@
-"""Kopf handlers for EcrPrivacyException: create/update/resume, the periodic check (resync and expiry),
-deletion, and the index of policies by name that exceptions look their policy up in. The work is done by
-``runtime.exceptions.ExceptionRuntime`` (in ``memo``), built from the policy runtime's shared parts."""
+"""Kopf handlers for EcrPrivacyException: create/update/resume, deletion, and the index of policies by name
+that exceptions look their policy up in. The work is done by ``runtime.exceptions.ExceptionRuntime`` (one per
+process), built from the policy runtime's shared parts; its one schedule runs the periodic checks (resync and
+expiry) per policy, so there is no daemon per exception."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,7 +49,7 @@ def pending_approvals(
 def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
     """The one exceptions' runtime of this process, built on first use. It is kept on the shared ``Runtime``,
     not in ``memo``: Kopf hands each object a shallow copy of the memo, so an attribute set on it stays with
-    that object (every exception built a runtime, a feed listener and a feed target of its own)."""
+    that object (every exception built a runtime, a schedule and a feed listener of its own)."""
     runtime = memo.runtime
     found = runtime.exception_checks
     if not isinstance(found, ExceptionRuntime):
@@ -63,11 +63,15 @@ def _runtime(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> ExceptionRuntime:
             kube=runtime.kube,
             metrics=runtime.metrics,
             directory=runtime.directory,
+            slots=runtime.slots,
+            resync=RESYNC,
+            fallback_resync=runtime.config.feed_fallback_resync,
             recheck_policy=recheck_policy,
             feeds=runtime.feeds,
         )
         runtime.compliance_listeners.append(found.poke)
         runtime.exception_checks = found  # the feed routes edits of the exceptions' settings to it
+    found.start()  # from a handler: the checks it starts can post Events
     return found
 
 
@@ -87,38 +91,15 @@ def _finder(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> Any:
 @kopf.on.update(*RESOURCE, field="spec")
 @kopf.on.resume(*RESOURCE)
 async def sync_exception(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
-    await _runtime(memo, kwargs).sync(body, _finder(memo, kwargs), logger)
+    """Ask for a check of the exception's policy's exceptions (returns at once; the schedule runs it)."""
+    _runtime(memo, kwargs).request(body, _finder(memo, kwargs), logger)
 
 
-def _next_check(spec: Mapping[str, Any], now: datetime.datetime) -> float:
-    """Seconds to the next check: the resync, or just after ``expires`` when that comes first."""
-    try:
-        expires = datetime.datetime.fromisoformat(str(spec.get("expires", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return RESYNC
-    left = (expires - now).total_seconds() + 1.0
-    return min(RESYNC, left) if left > 0 else RESYNC
-
-
-@kopf.daemon(*RESOURCE, cancellation_timeout=5)
-async def check_exception(
-    stopped: kopf.DaemonStopped,
-    body: kopf.Body,
-    spec: kopf.Spec,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
-) -> None:
-    """The resync (settings still there, in force, the control's state), and a check right after ``expires``
-    (Expired, and a pending name leaves the policy's calculated Usage). ``body``/``spec`` are live views."""
-    while not stopped:
-        await stopped.wait(_next_check(spec, datetime.datetime.now(datetime.UTC)))
-        if stopped:
-            return
-        try:
-            await _runtime(memo, kwargs).sync(body, _finder(memo, kwargs), logger)
-        except Exception:  # a bug, not a bad object: logged, checked again at the next interval
-            logger.exception("exception check failed")
+@kopf.on.cleanup()
+async def stop_exception_checks(memo: kopf.Memo, **_: Any) -> None:
+    found = getattr(getattr(memo, "runtime", None), "exception_checks", None)
+    if isinstance(found, ExceptionRuntime):
+        await found.stop()
 
 
 @kopf.on.delete(*RESOURCE)

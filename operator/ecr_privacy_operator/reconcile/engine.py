@@ -2,49 +2,47 @@
 
 Handlers call ``sync`` and ``finalize`` with the parsed spec, the current status and a Guardrails client;
 they get back the status to write (or ``None`` when nothing changed, so an idle resync writes nothing to
-Kubernetes), the Events to post and the outcome for metrics and backoff. Errors of the Guardrails client are
-turned into condition reasons here (``failure_outcome``); nothing in this module raises them further.
+Kubernetes), the Events to post and the outcome for metrics and backoff (``pass_result``). Errors of the
+Guardrails client are turned into condition reasons (``pass_result.failure_outcome``); nothing in this module
+raises them further.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason, derive_conditions, format_time
 from ecr_privacy_operator.crd.spec import (
-    SEED_CONTROL_TYPE,
     DeletionPolicy,
     EcrPrivacyPolicySpec,
     ManagementPolicy,
 )
 from ecr_privacy_operator.crd.status import (
     AppliedValue,
-    AttachmentStatus,
-    ComplianceStatus,
-    DriftStatus,
     EcrPrivacyPolicyStatus,
     PolicyPackStatus,
-    SettingStatus,
 )
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
-from ecr_privacy_operator.guardrails.errors import (
-    ConfigurationError,
-    ConflictError,
-    ForbiddenError,
-    GuardrailsError,
-    NotFoundError,
-    PolicyTypeNotFoundError,
-    UnauthorizedError,
-    ValidationError,
-)
 from ecr_privacy_operator.reconcile.actions import Plan
 from ecr_privacy_operator.reconcile.apply import ApplyResult, Change, apply
 from ecr_privacy_operator.reconcile.desired import Desired, desired_from_spec
 from ecr_privacy_operator.reconcile.observe import compliance_counts, observe, observe_compliance
-from ecr_privacy_operator.reconcile.observed import ComplianceCounts, Observed, ObservedPack, ObservedSetting
+from ecr_privacy_operator.reconcile.observed import Observed, ObservedPack, ObservedSetting
 from ecr_privacy_operator.reconcile.ownership import Claim
+from ecr_privacy_operator.reconcile.pass_result import (
+    Event,
+    PassResult,
+    attachments_status,
+    blocked_outcome,
+    changed_status,
+    compliance_status,
+    drift_events,
+    drift_status,
+    error_pass,
+    failure_outcome,
+    settings_status,
+)
 from ecr_privacy_operator.reconcile.plan import (
     PlanPolicy,
     Previous,
@@ -62,143 +60,11 @@ AdoptionCheck = Callable[[ObservedPack, Sequence[ObservedSetting]], Awaitable[Re
 """Whether the policy's workspace lets it adopt (or observe) a pack found by its AKA (None: yes)."""
 
 
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes Event to post on the object."""
-
-    type: str  # Normal | Warning
-    reason: str
-    message: str
-
-
-@dataclass
-class PassResult:
-    """The result of a pass: the status to write (None: unchanged), Events, outcome, Guardrails changes."""
-
-    status: EcrPrivacyPolicyStatus | None
-    outcome: Outcome
-    events: list[Event] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    pack_id: str | None = None
-    finished: bool = True  # finalize: True when the object may go
-
-
 _PACK_WRITES = frozenset({"PackCreated", "PackUpdated", "PackAdopted"})
 
 
-# error class -> (reason, retryable); retryable=False means Stalled: retrying cannot help until the spec,
-# the credentials or the installed mods change. A missing target or a conflicting pack can resolve in
-# Guardrails (an account being imported, a pack deleted), so those keep retrying with backoff.
-_ERROR_REASONS: tuple[tuple[type[Exception], str, bool], ...] = (
-    (UnauthorizedError, Reason.UNAUTHORIZED, False),
-    (ForbiddenError, Reason.FORBIDDEN, False),
-    (PolicyTypeNotFoundError, Reason.POLICY_TYPE_NOT_FOUND, False),
-    (ValidationError, Reason.INVALID_VALUE, False),
-    (ConfigurationError, Reason.INVALID_SPEC, False),
-    (NotFoundError, Reason.TARGET_NOT_FOUND, True),
-    (ConflictError, Reason.PACK_CONFLICT, True),
-)
-_RETRYABLE_REASONS = frozenset(reason for _, reason, retryable in _ERROR_REASONS if retryable)
 # Problems an earlier pass found in Guardrails: a first sync that met one observes before it writes.
 _OBSERVE_FIRST = frozenset({Reason.PACK_CONFLICT, Reason.POLICY_TYPE_NOT_FOUND, Reason.TARGET_NOT_FOUND})
-
-
-def failure_outcome(exc: Exception) -> Outcome:
-    """Map an error to a condition reason; ``retryable=False`` (Stalled) where retrying cannot help."""
-    message = str(exc)
-    for cls, reason, retryable in _ERROR_REASONS:
-        if isinstance(exc, cls):
-            return Outcome(kind=OutcomeKind.FAILED, reason=reason, message=message, retryable=retryable)
-    return Outcome(
-        kind=OutcomeKind.FAILED,
-        reason=Reason.GUARDRAILS_UNAVAILABLE,
-        message=f"Guardrails did not answer as expected: {message}",
-        retryable=True,
-    )
-
-
-def blocked_outcome(planned: Plan) -> Outcome:
-    """The outcome of a plan blocked by problems: the first problem's reason, Stalled exactly as
-    ``failure_outcome`` decides for that reason (TargetNotFound retries whether the plan or Guardrails found it)."""
-    problem = planned.problems[0]
-    return Outcome(
-        kind=OutcomeKind.FAILED,
-        reason=problem.reason,
-        message=planned.message(),
-        retryable=problem.reason in _RETRYABLE_REASONS,
-        drift_found=len(planned.drift),
-        drift_remaining=planned.drift_remaining,
-    )
-
-
-def _compliance(
-    counts: dict[str, ComplianceCounts], previous: ComplianceStatus | None, now: datetime, found_any: bool
-) -> ComplianceStatus | None:
-    if not found_any:
-        return previous
-    total = ComplianceCounts.sum(counts.values())
-    fresh = ComplianceStatus(control_type=SEED_CONTROL_TYPE, **total.model_dump())
-    if previous is not None and previous.model_copy(update={"checked_at": None}) == fresh:
-        return previous  # unchanged counts keep their checkedAt: no status write on an idle resync
-    return fresh.model_copy(update={"checked_at": format_time(now)})
-
-
-def _drift(planned: Plan, previous: EcrPrivacyPolicyStatus, now: datetime) -> tuple[DriftStatus, ...]:
-    known = {(d.object, d.field): d.detected_at for d in previous.drift}
-    return tuple(
-        DriftStatus(
-            object=d.object,
-            field=d.field,
-            desired=d.desired,
-            actual=d.actual,
-            corrected=d.corrected,
-            detected_at=known.get((d.object, d.field)) or format_time(now),
-        )
-        for d in planned.drift
-    )
-
-
-def _drift_events(planned: Plan, previous: EcrPrivacyPolicyStatus) -> list[Event]:
-    known = {(d.object, d.field) for d in previous.drift}
-    events = []
-    for d in planned.drift:
-        if (d.object, d.field) in known and not d.corrected:
-            continue
-        what = f"{d.object} {d.field}: spec wants {d.desired!r}, Guardrails has {d.actual!r}"
-        events.append(Event("Warning", Reason.DRIFT_DETECTED, what))  # every drift found, corrected or not
-        if d.corrected:
-            events.append(Event("Normal", Reason.DRIFT_CORRECTED, f"reverted {what}"))
-    return events
-
-
-def _settings_status(desired: Desired, observed: Observed, applied: ApplyResult) -> tuple[SettingStatus, ...]:
-    out = []
-    for want in desired.settings:
-        have = applied.settings.get(want.type) or observed.setting(want.type)
-        if have is None or want.type in applied.deleted_setting_types:
-            continue
-        value = have.value_source if want.value_source is not None else have.value
-        out.append(SettingStatus(type=want.type, id=have.id, value=value))
-    return tuple(out)
-
-
-def _attachments_status(
-    desired: Desired, observed: Observed, pack_id: str | None, applied: ApplyResult
-) -> tuple[AttachmentStatus, ...]:
-    out = []
-    for resource in desired.targets:
-        target = observed.target(resource)
-        if target is None or target.id is None or pack_id is None or resource in applied.detached:
-            continue
-        if pack_id in target.attached_pack_ids or resource in applied.attached:
-            out.append(
-                AttachmentStatus(resource=resource, resource_id=applied.target_ids.get(resource, target.id))
-            )
-    return tuple(out)
-
-
-def _finish(previous: EcrPrivacyPolicyStatus, new: EcrPrivacyPolicyStatus) -> EcrPrivacyPolicyStatus | None:
-    return None if new.to_patch() == previous.to_patch() else new
 
 
 async def _execute(
@@ -354,7 +220,7 @@ async def sync(
             if applied.summaries is not None
             else await observe_compliance(client, desired.targets)
         )
-    events = _drift_events(planned, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
+    events = drift_events(planned, status) + [Event("Normal", c.reason, c.message) for c in applied.changes]
     pack_id = applied.pack_id
     pack_written = any(c.reason in _PACK_WRITES for c in applied.changes)
     pack_akas = observed.pack.akas if observed.pack and not pack_written else desired.pack.akas
@@ -375,15 +241,17 @@ async def sync(
         ),
         ownership_aka=desired.pack.ownership_aka,
         policy_pack=PolicyPackStatus(id=pack_id, akas=tuple(pack_akas)) if pack_id else None,
-        settings=_settings_status(desired, observed, applied) if pack_id else (),
-        attachments=_attachments_status(desired, observed, pack_id, applied),
-        drift=_drift(planned, status, now),
-        compliance=_compliance(compliance, status.compliance, now, bool(compliance) or bool(desired.targets)),
+        settings=settings_status(desired, observed, applied) if pack_id else (),
+        attachments=attachments_status(desired, observed, pack_id, applied),
+        drift=drift_status(planned, status, now),
+        compliance=compliance_status(
+            compliance, status.compliance, now, bool(compliance) or bool(desired.targets)
+        ),
         last_sync_time=format_time(now)
         if in_line and (applied.changes or not was_ready)
         else status.last_sync_time,
     )
-    changed = _finish(status, new)
+    changed = changed_status(status, new)
     if outcome.kind is OutcomeKind.FAILED and changed is not None:
         events.append(Event("Warning", outcome.reason, outcome.message))
     return PassResult(
@@ -437,7 +305,7 @@ async def finalize(
         }
     )
     return PassResult(
-        status=_finish(status, new),
+        status=changed_status(status, new),
         outcome=outcome,
         events=events,
         changes=applied.changes,
@@ -480,38 +348,7 @@ async def withdraw(
     gone = set(refusal.withdraw) if applied.error is None else set(applied.detached)
     kept = tuple(a for a in status.attachments if a.resource not in gone)
     result = error_pass(outcome, status.model_copy(update={"attachments": kept}), generation, now)
-    result.status = _finish(status, result.status or status.model_copy(update={"attachments": kept}))
+    result.status = changed_status(status, result.status or status.model_copy(update={"attachments": kept}))
     result.events[:0] = [Event("Normal", c.reason, c.message) for c in applied.changes]
     result.changes = applied.changes
     return result
-
-
-def error_pass(
-    error: Exception | Outcome, status: EcrPrivacyPolicyStatus, generation: int, now: datetime
-) -> PassResult:
-    """A pass that failed before or while talking to Guardrails (bad spec, missing Secret, transport error)."""
-    outcome = error if isinstance(error, Outcome) else failure_outcome(error)
-    new = status.model_copy(
-        update={
-            "observed_generation": generation,
-            "conditions": tuple(
-                derive_conditions(status.conditions, outcome, observed_generation=generation, now=now)
-            ),
-        }
-    )
-    events = [] if _finish(status, new) is None else [Event("Warning", outcome.reason, outcome.message)]
-    return PassResult(status=_finish(status, new), outcome=outcome, events=events)
-
-
-def guardrails_error(exc: BaseException) -> bool:
-    """True for errors that ``failure_outcome`` understands (the client's error tree)."""
-    return isinstance(exc, GuardrailsError)
-
-
-def with_compliance(
-    status: EcrPrivacyPolicyStatus, counts: dict[str, ComplianceCounts], now: datetime
-) -> EcrPrivacyPolicyStatus | None:
-    """The status with compliance counts read apart from a pass (the activity feed saw a control change);
-    None when they are unchanged."""
-    compliance = _compliance(counts, status.compliance, now, bool(counts))
-    return _finish(status, status.model_copy(update={"compliance": compliance}))

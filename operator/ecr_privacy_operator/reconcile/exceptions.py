@@ -2,24 +2,26 @@
 
 Per repository the exception keeps one Required ``publicRepositoryApprovedUsage = Approved`` setting on the
 repository resource, its note the reason plus the exception's marker (``exception_rules.note_for``), its
-``validToTimestamp`` the expiry. A setting is this exception's when its note carries the marker, or when its id
-is one this exception made or kept before (``own``, remembered by the runtime: a console edit of the note that
-drops the marker is drift to correct or report, not a foreign setting). A pass:
+``validToTimestamp`` the expiry. A setting is an exception's when its note carries the marker, or when its id
+is one that exception made or kept before (``Member.own``, remembered by the runtime: a console edit of the
+note that drops the marker is drift to correct or report, not a foreign setting). The exceptions of one policy
+are checked together (``check``):
 
-1. reads the repositories and the policy's attachment targets (paths), the Usage setting placed directly on
-   each repository, the Usage value there (which setting wins: "in force") and the Approved control's state;
-2. checks the rules (``exception_rules``) on what it read — nothing is written when one refuses;
-3. creates the missing settings and, for settings that differ from the spec (a console edit), corrects them
-   under the policy's ``driftPolicy: Correct`` or reports them under ``Report``; ``managementPolicy: Observe``
-   writes nothing;
-4. ``remove`` (deletion) deletes the settings that carry this exception's marker.
+1. one request reads every repository they name and the policy's attachment targets (paths), the Usage setting
+   placed directly on each repository, the Usage value there (which setting wins: "in force") and the Approved
+   control's state;
+2. the rules (``exception_rules``) per exception on what was read — nothing is written for one that is refused;
+3. the missing settings are created and settings that differ from the spec (a console edit) corrected under
+   the policy's ``driftPolicy: Correct`` (reported under ``Report``), in one batched write for all of them;
+   ``managementPolicy: Observe`` writes nothing;
+4. ``remove`` (deletion) deletes the settings that carry this exception's marker or are its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ecr_privacy_operator.crd.conditions import Reason
@@ -33,7 +35,14 @@ from ecr_privacy_operator.crd.spec import (
 )
 from ecr_privacy_operator.crd.workspace import ClusterGuardrailsWorkspaceSpec
 from ecr_privacy_operator.guardrails.client import GuardrailsClient
-from ecr_privacy_operator.guardrails.models import ControlCounts, PolicySetting, ResourceInfo, SettingInput
+from ecr_privacy_operator.guardrails.errors import GuardrailsError
+from ecr_privacy_operator.guardrails.models import (
+    ControlCounts,
+    PolicySetting,
+    ResourceInfo,
+    SettingInput,
+    SettingWrite,
+)
 from ecr_privacy_operator.reconcile import exception_rules as rules
 from ecr_privacy_operator.reconcile.apply import Change
 from ecr_privacy_operator.reconcile.scopes import Refusal
@@ -83,8 +92,9 @@ class ExceptionOutcome:
     created: list[str] = field(default_factory=list)
     corrected: list[Drift] = field(default_factory=list)
     reported: list[Drift] = field(default_factory=list)
+    error: GuardrailsError | None = None  # a write of this exception failed (the others went on)
     changes: list[Change] = field(default_factory=list)  # the writes made, by the version ids replies named
-    owned: list[str] = field(default_factory=list)  # ids of this exception's settings (pass them as ``own``)
+    owned: list[str] = field(default_factory=list)  # ids of this exception's settings (its next ``own``)
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -143,7 +153,7 @@ async def observe(
     client: GuardrailsClient, refs: Sequence[str], targets: Sequence[str] = ()
 ) -> tuple[list[Repository], dict[str, ResourceInfo | None]]:
     """Each repository with its Usage setting, whether that setting wins there, and the control's state; and
-    the targets as read. Two round trips (``read_repositories``), whatever the number of repositories."""
+    the targets as read. One round trip (``read_repositories``), whatever the number of repositories."""
     reads = await client.read_repositories(refs, targets, SEED_USAGE_TYPE, SEED_CONTROL_TYPE)
     states = {s.resource.id: _state(s.counts) for s in reads.summaries}
     out: list[Repository] = []
@@ -159,71 +169,142 @@ async def observe(
     return out, {t: reads.resources.get(t) for t in targets}
 
 
-async def sync(
-    client: GuardrailsClient,
-    spec: EcrPrivacyExceptionSpec,
-    marker: rules.ExceptionMarker,
-    policy_name: str,
+@dataclass(frozen=True)
+class Member:
+    """One exception in a policy's check."""
+
+    spec: EcrPrivacyExceptionSpec
+    marker: rules.ExceptionMarker
+    own: frozenset[str] = frozenset()  # ids of the settings it made or kept in earlier checks
+
+
+@dataclass
+class _Write:
+    """A write one member needs: create (``drift`` empty) or correct."""
+
+    outcome: ExceptionOutcome
+    write: SettingWrite
+    ref: str
+    drift: list[Drift]
+
+
+def _plan(
+    member: Member,
+    outcome: ExceptionOutcome,
     policy: EcrPrivacyPolicySpec,
-    scope: tuple[str, ClusterGuardrailsWorkspaceSpec | None],
+    targets: Mapping[str, ResourceInfo | None],
+    claimed: dict[str, rules.ExceptionMarker],
     now: dt.datetime,
-    own: Collection[str] = (),
-) -> ExceptionOutcome:
-    """One pass: read, check the rules, then create and correct (or report) the settings. ``own``: the ids
-    of settings this exception made or kept in earlier passes (``ExceptionOutcome.owned``)."""
-    workspace_name, workspace_scope = scope
-    outcome = ExceptionOutcome()
-    refusal = rules.workspace_refusal(workspace_scope, workspace_name, spec, now)
-    if refusal is not None:
-        outcome.refusal = refusal
-        return outcome
-    repos, target_infos = await observe(client, spec.repositories, policy.attachment_targets)
-    outcome.repositories = repos
+) -> list[_Write]:
+    """The rules for one member on what the check read, then the writes it needs (none when refused).
+    ``claimed``: repository id -> the member whose setting is there, or placed earlier in this check (two
+    exceptions naming one repository conflict as they would in two passes)."""
+    spec, marker = member.spec, member.marker
     expired = rules.expiry_refusal(spec, now)
     if expired is not None:
         outcome.refusal, outcome.expired = expired, True
-        return outcome
-    placed = rules.placement_refusal({r.ref: r.info for r in repos}, target_infos, policy_name)
+        return []
+    repos = outcome.repositories
+    placed = rules.placement_refusal({r.ref: r.info for r in repos}, targets, spec.policy_ref.name)
     for repo in repos:
         owner = rules.marker_of(repo.setting.note) if repo.setting else None
-        owner = marker if repo.setting and repo.setting.id in own else owner
-        placed = placed or rules.conflict_refusal(repo.ref, owner, marker, repo.setting is not None)
+        owner = marker if repo.setting and repo.setting.id in member.own else owner
+        if owner is None and repo.setting is None and repo.info is not None:
+            owner = claimed.get(repo.info.id)
+        has_setting = repo.setting is not None or owner is not None
+        placed = placed or rules.conflict_refusal(repo.ref, owner, marker, has_setting)
     if placed is not None:
         outcome.refusal = placed
-        return outcome
+        return []
     desired = desired_setting(spec, marker)
     writes = policy.management_policy is ManagementPolicy.MANAGE
     correct = writes and policy.drift_policy is DriftPolicy.CORRECT
+    planned: list[_Write] = []
     for repo in repos:
         if repo.info is None or not repo.info.id:  # pending: the policy's calculated Usage covers it
             continue
+        claimed.setdefault(repo.info.id, marker)
+        if repo.setting is not None:
+            outcome.owned.append(repo.setting.id)
         if repo.setting is None:
             if writes:
-                made = await client.create_setting(repo.info.id, SEED_USAGE_TYPE, desired)
-                outcome.created.append(repo.ref)
-                outcome.changes.append(Change("SettingCreated", repo.ref, made.id, made.version_id))
-                outcome.owned.append(made.id)
+                create = SettingWrite(
+                    action="create", resource=repo.info.id, type_uri=SEED_USAGE_TYPE, setting=desired
+                )
+                planned.append(_Write(outcome, create, repo.ref, []))
             continue
-        outcome.owned.append(repo.setting.id)
         drift = drift_of(repo.ref, repo.setting, desired)
         if drift and correct:
-            made = await client.update_setting(repo.setting.id, desired)
-            outcome.corrected += drift
-            outcome.changes.append(Change("SettingUpdated", repo.ref, made.id, made.version_id))
+            update = SettingWrite(action="update", setting_id=repo.setting.id, setting=desired)
+            planned.append(_Write(outcome, update, repo.ref, drift))
         else:
             outcome.reported += drift
-    if outcome.created or outcome.corrected:
-        outcome.repositories, _ = await observe(client, spec.repositories)
-    if any(r.lapsed for r in outcome.repositories) and not outcome.reported:
-        # Nothing sits below a repository, so its own Required setting loses only when Guardrails no longer
-        # applies it: its validToTimestamp has passed by Guardrails' clock (which may run ahead of ours).
-        outcome.refusal = Refusal(
-            Reason.EXPIRED,
-            f"Guardrails no longer applies the exception settings: expires ({spec.expires_iso}) has passed by "
-            "its clock",
-        )
-        outcome.expired = True
-    return outcome
+    return planned
+
+
+def _unique(refs: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(refs))
+
+
+async def check(
+    client: GuardrailsClient,
+    members: Sequence[Member],
+    policy: EcrPrivacyPolicySpec,
+    scope: tuple[str, ClusterGuardrailsWorkspaceSpec | None],
+    now: dt.datetime,
+) -> list[ExceptionOutcome]:
+    """The check of all of one policy's exceptions, in ``members`` order: ONE read of every repository they
+    name (and the policy's targets), the rules per exception (a refusal writes nothing for that exception),
+    the creates and corrections of all of them in one batched write, and, only after a write, one read-back
+    of the repositories written. A write that fails fails its exception only (``ExceptionOutcome.error``)."""
+    workspace_name, workspace_scope = scope
+    outcomes = [ExceptionOutcome() for _ in members]
+    live: list[tuple[Member, ExceptionOutcome]] = []
+    for member, outcome in zip(members, outcomes, strict=True):
+        outcome.refusal = rules.workspace_refusal(workspace_scope, workspace_name, member.spec, now)
+        if outcome.refusal is None:
+            live.append((member, outcome))
+    if not live:
+        return outcomes
+    refs = _unique(ref for member, _ in live for ref in member.spec.repositories)
+    found, targets = await observe(client, refs, policy.attachment_targets)
+    by_ref = {r.ref: r for r in found}
+    claimed: dict[str, rules.ExceptionMarker] = {}
+    planned: list[_Write] = []
+    for member, outcome in live:
+        outcome.repositories = [by_ref[ref] for ref in member.spec.repositories]
+        planned += _plan(member, outcome, policy, targets, claimed, now)
+    if planned:
+        results = await client.write_settings([p.write for p in planned])
+        for plan, result in zip(planned, results, strict=True):
+            if result.error is not None or result.setting is None:
+                plan.outcome.error = plan.outcome.error or result.error
+                continue
+            made = result.setting
+            if plan.drift:
+                plan.outcome.corrected += plan.drift
+                plan.outcome.changes.append(Change("SettingUpdated", plan.ref, made.id, made.version_id))
+            else:
+                plan.outcome.created.append(plan.ref)
+                plan.outcome.owned.append(made.id)
+                plan.outcome.changes.append(Change("SettingCreated", plan.ref, made.id, made.version_id))
+        written = [(m, o) for m, o in live if o.created or o.corrected]
+        if written:  # read back what was written, once for all
+            again, _ = await observe(client, _unique(r for m, _ in written for r in m.spec.repositories))
+            by_ref.update({r.ref: r for r in again})
+            for member, outcome in written:
+                outcome.repositories = [by_ref[ref] for ref in member.spec.repositories]
+    for member, outcome in live:
+        if outcome.refusal is None and any(r.lapsed for r in outcome.repositories) and not outcome.reported:
+            # Nothing sits below a repository, so its own Required setting loses only when Guardrails no
+            # longer applies it: its validToTimestamp has passed by Guardrails' clock (which may run ahead).
+            outcome.refusal = Refusal(
+                Reason.EXPIRED,
+                "Guardrails no longer applies the exception settings: expires "
+                f"({member.spec.expires_iso}) has passed by its clock",
+            )
+            outcome.expired = True
+    return outcomes
 
 
 async def remove(

@@ -1,6 +1,19 @@
-"""One EcrPrivacyException pass from start to end: find its policy, resolve that policy's workspace, run
-``reconcile.exceptions``, and publish the result (status with kstatus conditions plus ``Expired``, Events,
-the expiry metric). Deletion removes the settings (``deletionPolicy: Delete``) or leaves them (``Orphan``).
+"""The EcrPrivacyException runtime: the exceptions of one policy are checked together, on one schedule.
+
+A check (``_check``) finds the policy, resolves *its* workspace, runs ``reconcile.exceptions.check`` for all
+of the policy's exceptions (one read for all of them, then the writes they need) and publishes each one's
+result (status with kstatus conditions plus ``Expired``, Events, the expiry metric). One ``ResyncSchedule``
+keyed by policy starts the checks: soon (``SOON``) when a handler or the activity feed asks, every ``resync``
+seconds, and right after an exception's ``expires`` (the operator's clock says Expired; the check's one read
+shows the repositories back in alarm, as Guardrails stops applying the setting itself). Every check costs one
+read for all of the policy's exceptions, whatever woke it. A due check waits for one of the policy runtime's
+fair slots (``fair_slots``) under its policy's (namespace, workspace), as that policy's passes do.
+
+No task, stack or copy of the object per exception: the schedule holds one entry per policy, and each
+exception a slim copy of its object. The activity feed asks for a check when someone else writes or deletes
+an exception's setting (``recheck``) or the Approved control changes under its policy (``poke``); the writes
+a check makes are recorded as the feed's echoes (``FeedFollower.record``). Deletion removes the settings
+(``deletionPolicy: Delete``) or leaves them (``Orphan``).
 
 The exception inherits its policy's workspace. A policy may be deleted before its exceptions (a namespace
 deletion removes both in any order), so the runtime remembers the workspace each exception last used and
@@ -13,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,33 +36,36 @@ import kopf
 import pydantic
 
 from ecr_privacy_operator.crd.conditions import (
-    ConditionType,
     Outcome,
     OutcomeKind,
     Reason,
-    derive_conditions,
-    parse_conditions,
-    set_condition,
 )
 from ecr_privacy_operator.crd.exception import (
-    EXCEPTION_PLURAL,
     EcrPrivacyExceptionSpec,
     EcrPrivacyExceptionStatus,
     parse_exception_spec,
 )
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, WorkspaceRef, parse_spec
-from ecr_privacy_operator.kube import Kube, KubernetesError
+from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
 from ecr_privacy_operator.reconcile import exceptions as sync_exceptions
 from ecr_privacy_operator.reconcile.exception_rules import ExceptionMarker
 from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceRefusedError, WorkspaceResolver
+from ecr_privacy_operator.runtime import backoff
 from ecr_privacy_operator.runtime.directory import Directory
+from ecr_privacy_operator.runtime.exception_status import ExceptionPublisher, marker_of_body
 from ecr_privacy_operator.runtime.failures import outcome_of
+from ecr_privacy_operator.runtime.fair_slots import FairSlots
+from ecr_privacy_operator.runtime.objects import slim, slot_key
+from ecr_privacy_operator.runtime.schedule import ResyncSchedule
 
 # (namespace, name) -> the policy object's spec as Kopf holds it, or None
 FindPolicy = Callable[[str, str], Mapping[str, Any] | None]
 PASS_DEADLINE = 120.0
+SOON = 0.5  # a request waits this long for others of the same policy: a burst makes one check
+MAX_BACKOFF = 300.0
+Group = tuple[str, str]  # (namespace, policy name)
 
 
 class PolicyMissingError(Exception):
@@ -55,251 +73,288 @@ class PolicyMissingError(Exception):
 
 
 @dataclass
+class _Checks:
+    """One policy's exceptions and the state of their checks."""
+
+    uids: set[str] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one check (or deletion) at a time
+    queued: bool = False  # waiting for a slot
+    asked: bool = False  # a full check is asked for (a handler, the feed)
+    due: float = 0.0  # monotonic time of the next periodic full check
+    failures: int = 0
+    checked: dt.datetime | None = None  # when the last check started (an expiry since then needs one)
+    followed: bool = True  # the workspace's activity feed was followed at the last check
+
+
+def _key(group: Group) -> str:
+    return "\x00".join(group)
+
+
+def _expires(raw: Mapping[str, Any]) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(
+            str((raw.get("spec") or {}).get("expires", "")).replace("Z", "+00:00")
+        )
+    except ValueError:
+        return None
+
+
+@dataclass
 class ExceptionRuntime:
-    """Shared by every exception pass of the process."""
+    """Shared by every exception handler of the process."""
 
     workspaces: WorkspaceResolver
     kube: Kube
     metrics: Metrics
     directory: Directory
+    # the policy runtime's fair slots: a check holds one while it reads and writes (``_dispatch``)
+    slots: FairSlots = field(default_factory=lambda: FairSlots(20))
+    resync: float = 1800.0
+    fallback_resync: float = 300.0  # the longest wait while the policy's feed is not followed
     # (namespace, policy name): run the policy's pass now (its calculated Usage follows pending repositories)
     recheck_policy: Callable[[str, str], None] = lambda namespace, name: None
-    feeds: FeedFollower | None = None  # the activity feeds: a pass's writes are recorded (their echoes)
+    feeds: FeedFollower | None = None  # the activity feeds: a check's writes are recorded (their echoes)
+    schedule: ResyncSchedule = field(default_factory=ResyncSchedule)
     _last_workspace: dict[str, WorkspaceRef | None] = field(default_factory=dict)
-    # per exception UID: its last body, policy finder and logger (to run a pass when the feed shows a change
-    # under its policy), a lock (one pass at a time), the status last written; per (namespace, policy): UIDs
-    _known: dict[str, tuple[kopf.Body, FindPolicy, kopf.Logger]] = field(default_factory=dict)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    _written: dict[str, EcrPrivacyExceptionStatus] = field(default_factory=dict)
-    _by_policy: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    _poked: set[str] = field(default_factory=set)
-    _again: set[str] = field(default_factory=set)
-    _owned: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per UID: its settings' ids (as made)
+    # per exception UID: its slim copy, policy finder and logger, its group, the ids of the settings it made
+    # or kept (its own even when a console edit drops the note's marker)
+    _known: dict[str, tuple[dict[str, Any], FindPolicy, kopf.Logger]] = field(default_factory=dict)
+    _group_of: dict[str, Group] = field(default_factory=dict)
+    _owned: dict[str, frozenset[str]] = field(default_factory=dict)
+    _groups: dict[Group, _Checks] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.publisher = ExceptionPublisher(self.kube, self.directory, self.recheck_policy)
+
+    _marker = staticmethod(marker_of_body)
 
     @staticmethod
-    def _marker(body: kopf.Body) -> ExceptionMarker:
-        meta = body.get("metadata") or {}
-        return ExceptionMarker(
-            str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("uid", ""))
-        )
-
-    @staticmethod
-    def _policy(find: FindPolicy, namespace: str, spec: EcrPrivacyExceptionSpec) -> EcrPrivacyPolicySpec:
-        raw = find(namespace, spec.policy_ref.name)
+    def _policy(find: FindPolicy, namespace: str, name: str) -> EcrPrivacyPolicySpec:
+        raw = find(namespace, name)
         if raw is None:
-            raise PolicyMissingError(
-                f"EcrPrivacyPolicy {spec.policy_ref.name} does not exist in namespace {namespace}"
-            )
+            raise PolicyMissingError(f"EcrPrivacyPolicy {name} does not exist in namespace {namespace}")
         return parse_spec(raw)
+
+    # -- the schedule ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the task that hands the due checks to the slots (once; from a handler, whose context can post
+        Events)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.schedule.run(self._dispatch), name="exception checks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def checks_planned(self) -> int:
+        """Policies with a check planned (one schedule entry per policy, whatever its exceptions)."""
+        return len(self.schedule)
+
+    def _ask(self, group: Group) -> None:
+        checks = self._groups.setdefault(group, _Checks())
+        checks.asked = True
+        due = self.schedule.due_in(_key(group))
+        if due is None or due > SOON:
+            self.schedule.at(_key(group), SOON)
+
+    def request(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
+        """A handler's pass (create, update, resume): remember the exception and check its policy's
+        exceptions soon; returns at once (several requests make one check, on the latest specs)."""
+        marker = self._marker(body)
+        self._known[marker.uid] = (slim(body), find, logger)
+        if marker.uid not in self.publisher.written:
+            try:
+                status = EcrPrivacyExceptionStatus.model_validate(dict(body.get("status") or {}))
+            except pydantic.ValidationError:
+                status = EcrPrivacyExceptionStatus()
+            self.publisher.written[marker.uid] = status
+        policy = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
+        group = (marker.namespace, policy if isinstance(policy, str) else "")
+        old = self._group_of.get(marker.uid)
+        if old is not None and old != group and old in self._groups:
+            self._groups[old].uids.discard(marker.uid)
+        self._group_of[marker.uid] = group
+        self._groups.setdefault(group, _Checks()).uids.add(marker.uid)
+        self._ask(group)
 
     def poke(self, namespace: str, policy: str) -> None:
         """The activity feed showed an Approved control change under the policy (an exception setting edited
         or deleted in the console turns its repository back to alarm): check its exceptions now."""
-        self.recheck(self._by_policy.get((namespace, policy), set()))
+        if (namespace, policy) in self._groups:
+            self._ask((namespace, policy))
 
     def recheck(self, uids: Iterable[str]) -> None:
-        """The activity feed showed a change that concerns these exceptions (their settings written or
-        deleted by someone else): check the ones this process knows now."""
-        for uid in sorted(uids):
-            if uid in self._poked:  # a pass is on its way: it runs once more when done
-                self._again.add(uid)
-            elif uid in self._known:
-                self._poked.add(uid)
-                asyncio.get_running_loop().create_task(self._poked_pass(uid))
-
-    async def _poked_pass(self, uid: str) -> None:
-        try:
-            while uid in self._known:
-                self._again.discard(uid)
-                body, find, logger = self._known[uid]
-                try:
-                    await self.sync(body, find, logger)
-                except Exception:  # a bug: logged; the timer's pass follows anyway
-                    logger.exception("exception pass after a feed activity failed")
-                if uid not in self._again:
-                    break
-        finally:
-            self._poked.discard(uid)
+        """The activity feed showed someone else write or delete these exceptions' settings: check their
+        policies' exceptions now (the ones this process knows)."""
+        for group in {self._group_of[uid] for uid in uids if uid in self._group_of}:
+            self._ask(group)
 
     def busy(self, uid: str) -> bool:
-        """True while the exception's pass runs (its writes are recorded as echoes when it ends)."""
-        lock = self._locks.get(uid)
-        return lock is not None and lock.locked()
+        """True while a check of the exception's policy runs (its writes are recorded as echoes when it ends)."""
+        group = self._group_of.get(uid)
+        checks = self._groups.get(group) if group is not None else None
+        return checks is not None and checks.lock.locked()
 
-    async def sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
-        """One pass (one at a time per object)."""
-        uid = self._marker(body).uid
-        self._known[uid] = (body, find, logger)
-        async with self._locks.setdefault(uid, asyncio.Lock()):
-            await self._sync(body, find, logger)
+    def fall_back(self, namespace: str, policy: str) -> None:
+        """The policy's activity feed is not followed any more (lost): its exceptions are checked at least every
+        ``fallback_resync`` until a check finds the feed followed again, as its passes are."""
+        checks = self._groups.get((namespace, policy))
+        if checks is None:
+            return
+        checks.followed = False
+        checks.due = min(checks.due, time.monotonic() + random.uniform(0.1, 1.0) * self.fallback_resync)
+        self._plan((namespace, policy), checks)
 
-    async def _sync(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
-        marker = self._marker(body)
-        generation = int((body.get("metadata") or {}).get("generation") or 0)
-        previous = self._written.get(marker.uid) or EcrPrivacyExceptionStatus.model_validate(
-            dict(body.get("status") or {})
+    def _dispatch(self, key: str) -> None:
+        """A check is due: queue it for a slot under its policy's (namespace, workspace), once."""
+        namespace, _, policy = key.partition("\x00")
+        checks = self._groups.get((namespace, policy))
+        if checks is None or checks.queued:
+            return
+        uid = next((u for u in sorted(checks.uids) if u in self._known), None)
+        spec = self._known[uid][1](namespace, policy) if uid is not None else None
+        checks.queued = True
+        self.slots.submit(
+            slot_key({"metadata": {"namespace": namespace}, "spec": spec or {}}), lambda: self._run(key)
         )
-        now = dt.datetime.now(dt.UTC)
-        result: sync_exceptions.ExceptionOutcome | None = None
-        spec: EcrPrivacyExceptionSpec | None = None
-        try:
-            spec = parse_exception_spec(body.get("spec") or {})
-            self._by_policy.setdefault((marker.namespace, spec.policy_ref.name), set()).add(marker.uid)
-            self.metrics.exception_expiry.labels(marker.namespace, marker.name).set(spec.expires.timestamp())
-            policy = self._policy(find, marker.namespace, spec)
-            self._last_workspace[marker.uid] = policy.workspace_ref
-            resolved = await self.workspaces.resolve(policy.workspace_ref, marker.namespace, marker.uid)
-            scope = (resolved.workspace.name, resolved.scope)
-            result = await sync_exceptions.sync(
-                resolved.client,
-                spec,
-                marker,
-                spec.policy_ref.name,
-                policy,
-                scope,
-                now,
-                self._owned.get(marker.uid, ()),
+
+    async def _run(self, key: str) -> None:
+        """The schedule's start: the check of all of the policy's exceptions (asked for, due, or an expiry)."""
+        namespace, _, policy = key.partition("\x00")
+        group = (namespace, policy)
+        checks = self._groups.get(group)
+        if checks is None:
+            return
+        checks.queued = False
+        async with checks.lock:
+            uids = sorted(u for u in checks.uids if u in self._known)
+            if not uids:
+                self._groups.pop(group, None)
+                return
+            now = dt.datetime.now(dt.UTC)
+            expired = checks.checked is not None and any(
+                checks.checked < e <= now for e in self._expiries(uids) if e is not None
             )
-            self._owned[marker.uid] = tuple(result.owned) or self._owned.get(marker.uid, ())
-            if self.feeds is not None:  # their echoes in the feed cause nothing
-                self.feeds.record(resolved.client, result.changes)
-        except PolicyMissingError as exc:
-            outcome = Outcome(kind=OutcomeKind.FAILED, reason=Reason.POLICY_NOT_FOUND, message=str(exc))
-        except Exception as exc:  # what outcome_of knows becomes a condition; anything else is a bug
-            known = outcome_of(exc, PASS_DEADLINE)
-            if known is None:
-                raise
-            outcome = known
-        else:
-            outcome = self._outcome(result)
-        await self._publish(body, marker, generation, previous, outcome, result, spec, now, logger)
-
-    @staticmethod
-    def _outcome(result: sync_exceptions.ExceptionOutcome) -> Outcome:
-        if result.refusal is not None:
-            return result.refusal.outcome()
-        if result.pending:
-            return Outcome(
-                kind=OutcomeKind.PROGRESSING,
-                reason=Reason.REPOSITORY_PENDING,
-                message=(
-                    f"{', '.join(result.pending)} not in Guardrails yet: approved by the policy's calculated "
-                    "Usage setting when created; the exception setting follows once it exists"
-                ),
-            )
-        drift_found = len(result.corrected) + len(result.reported)
-        return Outcome(
-            kind=OutcomeKind.SUCCEEDED,
-            reason=Reason.DRIFT_DETECTED if result.reported else Reason.RECONCILE_SUCCEEDED,
-            message=(
-                f"{len(result.reported)} exception setting field(s) differ from the spec (reported)"
-                if result.reported
-                else "every repository carries its exception setting"
-            ),
-            drift_found=drift_found,
-            drift_remaining=len(result.reported),
-        )
-
-    async def _publish(
-        self,
-        body: kopf.Body,
-        marker: ExceptionMarker,
-        generation: int,
-        previous: EcrPrivacyExceptionStatus,
-        outcome: Outcome,
-        result: sync_exceptions.ExceptionOutcome | None,
-        spec: EcrPrivacyExceptionSpec | None,
-        now: dt.datetime,
-        logger: kopf.Logger,
-    ) -> None:
-        conditions = derive_conditions(
-            parse_conditions([c.to_wire() for c in previous.conditions]),
-            outcome,
-            observed_generation=generation,
-            now=now,
-        )
-        expired = bool(spec is not None and spec.expires <= now) or bool(result and result.expired)
-        not_in_force = bool(result and result.repositories and not result.refusal) and not all(
-            r.in_force for r in (result.repositories if result else [])
-        )
-        expired_message = f"the exception expired at {spec.expires_iso}" if spec else "invalid spec"
-        conditions = set_condition(
-            conditions,
-            type=ConditionType.EXPIRED,
-            status="True" if expired else "False",
-            reason=Reason.EXPIRED if expired else Reason.NOT_EXPIRED,
-            message=expired_message if expired else f"counts until {spec.expires_iso if spec else '?'}",
-            observed_generation=generation,
-            now=now,
-        )
-        was_expired = any(c.type == ConditionType.EXPIRED and c.status == "True" for c in previous.conditions)
-        if expired and not was_expired:
-            kopf.event(body, type="Warning", reason=Reason.EXPIRED, message=expired_message)
-        if result is not None:
-            for ref in result.created:
-                kopf.event(
-                    body,
-                    type="Normal",
-                    reason="ExceptionCreated",
-                    message=f"exception setting placed on {ref}",
-                )
-                logger.info("exception setting placed on %s", ref)
-            drifts = [
-                (d, Reason.DRIFT_CORRECTED, "was changed in Guardrails; put back") for d in result.corrected
-            ]
-            drifts += [
-                (d, Reason.DRIFT_DETECTED, "differs from the spec (driftPolicy Report)")
-                for d in result.reported
-            ]
-            for drift, reason, what in drifts:
-                kopf.event(
-                    body, type="Warning", reason=reason, message=f"{drift.repository}: {drift.field} {what}"
-                )
-        if outcome.kind is OutcomeKind.FAILED:
-            old_ready = next((c for c in previous.conditions if c.type == ConditionType.READY), None)
-            if (old_ready is None or old_ready.reason != outcome.reason) and outcome.reason != Reason.EXPIRED:
-                kopf.event(body, type="Warning", reason=outcome.reason, message=outcome.message[:1000])
-        elif not_in_force and not expired:
-            logger.info("some repositories' exception settings are not in force yet")
-        status = EcrPrivacyExceptionStatus(
-            observed_generation=generation,
-            conditions=tuple(conditions),
-            repository_count=len(spec.repositories) if spec else 0,
-            repositories=result.statuses if result and result.repositories else previous.repositories,
-            pending_repositories=result.pending if result and not result.refusal else (),
-            last_sync_time=now.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if result and not result.refusal
-            else previous.last_sync_time,
-        )
-        if spec is not None:
-            pairs = tuple((arn, spec.expires_iso) for arn in status.pending_repositories)
-            self.directory.set_approvals(marker.namespace, spec.policy_ref.name, marker.uid, pairs)
-            if status.pending_repositories != previous.pending_repositories:
-                self.recheck_policy(marker.namespace, spec.policy_ref.name)
-        if status != previous:
+            if not (checks.asked or expired or time.monotonic() >= checks.due):
+                self._plan(group, checks)  # a wake-up another run already served
+                return
             try:
-                await self.kube.patch_status(
-                    marker.namespace,
-                    marker.name,
-                    status.model_dump(by_alias=True, exclude_none=True, mode="json"),
-                    plural=EXCEPTION_PLURAL,
+                checks.asked, checks.checked = False, now
+                failed = await self._check(group, uids)
+                checks.failures = checks.failures + 1 if failed else 0
+                delay = (
+                    backoff.retry_after_failure(checks.failures, MAX_BACKOFF)
+                    if failed
+                    else backoff.next_resync(self.resync if checks.followed else self.fallback_resync)
                 )
-            except KubernetesError as exc:
-                if exc.status != 404:
+                checks.due = time.monotonic() + delay
+            except Exception:  # a bug, not a bad object: logged, checked again later
+                self._known[uids[0]][2].exception("exception check failed")
+                checks.due = time.monotonic() + MAX_BACKOFF
+            self._plan(group, checks)
+
+    def _plan(self, group: Group, checks: _Checks) -> None:
+        """The next wake-up: now if asked meanwhile, else the next full check or, if sooner, just after the
+        next ``expires`` of one of its exceptions."""
+        delay = checks.due - time.monotonic()
+        now = dt.datetime.now(dt.UTC)
+        for expires in self._expiries(checks.uids):
+            left = (expires - now).total_seconds() + 1.0 if expires else 0.0
+            if left > 0:
+                delay = min(delay, left)
+        self.schedule.at(_key(group), 0.0 if checks.asked else max(delay, 0.0))
+
+    def _expiries(self, uids: Iterable[str]) -> list[dt.datetime | None]:
+        return [_expires(self._known[uid][0]) if uid in self._known else None for uid in uids]
+
+    # -- checks ----------------------------------------------------------------------------------------
+    async def _check(self, group: Group, uids: list[str]) -> bool:
+        """Check the policy's exceptions and publish each; True when one failed for a reason worth a retry."""
+        namespace = group[0]
+        now = dt.datetime.now(dt.UTC)
+        members: list[tuple[str, sync_exceptions.Member]] = []
+        outcomes: dict[str, tuple[Outcome, sync_exceptions.ExceptionOutcome | None]] = {}
+        results: list[sync_exceptions.ExceptionOutcome]
+        specs: dict[str, EcrPrivacyExceptionSpec] = {}
+        for uid in uids:
+            raw = self._known[uid][0]
+            marker = self._marker(raw)
+            try:
+                spec = parse_exception_spec(raw.get("spec") or {})
+            except pydantic.ValidationError as exc:
+                outcomes[uid] = (outcome_of(exc, PASS_DEADLINE) or Outcome(kind=OutcomeKind.FAILED), None)
+                continue
+            specs[uid] = spec
+            self.metrics.exception_expiry.labels(namespace, marker.name).set(spec.expires.timestamp())
+            members.append((uid, sync_exceptions.Member(spec, marker, self._owned.get(uid, frozenset()))))
+        if members:
+            try:
+                results = await self._read_and_write(group, [m for _, m in members], now)
+            except PolicyMissingError as exc:
+                missing = Outcome(kind=OutcomeKind.FAILED, reason=Reason.POLICY_NOT_FOUND, message=str(exc))
+                outcomes.update((uid, (missing, None)) for uid, _ in members)
+            except Exception as exc:  # what outcome_of knows becomes a condition; anything else is a bug
+                known = outcome_of(exc, PASS_DEADLINE)
+                if known is None:
                     raise
-                return  # deleted while this check ran: nothing to report, and its finalizer has cleaned up
-            self._written[marker.uid] = status
+                outcomes.update((uid, (known, None)) for uid, _ in members)
+            else:
+                for (uid, _), one in zip(members, results, strict=True):
+                    self._owned[uid] = frozenset(one.owned) or self._owned.get(uid, frozenset())
+                    failure = outcome_of(one.error, PASS_DEADLINE) if one.error else None
+                    outcomes[uid] = (failure or self.publisher.outcome(one), one)
+        for uid in uids:
+            outcome, result = outcomes[uid]
+            raw, _, logger = self._known[uid]
+            await self.publisher.publish(raw, outcome, result, specs.get(uid), now, logger)
+        return any(o.kind is OutcomeKind.FAILED and o.retryable for o, _ in outcomes.values())
+
+    async def _read_and_write(
+        self, group: Group, members: list[sync_exceptions.Member], now: dt.datetime
+    ) -> list[sync_exceptions.ExceptionOutcome]:
+        """Find the policy, resolve its workspace and run the check (in the slot ``_dispatch`` was granted),
+        under the pass deadline; the writes are recorded as the feed's echoes."""
+        namespace, policy_name = group
+        find = self._known[members[0].marker.uid][1]
+        policy = self._policy(find, namespace, policy_name)
+        for member in members:
+            self._last_workspace[member.marker.uid] = policy.workspace_ref
+        async with asyncio.timeout(PASS_DEADLINE):
+            user = f"exceptions/{namespace}/{policy_name}"  # the client pool's user: the whole group
+            resolved = await self.workspaces.resolve(policy.workspace_ref, namespace, user)
+            scope = (resolved.workspace.name, resolved.scope)
+            results = await sync_exceptions.check(resolved.client, members, policy, scope, now)
+        if self.feeds is not None:  # their echoes in the feed cause nothing
+            self.feeds.record(resolved.client, [c for one in results for c in one.changes])
+        checks = self._groups.get(group)
+        if checks is not None:  # no feed sees their settings: checked as often as the policy's passes
+            checks.followed = self.feeds is not None and self.feeds.followed(resolved.client)
+        return results
 
     async def finalize(self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger) -> None:
         """Deletion: remove the settings this exception made (``Delete``), or leave them (``Orphan``)."""
         marker = self._marker(body)
+        group = self._group_of.pop(marker.uid, None)
+        checks = self._groups.get(group) if group else None
+        if checks is None:
+            await self._finalize(body, find, logger, marker)
+            return
+        async with checks.lock:  # not while a check of its policy may still write its settings
+            checks.uids.discard(marker.uid)
+            await self._finalize(body, find, logger, marker)
+
+    async def _finalize(
+        self, body: kopf.Body, find: FindPolicy, logger: kopf.Logger, marker: ExceptionMarker
+    ) -> None:
         with contextlib.suppress(KeyError):
             self.metrics.exception_expiry.remove(marker.namespace, marker.name)
         self._known.pop(marker.uid, None)
-        self._written.pop(marker.uid, None)
-        owned = self._owned.pop(marker.uid, ())
-        for uids in self._by_policy.values():
-            uids.discard(marker.uid)
+        self.publisher.written.pop(marker.uid, None)
+        owned = self._owned.pop(marker.uid, frozenset())
         try:
             spec = parse_exception_spec(body.get("spec") or {})
         except pydantic.ValidationError:

@@ -10,7 +10,7 @@ import pydantic
 
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.kube import InvalidNameError, KubernetesUnavailableError, SecretNotFoundError
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import pass_result
 from ecr_privacy_operator.reconcile.clients import CredentialsError
 from ecr_privacy_operator.reconcile.workspaces import WorkspaceRefusedError
 
@@ -42,6 +42,6 @@ def outcome_of(exc: Exception, deadline: float) -> Outcome | None:
             "retried with backoff",
             retryable=True,
         )
-    if engine.guardrails_error(exc):
-        return engine.failure_outcome(exc)
+    if pass_result.guardrails_error(exc):
+        return pass_result.failure_outcome(exc)
     return None

@@ -34,17 +34,17 @@ from ecr_privacy_operator.crd.status import EcrPrivacyPolicyStatus, parse_status
 from ecr_privacy_operator.health import Readiness, Watchdog
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import engine, pass_result
 from ecr_privacy_operator.reconcile.clients import (
     ClientPool,
     CredentialsRotatedError,
     GuardrailsClient,
     writes_checked,
 )
-from ecr_privacy_operator.reconcile.engine import PassResult
 from ecr_privacy_operator.reconcile.feed_follower import FeedFollower
 from ecr_privacy_operator.reconcile.observed import ComplianceCounts
 from ecr_privacy_operator.reconcile.ownership import Claim, Ownership
+from ecr_privacy_operator.reconcile.pass_result import PassResult
 from ecr_privacy_operator.reconcile.targets import TargetLocks
 from ecr_privacy_operator.reconcile.workspaces import (
     FindWorkspace,
@@ -65,6 +65,7 @@ from ecr_privacy_operator.runtime.workspace_keeper import WorkspaceKeeper
 __all__ = ["DEFAULT_RESYNC", "ObjectState", "Runtime"]
 
 FEED_RETRY_SECONDS = 60.0  # a feed in fallback is tried again this often
+HANDLER_TRIGGERS = frozenset({"create", "update", "resume"})  # a pass Kopf's handlers asked for (a new spec)
 
 
 @dataclass
@@ -226,12 +227,17 @@ class Runtime:
         return self.exception_checks is not None and self.exception_checks.busy(uid)
 
     def fall_back(self, uids: Iterable[str]) -> None:
-        """These objects' feed is not followed any more: none waits longer than the fallback interval."""
+        """These objects' feed is not followed any more: none waits longer than the fallback interval, nor do
+        the checks of their exceptions."""
         longest = self.config.feed_fallback_resync
         for uid in uids:
             due = self.schedule.due_in(uid)
             if due is not None and due > longest:
                 self.schedule.at(uid, random.uniform(0.1, 1.0) * longest)
+            state = self.states.get(uid)
+            if self.exception_checks is not None and state is not None and state.body is not None:
+                meta = state.body["metadata"]
+                self.exception_checks.fall_back(str(meta["namespace"]), str(meta["name"]))
 
     async def refresh_compliance(self, uid: str, counts: dict[str, ComplianceCounts]) -> None:
         """New compliance counts read for the object apart from a pass: write them if they changed."""
@@ -242,7 +248,7 @@ class Runtime:
             listener(*identity(kopf.Body(cast(kopf.RawBody, state.body)))[1:3])
         async with state.lock:
             status = state.status
-            new = None if status is None else engine.with_compliance(status, counts, datetime.now(UTC))
+            new = None if status is None else pass_result.with_compliance(status, counts, datetime.now(UTC))
             if new is None or state.deleting or state.gone:
                 return
             body = kopf.Body(cast(kopf.RawBody, state.body))
@@ -274,6 +280,19 @@ class Runtime:
         if spec.workspace_ref is not None and spec.workspace_ref.kind is WorkspaceKind.CLUSTER:
             resync = max(resync, self.config.cluster_min_resync)
         return resync
+
+    @staticmethod
+    def _say_resync_raised(body: kopf.Body, spec: EcrPrivacyPolicySpec, resync: float) -> None:
+        """The admin's floor raised the object's resync interval: an Event says so (at each spec change and
+        start-up, not each pass), so that a team does not believe in a resync that does not happen."""
+        kopf.event(
+            body,
+            type="Normal",
+            reason=Reason.RESYNC_INTERVAL_RAISED,
+            message=f"resyncInterval {spec.resync_interval} is below the floor of policies on a "
+            f"ClusterGuardrailsWorkspace ({resync:g}s, ECR_PRIVACY_CLUSTER_MIN_RESYNC): Guardrails is re-read "
+            f"every {resync:g}s",
+        )
 
     # -- credentials ------------------------------------------------------------------------------------
     def _keys_unchanged(
@@ -323,8 +342,12 @@ class Runtime:
             try:
                 spec = parse_spec(body.get("spec") or {})
                 resync = self._resync_of(spec)
+                if trigger in HANDLER_TRIGGERS and resync > spec.resync_seconds:
+                    self._say_resync_raised(body, spec, resync)
                 if spec.suspend:
-                    result = engine.error_pass(Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now)
+                    result = pass_result.error_pass(
+                        Outcome(kind=OutcomeKind.SUSPENDED), status, generation, now
+                    )
                 else:
                     slot = (
                         contextlib.nullcontext() if self.slots.holding() else self.slots.slot(slot_key(body))
@@ -339,7 +362,7 @@ class Runtime:
                 outcome = outcome_of(exc, self.config.pass_deadline)
                 if outcome is None:
                     raise
-                result = engine.error_pass(outcome, status, generation, now)
+                result = pass_result.error_pass(outcome, status, generation, now)
             if result.outcome.kind is OutcomeKind.FAILED:
                 self._forget_credentials(ns, spec)
             with self.watchdog.track(f"{ns}/{name}"):
@@ -420,15 +443,15 @@ class Runtime:
                     client, self.locks, spec, claim, generation, status, now, refusal
                 )
             if refusal is not None:
-                return engine.error_pass(refusal.outcome(), status, generation, now)
+                return pass_result.error_pass(refusal.outcome(), status, generation, now)
             check = None if workspace.scope is None else partial(self.workspaces.adoption_refusal, workspace)
             return await engine.sync(
                 client, self.locks, spec, claim, generation, status, now, check, approvals
             )
         except Exception as exc:
-            if not engine.guardrails_error(exc):
+            if not pass_result.guardrails_error(exc):
                 raise
-            return engine.error_pass(exc, status, generation, now)
+            return pass_result.error_pass(exc, status, generation, now)
 
     async def finalize(self, body: kopf.Body, logger: kopf.Logger) -> None:
         """Run the deletion policy; raise ``kopf.TemporaryError`` to keep the finalizer while it cannot. A
@@ -478,7 +501,7 @@ class Runtime:
                     raise
                 # the condition says what the deletion waits for, not only what went wrong
                 waiting = f"waiting to delete the policy pack: {outcome.message}"
-                result = engine.error_pass(
+                result = pass_result.error_pass(
                     outcome.model_copy(update={"message": waiting}), status, generation, now
                 )
                 result.finished = False

@@ -11,7 +11,7 @@ import kopf
 from ecr_privacy_operator.crd.status import parse_status
 from ecr_privacy_operator.kube import Kube
 from ecr_privacy_operator.metrics import Metrics
-from ecr_privacy_operator.reconcile.engine import PassResult
+from ecr_privacy_operator.reconcile.pass_result import PassResult
 from ecr_privacy_operator.runtime.objects import ObjectState
 
 

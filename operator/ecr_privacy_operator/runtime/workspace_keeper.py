@@ -51,7 +51,7 @@ from ecr_privacy_operator.kube import (
     role_binding_path,
     secret_path,
 )
-from ecr_privacy_operator.reconcile import engine
+from ecr_privacy_operator.reconcile import pass_result
 from ecr_privacy_operator.reconcile.clients import CredentialsError
 from ecr_privacy_operator.reconcile.feed_follower import FeedState
 from ecr_privacy_operator.reconcile.workspaces import (
@@ -138,9 +138,9 @@ class WorkspaceKeeper:
         except KubernetesError as exc:
             return _failed(Reason.CREDENTIALS_NOT_FOUND, str(exc))
         except Exception as exc:
-            if not engine.guardrails_error(exc):
+            if not pass_result.guardrails_error(exc):
                 raise
-            return engine.failure_outcome(exc)
+            return pass_result.failure_outcome(exc)
         return Outcome(
             kind=OutcomeKind.SUCCEEDED,
             reason=Reason.CREDENTIALS_VALID,
