@@ -454,6 +454,7 @@ class Run:
             "p95": pct(per_object, 95),
             "p99": pct(per_object, 99),
             "bench_writes": self.s.n,
+            "rss_start": before["proc"]["rss"],  # the operator with no object yet: the baseline
         }
 
     def sampled(self, phase: str, seconds: float) -> Any:
@@ -617,9 +618,13 @@ def rows(result: dict[str, Any], n: int) -> dict[str, str]:
         "idle resyncs measured": f"{idle['resyncs']:.0f}",
         "operator CPU ms / idle resync": per(idle["cpu"] * 1000, idle["resyncs"]),
         "operator CPU s, first sync": f"{first['cpu']:.1f}",
+        "operator CPU ms / object, first sync": per(first["cpu"] * 1000, n),
         "operator CPU s, whole run": f"{result['operator']['cpu_total']:.1f}",
         "operator peak RSS (MiB)": f"{result['operator']['peak_rss']:.0f}",
         "operator RSS when idle (MiB)": f"{idle['rss']:.0f}",
+        "peak RSS above the operator's start, MiB / object": (
+            f"{(result['operator']['peak_rss'] - first.get('rss_start', 0.0)) / n:.3f}" if n else "-"
+        ),
         "drift detect median / max (s, up to 5 edits)": (
             f"{opt(drift['detect_median'])} / {opt(drift['detect_max'])}"
         ),
