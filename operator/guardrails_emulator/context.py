@@ -3,14 +3,14 @@ use, and the write hooks (activity log, control evaluation)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import activities
 from .errors import forbidden
 from .faults import Faults
 from .model import Activity, Actor, Resource, Setting
-from .policy import evaluate
+from .policy import affected, evaluate
 from .workspace import Workspace
 
 
@@ -78,8 +78,12 @@ class Context:
         """Delete ``res`` as this caller, recording it (and its settings and controls) in the activity log."""
         activities.remove(self.ws, res.id, self.actor)
 
-    def changed(self) -> None:
-        """Record a write and re-evaluate the controls (synchronously unless async evaluation is on)."""
+    def changed(self, touched: Iterable[str] | None = None) -> None:
+        """Record a write and re-evaluate the controls (synchronously unless async evaluation is on): those a
+        write to the ``touched`` resources can change, or all of them."""
         self.mutated = True
         cfg = self.faults.config
-        evaluate(self.ws, async_mode=cfg.async_evaluation, enforcement_failure=cfg.enforcement_failure)
+        under = None if touched is None else affected(self.ws, touched)
+        evaluate(
+            self.ws, async_mode=cfg.async_evaluation, enforcement_failure=cfg.enforcement_failure, under=under
+        )

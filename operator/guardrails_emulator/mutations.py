@@ -87,7 +87,7 @@ class MutationResolvers:
         )
         ws.add_resource(res)
         ctx.record("resource_created", res)
-        ctx.changed()
+        ctx.changed([res.id])
         return ResourceView(ctx, res)
 
     def f_update_smart_folder(self, args: Args) -> Any:
@@ -110,7 +110,7 @@ class MutationResolvers:
             res.tags = self._tags(inp["tags"])
         ws.touch(res)
         ctx.record("resource_updated", res, old_resource=old)
-        ctx.changed()
+        ctx.changed([res.id])
         return ResourceView(ctx, res)
 
     def _delete_pack(self, res: Resource) -> Any:
@@ -118,7 +118,7 @@ class MutationResolvers:
         if count:
             raise conflict(f"Policy pack is attached to {count} resource(s); detach it before deleting")
         self.ctx.remove(res)
-        self.ctx.changed()
+        self.ctx.changed([res.id])
         return ResourceView(self.ctx, res)
 
     def f_delete_smart_folder(self, args: Args) -> Any:
@@ -173,7 +173,7 @@ class MutationResolvers:
             ws.attachments[target.id] = [p for p in packs if p in ws.resources]
         else:
             ws.attachments.pop(target.id, None)
-        self.ctx.changed()
+        self.ctx.changed([target.id])
 
     def _reply(self, ids: list[str]) -> Any:
         pack = self.ctx.ws.resources.get(ids[0]) if ids else None
@@ -285,7 +285,7 @@ class MutationResolvers:
         )
         ws.add_setting(setting)
         ctx.record("policy_setting_created", res, setting=setting)
-        ctx.changed()
+        ctx.changed([res.id])
         return SettingView(ctx, setting)
 
     def _setting(self, ref: str) -> Setting:
@@ -319,7 +319,7 @@ class MutationResolvers:
         ctx.record(
             "policy_setting_updated", ws.resources[setting.resource_id], setting=setting, old_setting=old
         )
-        ctx.changed()
+        ctx.changed([setting.resource_id])
         return SettingView(ctx, setting)
 
     def f_delete_policy_setting(self, args: Args) -> Any:
@@ -328,7 +328,7 @@ class MutationResolvers:
         self.ctx.ws.remove_setting(setting.id)
         on = self.ctx.ws.resources[setting.resource_id]
         self.ctx.record("policy_setting_deleted", on, old_setting=snapshot(setting))
-        self.ctx.changed()
+        self.ctx.changed([setting.resource_id])
         return SettingView(self.ctx, setting)
 
     def f_run_control(self, args: Args) -> Any:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,8 +187,27 @@ def _set_control(ws: Workspace, ctype: ControlType, res: Resource, outcome: Outc
     return control
 
 
-def evaluate(ws: Workspace, *, async_mode: bool = False, enforcement_failure: bool = False) -> int:
-    """Re-evaluate every control; returns how many controls changed or resources were deleted.
+def affected(ws: Workspace, touched: Iterable[str]) -> set[str]:
+    """The resources under which a write to ``touched`` can change a control: each of them (its own settings
+    and attachments) and every target a touched pack is attached to (its settings)."""
+    touched = set(touched)
+    roots = set(touched)
+    for target, packs in ws.attachments.items():
+        if not touched.isdisjoint(packs):
+            roots.add(target)
+    return roots
+
+
+def evaluate(
+    ws: Workspace,
+    *,
+    async_mode: bool = False,
+    enforcement_failure: bool = False,
+    under: set[str] | None = None,
+) -> int:
+    """Re-evaluate every control (``under``: only those of resources below or at these ids, what a write
+    there can change; a control's outcome depends only on the settings and attachments along its path);
+    returns how many controls changed or resources were deleted.
 
     ``async_mode``: changed controls only go to ``tbd`` (applied on the next synchronous run, i.e. ``tick``).
     ``enforcement_failure``: a delete action fails and the control goes to ``error`` (the repo is kept).
@@ -196,7 +216,7 @@ def evaluate(ws: Workspace, *, async_mode: bool = False, enforcement_failure: bo
     for ctype in list(ws.control_types.values()):
         for rid in sorted(ws.by_type.get(ctype.target_type_uri, set())):
             res = ws.resources.get(rid)
-            if res is None:
+            if res is None or (under is not None and under.isdisjoint(res.path)):
                 continue
             outcome = outcome_for(ws, ctype, res)
             key = (ctype.uri, rid)

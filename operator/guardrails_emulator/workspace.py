@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .clock import Clock
@@ -46,6 +46,7 @@ class Workspace:
         self.type_ids: dict[str, str] = {}  # type id -> type uri
         self.settings: dict[str, Setting] = {}
         self.setting_index: dict[tuple[str, str], str] = {}
+        self.settings_at: dict[str, dict[str, None]] = {}  # resource id -> ids of the settings on it
         self.attachments: dict[str, list[str]] = {}
         self.controls: dict[tuple[str, str], Control] = {}
         self.control_ids: dict[str, tuple[str, str]] = {}
@@ -160,7 +161,7 @@ class Workspace:
             self.children[res.parent_id] = [c for c in self.children[res.parent_id] if c != rid]
         self.children.pop(rid, None)
         self.by_type.get(res.type_uri, set()).discard(rid)
-        for sid in [s.id for s in self.settings.values() if s.resource_id == rid]:
+        for sid in list(self.settings_at.get(rid, ())):
             self.remove_setting(sid)
         self.attachments.pop(rid, None)
         self.lagged.pop(rid, None)
@@ -177,12 +178,21 @@ class Workspace:
     def add_setting(self, setting: Setting) -> None:
         self.settings[setting.id] = setting
         self.setting_index[(setting.type_uri, setting.resource_id)] = setting.id
+        self.settings_at.setdefault(setting.resource_id, {})[setting.id] = None
 
     def remove_setting(self, sid: str) -> Setting | None:
         setting = self.settings.pop(sid, None)
         if setting is not None:
             self.setting_index.pop((setting.type_uri, setting.resource_id), None)
+            on = self.settings_at.get(setting.resource_id, {})
+            on.pop(sid, None)
+            if not on:
+                self.settings_at.pop(setting.resource_id, None)
         return setting
+
+    def settings_on(self, rids: Iterable[str]) -> list[Setting]:
+        """The settings on these resources themselves (an index: not a scan of every setting)."""
+        return [self.settings[sid] for rid in dict.fromkeys(rids) for sid in self.settings_at.get(rid, ())]
 
     def setting_on(self, type_uri: str, rid: str) -> Setting | None:
         sid = self.setting_index.get((type_uri, rid))

@@ -93,6 +93,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     settings.posting.level = logging.WARNING  # Events are posted explicitly; Kopf's own only for problems
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    # the first list of each kind in pages: a restart with 10,000 policies reads 20 replies of 500 objects, not
+    # one of all of them (tens of MiB held at once, in the API server and here)
+    settings.watching.chunk_size = 500
     # Kopf keeps a worker task (with the object's last event) per object until it has been idle this long;
     # after a burst of 1000 creations, 1 s instead of 5 s lets that memory go sooner.
     settings.batching.idle_timeout = 1.0
