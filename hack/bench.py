@@ -33,8 +33,8 @@ change) runs for ``BENCH_FEED_SIZES`` (default 1000) at each of ``BENCH_FEED_LAT
 polling every ``BENCH_FEED_INTERVAL`` seconds (5), once per emulator fault configuration of ``BENCH_FEED_FAULTS``
 (default none). The fairness scenario (``hack/fairness_scenario.py``: tenant B's 20 new policies and a console
 edit, alone and beside tenant A's 200 failing ones; ``BENCH_FAIR_A``, ``BENCH_FAIR_B``, ``BENCH_FAIR_SOAK``)
-runs next, and the exceptions scenario last. ``BENCH_ONLY=feed`` (``resync``, ``fairness``, ``exceptions``)
-runs only those. The exceptions scenario (``hack/exceptions_scenario.py``: ``BENCH_EXC_POLICIES`` policies
+runs next, and the exceptions scenario last. ``BENCH_ONLY`` (a comma-separated list of ``resync``, ``feed``,
+``fairness``, ``exceptions``) runs only those. The exceptions scenario (``hack/exceptions_scenario.py``: ``BENCH_EXC_POLICIES`` policies
 (1000), 10 exceptions on each of 100 of them; first sync, steady requests, peak RSS with and without them).
 """
 
@@ -79,6 +79,7 @@ from tests.fixtures.kube import GROUP, PLURAL, VERSION  # noqa: E402
 from tests.fixtures.operator import OperatorProcess, install_service_account  # noqa: E402
 
 NAMESPACES = 10
+GROUPS = frozenset({"resync", "feed", "fairness", "exceptions"})  # the scenario groups BENCH_ONLY names
 P_APPROVED = "tmod:@turbot/aws-ecr#/policy/types/publicRepositoryApproved"
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY"}
 UPDATE_SETTING = (
@@ -694,26 +695,33 @@ def main() -> int:
     profile = os.environ.get("BENCH_PROFILE", "") == "1"
     per_target = int(os.environ.get("BENCH_PACKS_PER_TARGET", "100"))
     main_sizes = sizes("BENCH_SIZES", "1,10,100,1000")
-    only = os.environ.get("BENCH_ONLY", "")
+    only = {g for g in os.environ.get("BENCH_ONLY", "").replace(" ", "").split(",") if g}
+    unknown = only - GROUPS
+    if unknown:
+        raise SystemExit(f"BENCH_ONLY: unknown {sorted(unknown)}; one or more of {sorted(GROUPS)}")
+
+    def runs(group: str) -> bool:
+        return not only or group in only
+
     scenarios = [Scenario(n, targets=spread(n, targets, per_target)) for n in main_sizes]
     scenarios += [
         Scenario(n, latency_ms=latency, targets=spread(n, targets, per_target))
         for n in sizes("BENCH_LATENCY_SIZES", "1,10,100")
     ]
     scenarios += [Scenario(n, targets=1) for n in sizes("BENCH_SHARED_SIZES", "100,1000")]
-    if only in ("feed", "fairness", "exceptions"):
+    if not runs("resync"):
         scenarios = []
     feed_scenarios = [
         Scenario(n, latency_ms=ms, targets=spread(n, targets, per_target))
         for n in sizes("BENCH_FEED_SIZES", "1000")
         for ms in sizes("BENCH_FEED_LATENCIES", "0,100")
     ]
-    if only in ("resync", "fairness", "exceptions"):
+    if not runs("feed"):
         feed_scenarios = []
-    fairness = only in ("", "fairness")
+    fairness = runs("fairness")
     exception_scenarios = (
         [Scenario(n, targets=targets) for n in sizes("BENCH_EXC_POLICIES", "1000")]
-        if only in ("", "exceptions")
+        if runs("exceptions")
         else []
     )
     if profile and scenarios:
