@@ -4,6 +4,7 @@ their repositories routed to the exception that owns them (own writes are echoes
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import kopf
@@ -114,8 +115,10 @@ def test_the_repositories_views_name_digits_only_at_most_fifty_each_and_the_usag
 
 def test_the_index_keeps_digits_from_the_status_and_skips_odd_shapes() -> None:
     def index(spec: dict[str, Any], status: dict[str, Any]) -> dict[Any, Subject]:
-        return exception_feed_subjects(
-            namespace="ns", uid="u1", spec=cast(kopf.Spec, spec), status=cast(kopf.Status, status)
+        return asyncio.run(
+            exception_feed_subjects(
+                namespace="ns", uid="u1", spec=cast(kopf.Spec, spec), status=cast(kopf.Status, status)
+            )
         )
 
     rows = [

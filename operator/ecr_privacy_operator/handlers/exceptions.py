@@ -23,7 +23,7 @@ PolicyEntry = tuple[str, Mapping[str, Any] | None]  # (uid, spec; None while it 
 
 
 @kopf.index(API_GROUP, API_VERSION, PLURAL)
-def policies_by_name(
+async def policies_by_name(
     namespace: str | None, name: str, uid: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
 ) -> dict[tuple[str, str], PolicyEntry]:
     """(namespace, name) -> the policy's UID and spec."""
@@ -32,7 +32,7 @@ def policies_by_name(
 
 
 @kopf.index(*RESOURCE)
-def pending_approvals(
+async def pending_approvals(
     namespace: str | None, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]]:
     """(namespace, policy name) -> this exception's UID and the repositories it approves before they exist,

@@ -2,9 +2,10 @@
 policies use which workspace, and what each workspace's activity feed must watch for policies and for
 exceptions (read through ``runtime.directory.Directory``).
 
-The indices of policies, workspaces and namespaces are coroutines: Kopf runs a plain function in a thread of
-its executor, which on every watch event of every object cost a thread hop per index (about a tenth of the
-operator's CPU in a first sync of 3000 objects); these are pure and quick, so they run in the event loop."""
+Every index is a coroutine (the exceptions' ones in ``handlers/exceptions.py`` too): Kopf runs a plain function
+in a thread of its executor, which on every watch event of every object cost a thread hop per index (about a
+tenth of the operator's CPU in a first sync of 3000 objects); these are pure and quick, so they run in the
+event loop."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ async def feed_subjects(
 
 
 @kopf.index(API_GROUP, API_VERSION, EXCEPTION_PLURAL)
-def exception_feed_subjects(
+async def exception_feed_subjects(
     namespace: str | None, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], Subject]:
     """(namespace, policy name) -> what the activity feed of that policy's workspace must watch for this
