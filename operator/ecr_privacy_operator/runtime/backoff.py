@@ -20,6 +20,12 @@ def retry_after_failure(failures: int, max_backoff: float) -> float:
     return backoff(failures, max_backoff) * random.uniform(0.8, 1.0)
 
 
+def within_fallback(longest: float) -> float:
+    """The delay of a pass pulled forward because its feed is lost: spread over ``longest``, so that the
+    objects of one lost feed do not all resync at once."""
+    return random.uniform(0.1, 1.0) * longest
+
+
 def next_resync(resync: float) -> float:
     """The delay before a healthy object's next pass: its resync interval, jittered by ±10 %."""
     return resync * random.uniform(0.9, 1.1)

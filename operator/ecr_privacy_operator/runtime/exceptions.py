@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from ecr_privacy_operator.runtime.directory import Directory
 from ecr_privacy_operator.runtime.exception_status import ExceptionPublisher, marker_of_body
 from ecr_privacy_operator.runtime.failures import outcome_of
 from ecr_privacy_operator.runtime.fair_slots import FairSlots
-from ecr_privacy_operator.runtime.objects import slim, slot_key
+from ecr_privacy_operator.runtime.objects import slim, workspace_slot_key
 from ecr_privacy_operator.runtime.schedule import ResyncSchedule
 
 # (namespace, name) -> the policy object's spec as Kopf holds it, or None
@@ -206,7 +205,7 @@ class ExceptionRuntime:
         if checks is None:
             return
         checks.followed = False
-        checks.due = min(checks.due, time.monotonic() + random.uniform(0.1, 1.0) * self.fallback_resync)
+        checks.due = min(checks.due, time.monotonic() + backoff.within_fallback(self.fallback_resync))
         self._plan((namespace, policy), checks)
 
     def _dispatch(self, key: str) -> None:
@@ -218,9 +217,7 @@ class ExceptionRuntime:
         uid = next((u for u in sorted(checks.uids) if u in self._known), None)
         spec = self._known[uid][1](namespace, policy) if uid is not None else None
         checks.queued = True
-        self.slots.submit(
-            slot_key({"metadata": {"namespace": namespace}, "spec": spec or {}}), lambda: self._run(key)
-        )
+        self.slots.submit(workspace_slot_key(namespace, spec), lambda: self._run(key))
 
     async def _run(self, key: str) -> None:
         """The schedule's start: the check of all of the policy's exceptions (asked for, due, or an expiry)."""

@@ -58,9 +58,13 @@ def slim(body: kopf.Body) -> dict[str, Any]:
 
 def slot_key(body: Mapping[str, Any]) -> tuple[str, str]:
     """Whose turn a pass of the object is: (namespace, workspace), the fair-queue key (``fair_slots``)."""
-    ref = (body.get("spec") or {}).get("workspaceRef") or {}
-    workspace = f"{ref.get('kind') or 'GuardrailsWorkspace'}/{ref.get('name') or ''}"
-    return str(body["metadata"]["namespace"]), workspace
+    return workspace_slot_key(str(body["metadata"]["namespace"]), body.get("spec"))
+
+
+def workspace_slot_key(namespace: str, policy_spec: Mapping[str, Any] | None) -> tuple[str, str]:
+    """The fair-queue key of work done through a policy's workspace: (namespace, workspace kind/name)."""
+    ref = (policy_spec or {}).get("workspaceRef") or {}
+    return namespace, f"{ref.get('kind') or 'GuardrailsWorkspace'}/{ref.get('name') or ''}"
 
 
 def identity(body: kopf.Body) -> tuple[str, str, str, int]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -233,7 +232,7 @@ class Runtime:
         for uid in uids:
             due = self.schedule.due_in(uid)
             if due is not None and due > longest:
-                self.schedule.at(uid, random.uniform(0.1, 1.0) * longest)
+                self.schedule.at(uid, backoff.within_fallback(longest))
             state = self.states.get(uid)
             if self.exception_checks is not None and state is not None and state.body is not None:
                 meta = state.body["metadata"]
