@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from graphql import (
@@ -75,6 +76,16 @@ def _template(name: str) -> tuple[OperationDefinitionNode, FieldNode, tuple[Frag
     return operation, fields[0], fragments
 
 
+@dataclasses.dataclass(frozen=True)
+class _Composed:
+    """What a batch's templates and aliases alone decide: the text, its kind, and per part how each of its
+    template's variables is named in the batch."""
+
+    text: str
+    mutation: bool
+    renames: tuple[Mapping[str, str], ...]
+
+
 def compose_batch(name: str, parts: Sequence[BatchPart]) -> BatchDocument:
     """Build the operation ``name`` from ``parts``; all templates must be of the same kind (query or
     mutation)."""
@@ -82,29 +93,41 @@ def compose_batch(name: str, parts: Sequence[BatchPart]) -> BatchDocument:
         raise ValueError("a batch needs at least one part")
     if len({p.alias for p in parts}) != len(parts) or not all(p.alias.isidentifier() for p in parts):
         raise ValueError("batch aliases must be unique identifiers")
+    composed = _composed(name, tuple((p.template, p.alias) for p in parts))
+    variables: dict[str, Any] = {}
+    for part, rename in zip(parts, composed.renames, strict=True):
+        unknown = set(part.variables) - set(rename)
+        if unknown:
+            raise ValueError(f"unknown variables for {part.template}: {sorted(unknown)}")
+        variables.update({rename[k]: v for k, v in part.variables.items()})
+    return BatchDocument(name, composed.text, variables, composed.mutation)
+
+
+# Aliases are positions (s0, s1, ...), so a process meets few shapes: one per operation and batch size. Printing
+# a document costs more CPU than the request's own JSON and leaves hundreds of reference cycles behind.
+@lru_cache(maxsize=512)
+def _composed(name: str, shape: tuple[tuple[str, str], ...]) -> _Composed:
+    """The document of ``shape`` (template and alias per part), printed once per process."""
     kinds: set[OperationType] = set()
     definitions: list[VariableDefinitionNode] = []
     selections: list[FieldNode] = []
-    variables: dict[str, Any] = {}
+    renames: list[Mapping[str, str]] = []
     fragments: dict[str, FragmentDefinitionNode] = {}
-    for part in parts:
-        operation, field, used = _template(part.template)
+    for template, alias in shape:
+        operation, field, used = _template(template)
         fragments.update((f.name.value, f) for f in used)
         kinds.add(operation.operation)
         names = [d.variable.name.value for d in operation.variable_definitions or ()]
-        mapping = {n: part.alias if len(names) == 1 else f"{part.alias}_{n}" for n in names}
-        renamer = _Renamer(mapping)
+        rename = MappingProxyType({n: alias if len(names) == 1 else f"{alias}_{n}" for n in names})
+        renamer = _Renamer(rename)
         for definition in operation.variable_definitions or ():
             definitions.append(visit(definition, renamer))
-        selections.append(dataclasses.replace(visit(field, renamer), alias=NameNode(value=part.alias)))
-        unknown = set(part.variables) - set(names)
-        if unknown:
-            raise ValueError(f"unknown variables for {part.template}: {sorted(unknown)}")
-        variables.update({mapping[k]: v for k, v in part.variables.items()})
+        selections.append(dataclasses.replace(visit(field, renamer), alias=NameNode(value=alias)))
+        renames.append(rename)
     if len(kinds) != 1:
         raise ValueError("a batch cannot mix queries and mutations")
     kind = kinds.pop()
-    composed = OperationDefinitionNode(
+    operation = OperationDefinitionNode(
         operation=kind,
         name=NameNode(value=name),
         variable_definitions=tuple(definitions),
@@ -112,5 +135,5 @@ def compose_batch(name: str, parts: Sequence[BatchPart]) -> BatchDocument:
         selection_set=SelectionSetNode(selections=tuple(selections)),
     )
     shared = tuple(fragments[f] for f in sorted(fragments))
-    text = print_ast(DocumentNode(definitions=(composed, *shared)))
-    return BatchDocument(name, text, variables, kind == OperationType.MUTATION)
+    text = print_ast(DocumentNode(definitions=(operation, *shared)))
+    return _Composed(text, kind == OperationType.MUTATION, tuple(renames))

@@ -23,6 +23,7 @@ from graphql import (
     visit,
 )
 
+from ecr_privacy_operator.guardrails import batch as batch_module
 from ecr_privacy_operator.guardrails.batch import BatchPart, compose_batch
 from ecr_privacy_operator.guardrails.documents import document, document_names, fragment_names
 
@@ -210,3 +211,33 @@ def test_compose_batch_carries_the_templates_fragments_once() -> None:
     fragments = [d.name.value for d in ast.definitions if isinstance(d, FragmentDefinitionNode)]
     assert fragments == ["PolicySettingFields"]
     assert batch.text.count("...PolicySettingFields") == 2
+
+
+def test_a_batch_of_a_known_shape_is_not_printed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every pass writes batches of the same few shapes (aliases are positions): the document is printed once
+    per shape, and each batch still carries its own values under its own names."""
+    printed: list[str] = []
+    real_print = batch_module.print_ast
+
+    def counting_print(node: Any) -> str:
+        printed.append(text := real_print(node))
+        return text
+
+    monkeypatch.setattr(batch_module, "print_ast", counting_print)
+    batch_module._composed.cache_clear()
+
+    def settings(values: list[str]) -> list[BatchPart]:
+        return [
+            BatchPart("CreatePolicySetting", f"s{i}", {"input": {"value": v}}) for i, v in enumerate(values)
+        ]
+
+    first = compose_batch("WritePolicySettings", settings(["a", "b"]))
+    second = compose_batch("WritePolicySettings", settings(["c", "d"]))
+    third = compose_batch("WritePolicySettings", settings(["e"]))
+    assert len(printed) == 2  # two shapes: two parts, one part
+    assert first.text == second.text != third.text
+    assert first.variables == {"s0": {"value": "a"}, "s1": {"value": "b"}}
+    assert second.variables == {"s0": {"value": "c"}, "s1": {"value": "d"}}
+    # the variables are checked per batch, not remembered with the shape
+    with pytest.raises(ValueError, match="unknown variables"):
+        compose_batch("WritePolicySettings", [BatchPart("CreatePolicySetting", "s0", {"nope": 1})])
