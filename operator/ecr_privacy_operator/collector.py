@@ -5,7 +5,7 @@ the operator's work in flight (Kopf's per-object workers and events, passes wait
 way) lives through two of them and is moved to the oldest generation. Each time such moves reach a quarter of
 that generation, a full collection walks the whole heap with the event loop stopped, so the more objects the
 operator holds, the longer each full collection and the more of them a first sync makes: at 10,000 objects
-71 full collections took 44 s of CPU (4.4 ms per object against 1.4 at 1000) and up to 1.6 s each.
+74 full collections took 45 s (4.5 ms per object against 1.4 at 1000) and up to 1.6 s each.
 
 ``tune`` raises the young generation's threshold to ``YOUNG_THRESHOLD``: work in flight is mostly freed before
 a collection looks at it, so little is promoted and full collections become rare (one in the same first sync),
