@@ -8,7 +8,7 @@ operator holds, the longer each full collection and the more of them a first syn
 74 full collections took 45 s (4.5 ms per object against 1.4 at 1000) and up to 1.6 s each.
 
 ``tune`` raises the young generation's threshold to ``YOUNG_THRESHOLD``: work in flight is mostly freed before
-a collection looks at it, so little is promoted and full collections become rare (one in the same first sync),
+a collection looks at it, so little is promoted and full collections become rare (two in the same first sync),
 for a few MiB of short-lived garbage held a little longer. The older generations keep CPython's thresholds.
 docs/benchmarks.md has the measurements.
 """
