@@ -443,8 +443,8 @@ class Run:
         self.parallel(create, list(enumerate(self.keys)))
         apply_seconds = time.monotonic() - before["t"]
         self.wait_ready(1, "first sync")
+        phase = self.delta(before)  # before the sampler ends: its window may outlast the phase
         self.write_samples(sampling)
-        phase = self.delta(before)
         per_object = [self.watcher.ready[(k, 1)] - applied[k] for k in self.keys]
         last = max(self.watcher.ready[(k, 1)] for k in self.keys)
         self.result["first"] = {
@@ -599,6 +599,10 @@ def rows(result: dict[str, Any], n: int) -> dict[str, str]:
     def net(phase: dict[str, Any]) -> float:  # minus the requests of resyncs that ran meanwhile
         return float(phase["requests"] - phase["resyncs"] * idle_cost)
 
+    def net_cpu(phase: dict[str, Any]) -> float:  # minus the CPU of resyncs meanwhile, at the idle cost
+        idle_cpu = idle["cpu"] / idle["resyncs"] if idle["resyncs"] else 0.0
+        return float(phase["cpu"] - phase["resyncs"] * idle_cpu)
+
     def writes(phase: dict[str, Any]) -> float:
         return float(sum(phase["writes"].values()) - phase.get("bench_writes", 0))
 
@@ -620,6 +624,8 @@ def rows(result: dict[str, Any], n: int) -> dict[str, str]:
         "operator CPU ms / idle resync": per(idle["cpu"] * 1000, idle["resyncs"]),
         "operator CPU s, first sync": f"{first['cpu']:.1f}",
         "operator CPU ms / object, first sync": per(first["cpu"] * 1000, n),
+        "resyncs during the first sync": f"{first['resyncs']:.0f}",
+        "operator CPU ms / object, first sync, net of those resyncs": per(net_cpu(first) * 1000, n),
         "operator CPU s, whole run": f"{result['operator']['cpu_total']:.1f}",
         "operator peak RSS (MiB)": f"{result['operator']['peak_rss']:.0f}",
         "operator RSS when idle (MiB)": f"{idle['rss']:.0f}",
