@@ -595,12 +595,12 @@ def per(value: float, n: float) -> str:
 def rows(result: dict[str, Any], n: int) -> dict[str, str]:
     first, idle, change, drift = result["first"], result["idle"], result["change"], result["drift"]
     idle_cost = idle["requests"] / idle["resyncs"] if idle["resyncs"] else 1.0
+    idle_cpu = idle["cpu"] / idle["resyncs"] if idle["resyncs"] else 0.0
 
     def net(phase: dict[str, Any]) -> float:  # minus the requests of resyncs that ran meanwhile
         return float(phase["requests"] - phase["resyncs"] * idle_cost)
 
-    def net_cpu(phase: dict[str, Any]) -> float:  # minus the CPU of resyncs meanwhile, at the idle cost
-        idle_cpu = idle["cpu"] / idle["resyncs"] if idle["resyncs"] else 0.0
+    def net_cpu(phase: dict[str, Any]) -> float:  # minus the CPU of resyncs that ran meanwhile
         return float(phase["cpu"] - phase["resyncs"] * idle_cpu)
 
     def writes(phase: dict[str, Any]) -> float:

@@ -32,16 +32,14 @@ def test_the_command_tunes_the_collector_before_kopf_runs(
 ) -> None:
     seen: list[tuple[int, int, int]] = []
 
-    def operator(**_: object) -> None:  # Kopf's operator, as the command would run it
+    async def operator(**_: object) -> None:  # Kopf's operator: what the collector is set to when it starts
         seen.append(gc.get_threshold())
 
-    async def run(**kwargs: object) -> None:
-        operator(**kwargs)
-
-    for var in ("ECR_PRIVACY_METRICS_PORT", "ECR_PRIVACY_PEERING", "POD_ID"):
+    monkeypatch.delenv("ECR_PRIVACY_PEERING", raising=False)  # standalone, the command's default
+    for var in ("ECR_PRIVACY_METRICS_PORT", "POD_ID"):
         monkeypatch.delenv(var, raising=False)  # the command sets these; restored after the test
     gc.set_threshold(700, 10, 10)
-    monkeypatch.setattr(main.kopf, "operator", run)
+    monkeypatch.setattr(main.kopf, "operator", operator)
     monkeypatch.setattr(kopf_gate, "install", lambda: True)
     monkeypatch.setattr(main.kopf, "configure", lambda **_: None)
     assert main.main(["--metrics-port", "0", "--liveness", ""]) == 0
