@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"ECR_PRIVACY_{var}"] = str(value)
 
-    from ecr_privacy_operator import collector, kopf_gate
+    from ecr_privacy_operator import collector, kopf_gate, kopf_namespaces
     from ecr_privacy_operator.config import OperatorConfig
     from ecr_privacy_operator.handlers import policy
     from ecr_privacy_operator.health import serve
@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POD_ID", f"ecr-privacy-operator@{socket.gethostname()}/{os.getpid()}")
     collector.tune()  # fewer full collections as the heap grows with the watched objects
     kopf_gate.install()  # Kopf's start-up gate without a wake-up of every waiting worker per object
+    kopf_namespaces.install()  # a namespace created while the operator starts is served, not skipped
     asyncio.run(
         kopf.operator(
             standalone=not config.peering,

@@ -1,12 +1,17 @@
 """The operator process itself, each test with a dedicated operator: crash safety under kill -9 in the middle
-of a first sync, and the cost of an idle resync (one Guardrails request, no Kubernetes write)."""
+of a first sync, the cost of an idle resync (one Guardrails request, no Kubernetes write), and namespaces
+created while it starts."""
 
 from __future__ import annotations
 
 import random
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kubernetes import client as k8s
 from tests.fixtures.emulator import ACCOUNT_AKA, EmulatorProcess
 from tests.fixtures.kube import wait_for
 from tests.fixtures.operator import OperatorIdentity, OperatorProcess
@@ -122,3 +127,44 @@ def test_idle_resync_costs_one_request_and_no_kubernetes_write(
     assert after["resourceVersion"] == before["resourceVersion"]
     assert after["events"] == before["events"]
     assert operator.metric(RECONCILES, trigger="resync", result="Succeeded") == after["resyncs"]
+
+
+def test_namespaces_created_while_the_operator_starts_are_all_served(
+    operator_factory: Callable[..., OperatorProcess], api_client: k8s.ApiClient, policies: Policies
+) -> None:
+    """With a namespace pattern, Kopf lists the namespaces, then starts a watch that lists them again; one
+    created between the two listings used to be skipped until a restart (its objects never got a status)."""
+    prefix = f"glob-{uuid.uuid4().hex[:6]}"
+    core = k8s.CoreV1Api(api_client)
+    created: list[str] = []
+    started = threading.Event()
+
+    def create_namespaces() -> None:  # back to back, from before the start until a second after it
+        deadline = None
+        while deadline is None or time.monotonic() < deadline:
+            name = f"{prefix}-{len(created):03d}"
+            core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+            created.append(name)
+            if deadline is None and started.is_set():
+                deadline = time.monotonic() + 1.0
+            time.sleep(0.01)
+
+    creator = threading.Thread(target=create_namespaces, daemon=True)
+    creator.start()
+    try:
+        operator_factory(f"{prefix}-*")
+    finally:
+        started.set()
+        creator.join(timeout=60)
+    assert not creator.is_alive()
+    for name in created:  # no credentials Secret: a status saying so is enough to show it is served
+        policies.create(name, "probe")
+
+    def unserved() -> list[str]:
+        return [name for name in created if condition(policies.must_get(name, "probe"), "Ready") is None]
+
+    try:
+        wait_for(lambda: not unserved(), timeout=60, interval=1, what="every namespace's object has a status")
+    except AssertionError as exc:
+        raise AssertionError(f"never served, of {len(created)}: {unserved()}") from exc
+    assert len(created) > 20, f"only {len(created)} namespaces were created during the start-up"
