@@ -9,7 +9,6 @@ import re
 from typing import Any
 
 import yaml
-from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ecr_privacy_operator.metrics import Metrics
@@ -47,7 +46,7 @@ def exported() -> tuple[set[str], set[str]]:
     metrics.feed_fallbacks.labels("FeedForbidden").inc()
     metrics.exception_expiry.labels("ns", "name").set(1.8e9)
     samples, families = set(), set()
-    for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
+    for family in text_string_to_metric_families(b"".join(metrics.exposition()).decode()):
         if family.name.endswith("_created"):  # prometheus-client's creation timestamps of counters/histograms
             continue
         families.add(family.name)

@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from prometheus_client import generate_latest
 
 from ecr_privacy_operator.guardrails.activities import Activity
 from ecr_privacy_operator.health import Readiness
@@ -78,7 +77,7 @@ def test_an_idle_feed_reads_a_known_activity_of_a_settled_pack() -> None:
 
 
 def samples(metrics: Metrics) -> str:
-    return generate_latest(metrics.registry).decode()
+    return b"".join(metrics.exposition()).decode()
 
 
 async def test_a_feed_loop_that_ends_is_restarted_and_readiness_says_so_meanwhile() -> None:

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import urllib.error
 import urllib.request
 from typing import Any
 
 import kopf
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from ecr_privacy_operator.handlers import policy
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.unit
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = generate_latest(metrics.registry).decode()
+    text = b"".join(metrics.exposition()).decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): float(s.value)
         for family in text_string_to_metric_families(text)
@@ -98,7 +99,7 @@ def test_readiness_waits_for_startup_then_for_a_working_client() -> None:
 
 def test_server_serves_metrics_and_readiness() -> None:
     metrics, ready = Metrics(), Readiness()
-    server = serve(0, metrics.registry, ready, addr="127.0.0.1")
+    server = serve(0, metrics.exposition, ready, addr="127.0.0.1")
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with pytest.raises(urllib.error.HTTPError) as info:
@@ -112,6 +113,62 @@ def test_server_serves_metrics_and_readiness() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_metrics_are_served_as_text_or_openmetrics_plain_or_gzipped() -> None:
+    metrics, ready = Metrics(), Readiness()
+    metrics.set_object("team-a", "p", drift=1, compliance={"ok": 4}, conditions={"Ready": "True"})
+    metrics.reconciles.labels("create", "Succeeded", "").inc()
+    server = serve(0, metrics.exposition, ready, addr="127.0.0.1")
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    prometheus_accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4"
+    try:
+        for accept, encoding in (
+            ("", ""),
+            (prometheus_accept, ""),
+            ("", "gzip"),
+            (prometheus_accept, "gzip"),
+        ):
+            request = urllib.request.Request(url, headers={"Accept": accept, "Accept-Encoding": encoding})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                body, headers = response.read(), response.headers
+            assert (headers.get("Content-Encoding") == "gzip") == bool(encoding)
+            text = (gzip.decompress(body) if encoding else body).decode()
+            if accept:
+                assert headers["Content-Type"].startswith("application/openmetrics-text")
+                assert text.endswith("# EOF\n")
+                assert text.count("# EOF") == 1
+                families = list(openmetrics_families(text))
+            else:
+                assert headers["Content-Type"].startswith("text/plain")
+                families = list(text_string_to_metric_families(text))
+            got = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+            assert got[("ecrprivacy_drift_fields", (("name", "p"), ("namespace", "team-a")))] == 1
+            assert (
+                got[
+                    (
+                        "ecrprivacy_reconcile_total",
+                        (("reason", ""), ("result", "Succeeded"), ("trigger", "create")),
+                    )
+                ]
+                == 1
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_per_object_families_are_written_in_chunks_of_bounded_size() -> None:
+    """A scrape of many objects never holds them all as text (or as prometheus-client samples) at once."""
+    metrics = Metrics()
+    for i in range(2000):
+        metrics.set_object(f"ns-{i % 7}", f"policy-{i:05d}", drift=0, compliance=None, conditions={})
+    chunks = list(metrics.exposition())
+    total = sum(map(len, chunks))
+    assert total > 4_000_000, total  # 22 series per object
+    assert max(map(len, chunks)) < 400_000, f"a chunk of {max(map(len, chunks))} bytes of {total}"
+    got = samples(metrics)
+    assert len([key for key in got if key[0] == "ecrprivacy_object_condition"]) == 2000 * 15
 
 
 # ---- metrics ----------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import logging
 
 import kopf
 import pytest
-from prometheus_client import generate_latest
 from pydantic import SecretStr
 
 from ecr_privacy_operator.config import OperatorConfig
@@ -36,7 +35,7 @@ class GatedKube(CachingKube):
 
 
 def series_of(runtime_metrics: object, name: str) -> bool:
-    text = generate_latest(runtime_metrics.registry).decode()  # type: ignore[attr-defined]
+    text = b"".join(runtime_metrics.exposition()).decode()  # type: ignore[attr-defined]
     return f'name="{name}"' in text
 
 
