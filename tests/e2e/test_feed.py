@@ -260,6 +260,8 @@ def test_a_reply_with_failing_items_still_routes_the_others(
     operator = start(operator_factory, operator_identity, emulator, solo_ns)
     uids = [hourly_policy(policies, solo_ns, f"partial-{i}") for i in range(2)]
     wait_for(lambda: operator.metric(ACTIVITIES, handling="echo") >= 4, timeout=20, what="the packs followed")
+    # a pass retried before the edits counts as a resync too (seen once in a full run): count from here
+    resyncs_before = operator.metric(RECONCILES, trigger="resync")
     # every activity's nested resource fails from now on, and a share of items come back null
     emulator.set_faults(feedItemErrorRate=1.0)
     console_set(emulator, uids[0], "Skip")
@@ -272,7 +274,7 @@ def test_a_reply_with_failing_items_still_routes_the_others(
     # both edits routed to a pass by the feed (a pass's trigger label is the first one pending, so it is not
     # counted by trigger), and none found by a resync (the policies' resync is an hour away)
     assert operator.metric(ACTIVITIES, handling="pass") >= 2
-    assert operator.metric(RECONCILES, trigger="resync") == 0
+    assert operator.metric(RECONCILES, trigger="resync") == resyncs_before
     assert operator.metric(SKIPPED, why="error") >= 2
     assert emulator.faults()["counts"].get("feed_item_error", 0) >= 2
 
