@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"ECR_PRIVACY_{var}"] = str(value)
 
-    from ecr_privacy_operator import collector, kopf_gate, kopf_namespaces
+    from ecr_privacy_operator import kopf_gate, kopf_namespaces
     from ecr_privacy_operator.config import OperatorConfig
     from ecr_privacy_operator.handlers import policy
     from ecr_privacy_operator.health import serve
@@ -135,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     # entry (e.g. a random runAsUser); the chart sets POD_ID from the Pod's name. The process id keeps two
     # processes on one host apart in the peering.
     os.environ.setdefault("POD_ID", f"ecr-privacy-operator@{socket.gethostname()}/{os.getpid()}")
-    collector.tune()  # fewer full collections as the heap grows with the watched objects
     kopf_gate.install()  # Kopf's start-up gate without a wake-up of every waiting worker per object
     kopf_namespaces.install()  # a namespace created while the operator starts is served, not skipped
     asyncio.run(

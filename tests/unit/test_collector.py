@@ -1,5 +1,5 @@
-"""The collector's thresholds for the operator's process (``collector.tune``): young collections rare enough
-that work in flight is freed before it is promoted, the older generations as CPython sets them."""
+"""The collector's young threshold follows the policies a process serves (``collector.fit``): CPython's 700 for
+a few, the number of policies for more, 10,000 at most; the older generations as CPython sets them."""
 
 from __future__ import annotations
 
@@ -8,39 +8,46 @@ from collections.abc import Iterator
 
 import pytest
 
-from ecr_privacy_operator import collector, kopf_gate, main
+from ecr_privacy_operator import collector
+from tests.fixtures.runtime import CachingKube, runtime_for
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 def thresholds() -> Iterator[None]:
     saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # CPython's
     try:
         yield
     finally:
         gc.set_threshold(*saved)
 
 
-def test_tune_raises_the_young_threshold_and_keeps_the_others(thresholds: None) -> None:
-    gc.set_threshold(700, 10, 10)
-    assert collector.tune() == (700, 10, 10)
-    assert gc.get_threshold() == (collector.YOUNG_THRESHOLD, 10, 10)
-    assert collector.YOUNG_THRESHOLD >= 10_000
+def test_the_young_threshold_is_the_objects_served_within_bounds() -> None:
+    assert [collector.young_threshold(n) for n in (0, 700, 2500, 10_000, 50_000)] == [
+        700,
+        700,
+        2500,
+        10_000,
+        10_000,
+    ]
 
 
-def test_the_command_tunes_the_collector_before_kopf_runs(
-    thresholds: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[tuple[int, int, int]] = []
+def test_fit_sets_only_the_young_threshold(thresholds: None) -> None:
+    collector.fit(4000)
+    assert gc.get_threshold() == (4000, 10, 10)
+    collector.fit(12)
+    assert gc.get_threshold() == (700, 10, 10)
 
-    async def operator(**_: object) -> None:  # Kopf's operator: what the collector is set to when it starts
-        seen.append(gc.get_threshold())
 
-    monkeypatch.delenv("ECR_PRIVACY_PEERING", raising=False)  # standalone, the command's default
-    for var in ("ECR_PRIVACY_METRICS_PORT", "POD_ID"):
-        monkeypatch.delenv(var, raising=False)  # the command sets these; restored after the test
-    gc.set_threshold(700, 10, 10)
-    monkeypatch.setattr(main.kopf, "operator", operator)
-    monkeypatch.setattr(kopf_gate, "install", lambda: True)
-    monkeypatch.setattr(main.kopf, "configure", lambda **_: None)
-    assert main.main(["--metrics-port", "0", "--liveness", ""]) == 0
-    assert seen == [(collector.YOUNG_THRESHOLD, 10, 10)]
+async def test_the_runtime_fits_the_collector_as_policies_come_and_go(thresholds: None) -> None:
+    runtime = runtime_for(CachingKube({}))
+    for i in range(2500):
+        runtime.state(f"u-{i}")
+    runtime.state("u-0")  # known: nothing changes
+    assert gc.get_threshold() == (2500, 10, 10)
+    for i in range(2000):
+        runtime.forget(f"u-{i}", "team", f"p-{i}")
+    assert gc.get_threshold() == (700, 10, 10)
+    await runtime.pool.aclose()

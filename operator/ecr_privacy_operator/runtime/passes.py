@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import kopf
 
+from ecr_privacy_operator import collector
 from ecr_privacy_operator.config import OperatorConfig
 from ecr_privacy_operator.crd.conditions import Outcome, OutcomeKind, Reason
 from ecr_privacy_operator.crd.spec import DeletionPolicy, EcrPrivacyPolicySpec, WorkspaceKind, parse_spec
@@ -175,7 +176,11 @@ class Runtime:
         self.slots.submit(slot_key(state.body), lambda: self.resync(uid))
 
     def state(self, uid: str) -> ObjectState:
-        return self.states.setdefault(uid, ObjectState())
+        state = self.states.get(uid)
+        if state is None:
+            state = self.states[uid] = ObjectState()
+            collector.fit(len(self.states))  # the collector's young threshold follows the objects served
+        return state
 
     def forget(self, uid: str, namespace: str, name: str) -> None:
         """The object is gone: drop its state, schedule, metric series and client use. A pass still running
@@ -183,6 +188,7 @@ class Runtime:
         state = self.states.pop(uid, None)
         if state is not None:
             state.gone = True
+            collector.fit(len(self.states))
         self.schedule.cancel(uid)
         self.metrics.forget_object(namespace, name)
         self.pool.forget_user(uid)  # its client is closed after the next pass if nobody else uses it
