@@ -26,13 +26,9 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CONTENT_TYPE_LATEST as TEXT_CONTENT_TYPE
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
-
 __all__ = ["READINESS_PATH", "Readiness", "Watchdog", "WedgedError", "serve"]
 
 READINESS_PATH = "/readyz"
-OPENMETRICS_TYPE = "application/openmetrics-text"
 
 # Outcomes of a Guardrails request (``GuardrailsError.outcome``) after which the client evidently works:
 # Guardrails answered an authenticated request, even if it refused what was asked.
@@ -151,11 +147,7 @@ class _QuietHandler(WSGIRequestHandler):
         """Scrapes and probes are not worth a log line each."""
 
 
-Exposition = Callable[[bool], Iterable[bytes]]  # True: OpenMetrics; the chunks of one scrape
-
-
-def _wants_openmetrics(accept: str) -> bool:
-    return any(part.split(";")[0].strip() == OPENMETRICS_TYPE for part in accept.split(","))
+Scrape = Callable[[str], tuple[str, Iterable[bytes]]]  # Accept header -> content type, the response's chunks
 
 
 def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -166,9 +158,9 @@ def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield compressor.flush()
 
 
-def app(exposition: Exposition, readiness: Readiness) -> Callable[..., Iterable[bytes]]:
+def app(scrape: Scrape, readiness: Readiness) -> Callable[..., Iterable[bytes]]:
     """The WSGI app: ``/readyz`` answers 200 or 503 with a reason; every other path is the metrics, streamed in
-    chunks as ``exposition`` writes them (OpenMetrics if the scraper asks for it, gzip if it accepts it)."""
+    chunks as ``scrape`` writes them in the format the scraper asks for (gzip if it accepts it)."""
 
     def handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == READINESS_PATH:
@@ -178,9 +170,8 @@ def app(exposition: Exposition, readiness: Readiness) -> Callable[..., Iterable[
                 [("Content-Type", "text/plain; charset=utf-8")],
             )
             return [reason.encode() + b"\n"]
-        openmetrics = _wants_openmetrics(environ.get("HTTP_ACCEPT", ""))
-        headers = [("Content-Type", OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE)]
-        chunks = exposition(openmetrics)
+        content_type, chunks = scrape(environ.get("HTTP_ACCEPT", ""))
+        headers = [("Content-Type", content_type)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             headers.append(("Content-Encoding", "gzip"))
             chunks = _gzipped(chunks)
@@ -192,11 +183,11 @@ def app(exposition: Exposition, readiness: Readiness) -> Callable[..., Iterable[
 
 def serve(
     port: int,
-    exposition: Exposition,
+    scrape: Scrape,
     readiness: Readiness,
     addr: str = "0.0.0.0",  # noqa: S104 - a metrics port in a pod
 ) -> WSGIServer:
     """Serve ``/metrics`` and ``/readyz`` on ``addr:port`` from a daemon thread; return the server."""
-    server = make_server(addr, port, app(exposition, readiness), _Server, handler_class=_QuietHandler)
+    server = make_server(addr, port, app(scrape, readiness), _Server, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
     return server

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry no secrets, but are noise
     if config.metrics_port:
-        serve(config.metrics_port, policy.METRICS.exposition, policy.READINESS)
+        serve(config.metrics_port, policy.METRICS.scrape, policy.READINESS)
     # Kopf names itself from POD_ID, else from the OS user name, which fails for a uid without a passwd
     # entry (e.g. a random runAsUser); the chart sets POD_ID from the Pod's name. The process id keeps two
     # processes on one host apart in the peering.

@@ -16,13 +16,13 @@ from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 COMPLIANCE_STATES = ("ok", "alarm", "error", "invalid", "skipped", "tbd")
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "Synced", "Drifted")
 CONDITION_STATUSES = ("True", "False", "Unknown")
-_openmetrics_text: Callable[[CollectorRegistry], bytes] = openmetrics.generate_latest  # untyped upstream
+_OPENMETRICS_END = b"# EOF\n"
 
 
 def _version() -> str:
@@ -41,11 +41,6 @@ class _Published:
     conditions: tuple[str, ...]  # in CONDITION_TYPES order
 
 
-_PER_OBJECT_HELP = {
-    "ecrprivacy_drift_fields": "Fields currently drifted from the spec, per object.",
-    "ecrprivacy_compliance_controls": "Approved controls under the attached targets, by state.",
-    "ecrprivacy_object_condition": "1 when the object's condition has this status, per object.",
-}
 OBJECTS_PER_CHUNK = 200
 
 
@@ -94,35 +89,54 @@ class _PerObject(Collector):
         ``OBJECTS_PER_CHUNK`` objects at a time, sorted by namespace and name."""
         with self._lock:
             snapshot = sorted(self._objects.items())
-        for family, lines in (
-            ("ecrprivacy_drift_fields", _drift_lines),
-            ("ecrprivacy_compliance_controls", _compliance_lines),
-            ("ecrprivacy_object_condition", _condition_lines),
-        ):
-            yield f"# HELP {family} {_PER_OBJECT_HELP[family]}\n# TYPE {family} gauge\n"
+        for family, help_text, samples in _PER_OBJECT_FAMILIES:
+            yield f"# HELP {family} {help_text}\n# TYPE {family} gauge\n"
             for start in range(0, len(snapshot), OBJECTS_PER_CHUNK):
-                chunk = snapshot[start : start + OBJECTS_PER_CHUNK]
-                yield "".join(
-                    line
-                    for (namespace, name), published in chunk
-                    for line in lines(f'namespace="{_label(namespace)}",name="{_label(name)}"', published)
-                )
+                yield _lines(family, snapshot[start : start + OBJECTS_PER_CHUNK], samples)
 
 
-def _drift_lines(labels: str, published: _Published) -> Iterator[str]:
-    yield f"ecrprivacy_drift_fields{{{labels}}} {published.drift}\n"
+def _lines(
+    family: str,
+    objects: list[tuple[tuple[str, str], _Published]],
+    samples: Callable[[_Published], Iterator[tuple[str, int]]],
+) -> str:
+    """One family's lines for these objects (their namespace and name written once per object)."""
+    lines: list[str] = []
+    for (namespace, name), published in objects:
+        series = f'{family}{{namespace="{_label(namespace)}",name="{_label(name)}"'
+        lines.extend(f"{series}{labels}}} {value}\n" for labels, value in samples(published))
+    return "".join(lines)
 
 
-def _compliance_lines(labels: str, published: _Published) -> Iterator[str]:
+def _drift_samples(published: _Published) -> Iterator[tuple[str, int]]:
+    yield "", published.drift
+
+
+def _compliance_samples(published: _Published) -> Iterator[tuple[str, int]]:
     for state, value in zip(COMPLIANCE_STATES, published.compliance, strict=True):
-        yield f'ecrprivacy_compliance_controls{{{labels},state="{state}"}} {value}\n'
+        yield f',state="{state}"', value
 
 
-def _condition_lines(labels: str, published: _Published) -> Iterator[str]:
+def _condition_samples(published: _Published) -> Iterator[tuple[str, int]]:
     for ctype, current in zip(CONDITION_TYPES, published.conditions, strict=True):
         for status in CONDITION_STATUSES:
-            value = 1 if status == current else 0
-            yield f'ecrprivacy_object_condition{{{labels},condition="{ctype}",status="{status}"}} {value}\n'
+            yield f',condition="{ctype}",status="{status}"', 1 if status == current else 0
+
+
+# name, help, and each object's samples: the labels after namespace and name, and the value
+_PER_OBJECT_FAMILIES: tuple[tuple[str, str, Callable[[_Published], Iterator[tuple[str, int]]]], ...] = (
+    ("ecrprivacy_drift_fields", "Fields currently drifted from the spec, per object.", _drift_samples),
+    (
+        "ecrprivacy_compliance_controls",
+        "Approved controls under the attached targets, by state.",
+        _compliance_samples,
+    ),
+    (
+        "ecrprivacy_object_condition",
+        "1 when the object's condition has this status, per object.",
+        _condition_samples,
+    ),
+)
 
 
 @dataclass
@@ -300,14 +314,18 @@ class Metrics:
         self.objects.forget((namespace, name))
 
     # -- exposition -----------------------------------------------------------------------------------------
-    def exposition(self, openmetrics_format: bool = False) -> Iterator[bytes]:
-        """Every family, in chunks: the registry's as prometheus-client writes them, then the per-object
-        families written directly (OpenMetrics ends with ``# EOF`` after them)."""
-        if openmetrics_format:
-            yield _openmetrics_text(self.registry).removesuffix(b"# EOF\n")
-        else:
-            yield generate_latest(self.registry)
+    def exposition(self, encoder: Callable[[CollectorRegistry], bytes] = generate_latest) -> Iterator[bytes]:
+        """Every family, in chunks: the registry's as ``encoder`` (prometheus-client's) writes them, then the
+        per-object families written directly (in OpenMetrics, before the ``# EOF`` that ends the registry's)."""
+        registry = encoder(self.registry)
+        end = _OPENMETRICS_END if registry.endswith(_OPENMETRICS_END) else b""
+        yield registry.removesuffix(end)
         for text in self.objects.exposition():
             yield text.encode()
-        if openmetrics_format:
-            yield b"# EOF\n"
+        yield end
+
+    def scrape(self, accept: str) -> tuple[str, Iterator[bytes]]:
+        """A scrape's content type and chunks, in the format the scraper's ``Accept`` header asks for (as
+        prometheus-client negotiates it)."""
+        encoder, content_type = choose_encoder(accept)
+        return content_type, self.exposition(encoder)

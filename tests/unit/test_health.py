@@ -99,7 +99,7 @@ def test_readiness_waits_for_startup_then_for_a_working_client() -> None:
 
 def test_server_serves_metrics_and_readiness() -> None:
     metrics, ready = Metrics(), Readiness()
-    server = serve(0, metrics.exposition, ready, addr="127.0.0.1")
+    server = serve(0, metrics.scrape, ready, addr="127.0.0.1")
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with pytest.raises(urllib.error.HTTPError) as info:
@@ -119,7 +119,7 @@ def test_metrics_are_served_as_text_or_openmetrics_plain_or_gzipped() -> None:
     metrics, ready = Metrics(), Readiness()
     metrics.set_object("team-a", "p", drift=1, compliance={"ok": 4}, conditions={"Ready": "True"})
     metrics.reconciles.labels("create", "Succeeded", "").inc()
-    server = serve(0, metrics.exposition, ready, addr="127.0.0.1")
+    server = serve(0, metrics.scrape, ready, addr="127.0.0.1")
     url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
     prometheus_accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4"
     try:
